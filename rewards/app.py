@@ -1,0 +1,91 @@
+"""The FastAPI application: routers, error rendering, start-up and shut-down of shared resources."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rewards.config import Settings, get_settings
+from rewards.errors import RewardsError
+from rewards.events.contract import openapi_components
+from rewards.events.endpoints import router as events_router
+from rewards.runtime import Runtime
+from rewards.users.endpoints import router as users_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+The rewards engine for expert communities. A forum posts its events (questions, answers, votes, accepted
+answers, moderation) as CloudEvents to `POST /v1/events`; the engine applies declarative rules and keeps an
+append-only reputation ledger that explains every point.
+
+Authenticate with an API key (`rewards apikey create`): `Authorization: Bearer rk_...`.
+Errors are JSON: `{"error": "what is wrong", "detail": ...}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = await Runtime.start(settings)
+        try:
+            yield
+        finally:
+            await app.state.runtime.stop()
+
+    app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.include_router(events_router)
+    app.include_router(users_router)
+    _install_error_handlers(app)
+    _install_openapi(app)
+    return app
+
+
+def _error(status_code: int, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"error": message, "detail": detail})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RewardsError)
+    async def rewards_error(_request: Request, error: RewardsError) -> JSONResponse:
+        return _error(error.status_code, error.message, error.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = [
+            {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]} for item in error.errors()
+        ]
+        return _error(
+            422, "the request is invalid: " + "; ".join(f"{d['field']}: {d['message']}" for d in detail), detail
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = "no such endpoint; see /docs" if error.status_code == 404 else str(error.detail)
+        return _error(error.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=error)
+        return _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            schema["components"]["securitySchemes"] = {"ApiKey": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"ApiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

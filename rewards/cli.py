@@ -1,0 +1,135 @@
+"""The `rewards` command: serve, worker, migrate, apikey, rules, replay."""
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rewards.auth.service import Scope
+from rewards.config import get_settings
+
+app = typer.Typer(help="The rewards engine for expert communities.", no_args_is_help=True, add_completion=False)
+apikey_app = typer.Typer(help="API keys for the forum and other machines.", no_args_is_help=True)
+rules_app = typer.Typer(help="Rules files.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(rules_app, name="rules")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (production mode).")] = 1,
+) -> None:
+    """Run the HTTP API (embedded mode applies events itself; production mode needs `rewards worker`)."""
+    import uvicorn
+
+    settings = get_settings()
+    mode = "embedded (SQLite, events applied in-process)" if settings.embedded else "production (queue + workers)"
+    typer.echo(f"rewards: {mode}; database {settings.database_url}; rules {settings.rules_path}")
+    uvicorn.run("rewards.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Apply queued events (production mode: needs REWARDS_REDIS_URL)."""
+    from rewards.worker import build_worker
+
+    build_worker(get_settings()).run()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (every command also does this by itself)."""
+    from rewards.db import create_engine
+    from rewards.db import migrate as run_migrations
+
+    async def run() -> None:
+        engine = create_engine(get_settings())
+        try:
+            await run_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo("database is up to date")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    scope: Annotated[list[Scope], typer.Option("--scope", help="Repeat for several scopes.")],
+    name: Annotated[str, typer.Option(help="Who uses it, e.g. 'forum production'.")] = "forum",
+) -> None:
+    """Create an API key; it is printed once, as the last line."""
+    from rewards.auth.service import create_key
+    from rewards.db import unit_of_work
+    from rewards.runtime import Runtime, utcnow
+
+    async def run() -> str:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                return await create_key(uow.session, name, scope, utcnow())
+        finally:
+            await runtime.stop()
+
+    key = asyncio.run(run())
+    typer.echo(f"API key {name!r} with scopes {', '.join(s.value for s in scope)} (shown only now, store it safely):")
+    typer.echo(key)
+
+
+@rules_app.command("validate")
+def rules_validate(path: Annotated[Path, typer.Argument(help="A rules YAML file.")]) -> None:
+    """Check a rules file; prints every problem with file, line and rule id."""
+    from rewards.engine.loader import check_ruleset_text
+
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        typer.echo(f"{path}: cannot read: {error}", err=True)
+        raise typer.Exit(2) from None
+    problems, spec = check_ruleset_text(source, str(path))
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if spec is None:
+        raise typer.Exit(1)
+    typer.echo(f"{path}: ruleset {spec.ruleset!r} is valid ({len(spec.points)} points rules, {len(spec.caps)} caps)")
+
+
+@app.command()
+def replay() -> None:
+    """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
+    from rewards.db import unit_of_work
+    from rewards.events import service
+    from rewards.runtime import Runtime, holder_name, utcnow
+
+    async def run() -> service.BatchResult:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                return await service.replay(
+                    uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder_name("replay"), utcnow()
+                )
+        finally:
+            await runtime.stop()
+
+    result = asyncio.run(run())
+    typer.echo(json.dumps({"applied": result.applied, "failed": result.failed, "last_seq": result.last_seq}))
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("events")) -> None:
+    """Write the JSON Schemas of the event types (the published contract) to a folder."""
+    from rewards.events.contract import all_event_schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in all_event_schemas().items():
+        (out / name).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {len(all_event_schemas())} schemas to {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,65 @@
+"""FastAPI dependencies, as `Annotated` aliases so route signatures stay readable."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.auth.service import Principal, Scope, authenticate, require
+from rewards.db import UnitOfWork, unit_of_work
+from rewards.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        yield uow
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+async def get_session(uow: UowDep) -> AsyncSession:
+    return uow.session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+async def get_principal(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header(description="`Bearer rk_...`")] = None,
+    x_api_key: Annotated[str | None, Header(description="Alternative to Authorization: the key itself.")] = None,
+) -> Principal:
+    return await authenticate(session, _presented_key(authorization, x_api_key))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def scope(needed: Scope) -> object:
+    async def check(principal: PrincipalDep) -> Principal:
+        require(principal, needed)
+        return principal
+
+    return Depends(check)
+
+
+CanWriteEvents = Annotated[Principal, scope(Scope.EVENTS_WRITE)]
+CanRead = Annotated[Principal, scope(Scope.READ)]

@@ -1,0 +1,373 @@
+"""`evaluate(ruleset, event, state) -> decisions` and `settle(...)`, which turns decisions into ledger entries.
+
+Both are pure: plain data in, plain data out. `settle` changes only the in-memory working state it is given.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rewards.engine.expressions import EvaluationError, Namespace
+from rewards.engine.ruleset import CompiledAward, CompiledRule, Ruleset
+from rewards.engine.state import (
+    ENTRY_IDS_PER_EVENT,
+    Award,
+    AwardStatus,
+    BucketKey,
+    EntryKind,
+    EventInput,
+    LedgerEntry,
+    UserState,
+    WorkingState,
+)
+
+# Fields of an event's data that name users; they are "seen" (and get a profile) when an event names them.
+USER_FIELDS: tuple[tuple[str, ...], ...] = (("actor",), ("user",), ("flagger",), ("post", "author"))
+
+
+@dataclass(frozen=True, slots=True)
+class NewAward:
+    rule: CompiledRule
+    spec: CompiledAward
+    user_id: str
+    subject: str | None
+    slot: str | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    award_id: int
+    cause: str
+
+
+@dataclass
+class Decisions:
+    """What one event does, before it is settled into ledger entries."""
+
+    reversals: list[Reversal] = field(default_factory=list)
+    suspensions: list[tuple[CompiledRule, str]] = field(default_factory=list)
+    reinstatements: list[tuple[CompiledRule, str]] = field(default_factory=list)
+    creations: list[NewAward] = field(default_factory=list)
+    user_flags: list[tuple[str, bool, datetime | None]] = field(default_factory=list)
+    users_named: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rules_fired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """State an event may read, so that a batch can load it in a few queries."""
+
+    users: set[str]
+    slots: set[str]
+    subjects: set[str]  # subjects whose open awards may be undone, suspended or restored
+    suspension_subjects: set[str]  # subjects whose suspension marks matter for new awards
+
+
+def _words(event_type: str) -> str:
+    return event_type.replace(".", " ").replace("_", " ")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def users_named(names: Namespace) -> list[str]:
+    found: list[str] = []
+    for path in USER_FIELDS:
+        value: object = names
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        user = _text(value)
+        if user is not None and user not in found:
+            found.append(user)
+    return found
+
+
+def needs(ruleset: Ruleset, event: EventInput) -> Needs:
+    """Best effort: anything that cannot be worked out here fails the event later, in `evaluate`."""
+    names = event.namespace()
+    result = Needs(users=set(users_named(names)), slots=set(), subjects=set(), suspension_subjects=set())
+
+    def subject_of(rule: CompiledRule) -> str | None:
+        return _text(rule.subject.evaluate(names))
+
+    try:
+        for rule in ruleset.by_type.get(event.type, ()):
+            if rule.slot is not None:
+                result.slots.add(rule.slot.render(names))
+            for award in rule.awards:
+                user = _text(award.to.evaluate(names))
+                if user is not None:
+                    result.users.add(user)
+            subject = subject_of(rule)
+            if subject is not None and rule.suspended_by:
+                result.suspension_subjects.add(subject)
+        for rule, _undo in ruleset.undo_by_type.get(event.type, ()):
+            if rule.slot is not None:
+                result.slots.add(rule.slot.render(names))
+            else:
+                subject = subject_of(rule)
+                if subject is not None:
+                    result.subjects.add(subject)
+        for rule in (
+            *ruleset.suspend_by_type.get(event.type, ()),
+            *ruleset.restore_by_type.get(event.type, ()),
+        ):
+            subject = subject_of(rule)
+            if subject is not None:
+                result.subjects.add(subject)
+                result.suspension_subjects.add(subject)
+    except EvaluationError:
+        pass
+    return result
+
+
+def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisions:
+    """Decide what `event` does under `ruleset`, given `state`. Raises EvaluationError if a rule cannot run."""
+    names = event.namespace()
+    decisions = Decisions(users_named=users_named(names))
+    ruleset.state.reputation = state.reputation
+    ruleset.state.is_suspended = state.is_suspended
+    reversed_ids: set[int] = set()
+
+    def reverse(award: Award, cause: str) -> None:
+        if award.id not in reversed_ids:
+            reversed_ids.add(award.id)
+            decisions.reversals.append(Reversal(award.id, cause))
+
+    _builtin_user_events(event, names, decisions)
+
+    for rule, undo in ruleset.undo_by_type.get(event.type, ()):
+        if undo.when is not None and not undo.when.test(names):
+            decisions.notes.append(f"{rule.id}: not undone, `{undo.when.source}` is false")
+            continue
+        subject = _text(rule.subject.evaluate(names))
+        candidates = (
+            state.awards_in_slot(rule.slot.render(names)) if rule.slot else state.awards_on_subject(subject or "")
+        )
+        undone = [award for award in candidates if award.rule_id == rule.id and award.subject == subject]
+        for award in undone:
+            reverse(award, _words(event.type))
+        decisions.notes.append(f"{rule.id}: {len(undone)} award(s) undone" if undone else f"{rule.id}: nothing to undo")
+        if undone:
+            decisions.rules_fired.append(rule.id)
+
+    for rule in ruleset.suspend_by_type.get(event.type, ()):
+        subject = _text(rule.subject.evaluate(names))
+        if subject is not None:
+            decisions.suspensions.append((rule, subject))
+
+    for rule in ruleset.restore_by_type.get(event.type, ()):
+        subject = _text(rule.subject.evaluate(names))
+        if subject is not None:
+            decisions.reinstatements.append((rule, subject))
+
+    for rule in ruleset.by_type.get(event.type, ()):
+        subject = _text(rule.subject.evaluate(names))
+        slot = rule.slot.render(names) if rule.slot is not None else None
+        if slot is not None:
+            # The slot is claimed before the condition is tested: accepting one's own answer earns nothing,
+            # but it still replaces the earlier accepted answer.
+            holders = [award for award in state.awards_in_slot(slot) if award.id not in reversed_ids]
+            if any(award.rule_id == rule.id and award.subject == subject for award in holders):
+                decisions.notes.append(f"{rule.id}: repeat of the current choice in slot {slot}, no change")
+                continue
+            for award in holders:
+                reverse(award, f"replaced by {_words(event.type)}")
+        if rule.when is not None and not rule.when.test(names):
+            decisions.notes.append(f"{rule.id}: skipped, `{rule.when.source}` is false")
+            continue
+        label = rule.label.render(names, missing="?")
+        created = 0
+        for spec in rule.awards:
+            if spec.when is not None and not spec.when.test(names):
+                continue
+            user = _text(spec.to.evaluate(names))
+            if user is None:
+                raise EvaluationError(f"rule {rule.id!r}: the recipient `{spec.to.source}` is missing from the event")
+            award_label = spec.label.render(names, missing="?") if spec.label is not None else label
+            decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label))
+            created += 1
+        if created:
+            decisions.rules_fired.append(rule.id)
+
+    if not ruleset.listens_to(event.type) and event.type not in BUILTIN_TYPES:
+        decisions.notes.append(f"no rule of ruleset {ruleset.name!r} listens to {event.type!r}")
+    return decisions
+
+
+BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated"})
+
+
+def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisions) -> None:
+    if event.type not in BUILTIN_TYPES:
+        return
+    user = _text(names.get("user"))
+    if user is None:
+        raise EvaluationError(f"{event.type} needs `data.user`, the suspended user's id")
+    until: datetime | None = None
+    if event.type == "user.suspended" and isinstance(names.get("until"), str):
+        try:
+            until = datetime.fromisoformat(names["until"])
+        except ValueError:
+            raise EvaluationError(f"`until` is not an RFC 3339 time: {names['until']!r}") from None
+    decisions.user_flags.append((user, event.type == "user.suspended", until))
+    decisions.notes.append(f"user {user} {'suspended' if event.type == 'user.suspended' else 'reinstated'}")
+
+
+class _Settler:
+    def __init__(self, ruleset: Ruleset, event: EventInput, state: WorkingState) -> None:
+        self.ruleset = ruleset
+        self.event = event
+        self.state = state
+        self.ordinal = 0
+        self.entries: list[LedgerEntry] = []
+
+    def next_id(self) -> int:
+        self.ordinal += 1
+        if self.ordinal >= ENTRY_IDS_PER_EVENT:
+            raise EvaluationError(f"one event cannot write more than {ENTRY_IDS_PER_EVENT - 1} ledger entries")
+        return self.event.seq * ENTRY_IDS_PER_EVENT + self.ordinal
+
+    def user(self, user_id: str, *, active: bool = False) -> UserState:
+        return self.state.touch_user(user_id, self.event.time, self.event.seq, active=active)
+
+    def credit_change(self, award: Award, activate: bool) -> int:
+        """Points this award adds (activate) or removes, after its cap is re-derived for its day."""
+        sign = 1 if activate else -1
+        if award.cap_id is None or award.cap_max is None or award.cap_day is None or award.points <= 0:
+            return sign * award.points
+        key: BucketKey = (award.user_id, award.cap_id, award.cap_day)
+        bucket = self.state.bucket(key)
+        bucket.raw += sign * award.points
+        target = min(award.cap_max, max(bucket.raw, 0))
+        delta = target - bucket.credited
+        bucket.credited = target
+        return delta
+
+    def write(self, award: Award, points: int, kind: EntryKind, reason: str, reverses: int | None = None) -> None:
+        nominal = award.points if kind in (EntryKind.AWARD, EntryKind.REINSTATEMENT) else -award.points
+        if points != nominal:
+            reason = f"{reason} (daily cap: {points:+d} instead of {nominal:+d})"
+        entry = LedgerEntry(
+            id=award.id if kind == EntryKind.AWARD else self.next_id(),
+            user_id=award.user_id,
+            points=points,
+            kind=kind,
+            award_id=award.id,
+            reverses_id=reverses,
+            event_seq=self.event.seq,
+            rule_id=award.rule_id,
+            ruleset_version=self.ruleset.version,
+            reason=reason,
+            occurred_at=self.event.time,
+        )
+        self.entries.append(entry)
+        user = self.user(award.user_id)
+        user.reputation += points
+
+    def reverse(self, reversal: Reversal) -> None:
+        award = self.state.awards[reversal.award_id]
+        if award.status == AwardStatus.LIVE:
+            delta = self.credit_change(award, activate=False)
+            self.write(award, delta, EntryKind.REVERSAL, f"{award.label} undone: {reversal.cause}", award.id)
+        self.state.set_award_status(award, AwardStatus.UNDONE)
+
+    def suspend(self, rule: CompiledRule, subject: str) -> int:
+        count = 0
+        for award in self.state.awards_on_subject(subject):
+            if award.rule_id == rule.id and award.status == AwardStatus.LIVE:
+                delta = self.credit_change(award, activate=False)
+                reason = f"{award.label} suspended: {_words(self.event.type)}"
+                self.write(award, delta, EntryKind.SUSPENSION, reason, award.id)
+                self.state.set_award_status(award, AwardStatus.SUSPENDED)
+                count += 1
+        self.state.suspend_subject(subject, self.event.type)
+        return count
+
+    def reinstate(self, rule: CompiledRule, subject: str) -> int:
+        count = 0
+        if self.state.subject_suspended(subject, rule.suspended_by) is None:
+            return 0
+        for award in self.state.awards_on_subject(subject):
+            if award.rule_id == rule.id and award.status == AwardStatus.SUSPENDED:
+                delta = self.credit_change(award, activate=True)
+                self.write(
+                    award,
+                    delta,
+                    EntryKind.REINSTATEMENT,
+                    f"{award.label} restored: {_words(self.event.type)}",
+                )
+                self.state.set_award_status(award, AwardStatus.LIVE)
+                count += 1
+        return count
+
+    def create(self, new: NewAward) -> None:
+        spec = new.spec
+        suspended_by = self.state.subject_suspended(new.subject, new.rule.suspended_by)
+        award = Award(
+            id=self.next_id(),
+            user_id=new.user_id,
+            rule_id=new.rule.id,
+            event_seq=self.event.seq,
+            subject=new.subject,
+            slot=new.slot,
+            points=spec.points,
+            cap_id=spec.cap_id,
+            cap_max=spec.cap.max if spec.cap is not None else None,
+            cap_day=self.event.time.date() if spec.cap is not None else None,
+            label=new.label,
+            status=AwardStatus.SUSPENDED if suspended_by else AwardStatus.LIVE,
+            occurred_at=self.event.time,
+        )
+        self.state.create_award(award)
+        if suspended_by:
+            self.write(award, 0, EntryKind.AWARD, f"{award.label} (held: the post is {_words(suspended_by)})")
+            # A held award is credited on restore; record the zero entry so the history explains it.
+        else:
+            self.write(award, self.credit_change(award, activate=True), EntryKind.AWARD, award.label)
+
+
+def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: Decisions) -> list[LedgerEntry]:
+    """Apply decisions to the working state; returns the ledger entries written, in order."""
+    settler = _Settler(ruleset, event, state)
+    for user_id in decisions.users_named:
+        settler.user(user_id, active=user_id == decisions.users_named[0])
+    for user_id, suspended, until in decisions.user_flags:
+        user = settler.user(user_id)
+        user.suspended = suspended
+        user.suspended_until = until if suspended else None
+    for reversal in decisions.reversals:
+        settler.reverse(reversal)
+    for rule, subject in decisions.suspensions:
+        count = settler.suspend(rule, subject)
+        decisions.notes.append(f"{rule.id}: {count} award(s) suspended on {subject}")
+        if count:
+            decisions.rules_fired.append(rule.id)
+    restored_subjects: set[tuple[str, str]] = set()
+    for rule, subject in decisions.reinstatements:
+        count = settler.reinstate(rule, subject)
+        decisions.notes.append(f"{rule.id}: {count} award(s) restored on {subject}")
+        if count:
+            decisions.rules_fired.append(rule.id)
+        restored_subjects.update((subject, event_type) for event_type in rule.suspended_by)
+    for subject, event_type in sorted(restored_subjects):
+        state.lift_suspension(subject, event_type)
+    for new in decisions.creations:
+        settler.create(new)
+    state.entries.extend(settler.entries)
+    return settler.entries
+
+
+def apply_event(ruleset: Ruleset, event: EventInput, state: WorkingState) -> tuple[Decisions, list[LedgerEntry]]:
+    decisions = evaluate(ruleset, event, state)
+    return decisions, settle(ruleset, event, state, decisions)
+
+
+def reputation_of(entries: Iterable[LedgerEntry]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for entry in entries:
+        totals[entry.user_id] = totals.get(entry.user_id, 0) + entry.points
+    return totals

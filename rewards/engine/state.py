@@ -1,0 +1,209 @@
+"""The working state the evaluator reads and `settle` changes: plain in-memory data, loaded and saved elsewhere."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+ENTRY_IDS_PER_EVENT = 1_000_000
+
+
+class AwardStatus(StrEnum):
+    LIVE = "live"
+    SUSPENDED = "suspended"
+    UNDONE = "undone"
+
+
+class EntryKind(StrEnum):
+    AWARD = "award"
+    REVERSAL = "reversal"
+    SUSPENSION = "suspension"
+    REINSTATEMENT = "reinstatement"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """An accepted event as the engine sees it: `seq` is its place in the order of acceptance."""
+
+    seq: int
+    source: str
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+    def namespace(self) -> dict[str, Any]:
+        names = dict(self.data)
+        names["event"] = {
+            "type": self.type,
+            "source": self.source,
+            "id": self.id,
+            "time": self.time.isoformat(),
+        }
+        return names
+
+
+@dataclass(slots=True)
+class Award:
+    """Points a rule gave a user for one event; `status` says whether they currently count."""
+
+    id: int
+    user_id: str
+    rule_id: str
+    event_seq: int
+    subject: str | None
+    slot: str | None
+    points: int
+    cap_id: str | None
+    cap_max: int | None
+    cap_day: date | None
+    label: str
+    status: AwardStatus
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class CapBucket:
+    """Gains under one cap for one user and UTC day: `raw` in force, `credited` after the cap."""
+
+    raw: int = 0
+    credited: int = 0
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    reputation: int = 0
+    suspended: bool = False
+    suspended_until: datetime | None = None
+    first_seen_at: datetime | None = None
+    last_active_at: datetime | None = None
+    updated_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    user_id: str
+    points: int
+    kind: EntryKind
+    award_id: int
+    reverses_id: int | None
+    event_seq: int
+    rule_id: str
+    ruleset_version: int
+    reason: str
+    occurred_at: datetime
+
+
+BucketKey = tuple[str, str, date]
+
+
+@dataclass
+class WorkingState:
+    """The slice of engine state a batch of events touches, with what changed."""
+
+    users: dict[str, UserState] = field(default_factory=dict)
+    awards: dict[int, Award] = field(default_factory=dict)
+    awards_by_slot: dict[str, list[int]] = field(default_factory=dict)
+    awards_by_subject: dict[str, list[int]] = field(default_factory=dict)
+    buckets: dict[BucketKey, CapBucket] = field(default_factory=dict)
+    suspensions: set[tuple[str, str]] = field(default_factory=set)
+
+    new_users: set[str] = field(default_factory=set)
+    changed_users: set[str] = field(default_factory=set)
+    new_awards: list[int] = field(default_factory=list)
+    changed_awards: set[int] = field(default_factory=set)
+    changed_buckets: set[BucketKey] = field(default_factory=set)
+    added_suspensions: set[tuple[str, str]] = field(default_factory=set)
+    removed_suspensions: set[tuple[str, str]] = field(default_factory=set)
+    entries: list[LedgerEntry] = field(default_factory=list)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def user(self, user_id: str) -> UserState | None:
+        return self.users.get(user_id)
+
+    def reputation(self, user_id: str) -> int:
+        user = self.users.get(user_id)
+        return user.reputation if user is not None else 0
+
+    def is_suspended(self, user_id: str) -> bool:
+        user = self.users.get(user_id)
+        return user.suspended if user is not None else False
+
+    def awards_in_slot(self, slot: str) -> list[Award]:
+        return sorted(
+            (self.awards[i] for i in self.awards_by_slot.get(slot, ()) if self.awards[i].status != AwardStatus.UNDONE),
+            key=lambda award: award.id,
+        )
+
+    def awards_on_subject(self, subject: str) -> list[Award]:
+        return sorted(
+            (
+                self.awards[i]
+                for i in self.awards_by_subject.get(subject, ())
+                if self.awards[i].status != AwardStatus.UNDONE
+            ),
+            key=lambda award: award.id,
+        )
+
+    def subject_suspended(self, subject: str | None, by_types: frozenset[str]) -> str | None:
+        if subject is None:
+            return None
+        for event_type in sorted(by_types):
+            if (subject, event_type) in self.suspensions:
+                return event_type
+        return None
+
+    # -- loading (used by the repository and by tests) -----------------------------------------------
+    def add_loaded_award(self, award: Award) -> None:
+        if award.id in self.awards:
+            return
+        self.awards[award.id] = award
+        if award.slot is not None:
+            self.awards_by_slot.setdefault(award.slot, []).append(award.id)
+        if award.subject is not None:
+            self.awards_by_subject.setdefault(award.subject, []).append(award.id)
+
+    # -- changing (used by settle) -------------------------------------------------------------------
+    def touch_user(self, user_id: str, when: datetime, seq: int, *, active: bool) -> UserState:
+        user = self.users.get(user_id)
+        if user is None:
+            user = UserState(user_id=user_id, first_seen_at=when)
+            self.users[user_id] = user
+            self.new_users.add(user_id)
+        if user.first_seen_at is None or when < user.first_seen_at:
+            user.first_seen_at = when
+        if active and (user.last_active_at is None or when > user.last_active_at):
+            user.last_active_at = when
+        user.updated_seq = max(user.updated_seq, seq)
+        self.changed_users.add(user_id)
+        return user
+
+    def create_award(self, award: Award) -> None:
+        self.add_loaded_award(award)
+        self.new_awards.append(award.id)
+
+    def set_award_status(self, award: Award, status: AwardStatus) -> None:
+        award.status = status
+        self.changed_awards.add(award.id)
+
+    def bucket(self, key: BucketKey) -> CapBucket:
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = CapBucket()
+        self.changed_buckets.add(key)
+        return bucket
+
+    def suspend_subject(self, subject: str, event_type: str) -> None:
+        key = (subject, event_type)
+        self.suspensions.add(key)
+        self.added_suspensions.add(key)
+        self.removed_suspensions.discard(key)
+
+    def lift_suspension(self, subject: str, event_type: str) -> None:
+        key = (subject, event_type)
+        if key in self.suspensions:
+            self.suspensions.discard(key)
+            self.removed_suspensions.add(key)
+            self.added_suspensions.discard(key)

@@ -1,0 +1,282 @@
+"""Use cases of the event log: validate and store events, apply them in order, explain what each one did."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.engine.evaluate import evaluate, needs, settle
+from rewards.engine.expressions import EvaluationError
+from rewards.engine.ruleset import Ruleset
+from rewards.engine.state import EventInput, WorkingState
+from rewards.errors import InvalidInput, NotFound
+from rewards.events import repository
+from rewards.events.models import EventStatus
+from rewards.events.schemas import (
+    DATA_MODELS,
+    CloudEvent,
+    CustomData,
+    EventStatusOut,
+    ItemError,
+    LedgerEntryOut,
+)
+from rewards.ledger import repository as ledger_repository
+
+log = logging.getLogger(__name__)
+
+MAX_DATA_DEPTH = 16
+MAX_EVENT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ValidEvent:
+    source: str
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+
+def validate_batch(items: Sequence[Any]) -> list[ValidEvent]:
+    """Every event, or InvalidInput with one error per offending item: a batch is taken whole or not at all."""
+    errors: list[ItemError] = []
+    events: list[ValidEvent] = []
+    for index, item in enumerate(items):
+        event_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+        problem = _shape_problem(item)
+        if problem is not None:
+            errors.append(ItemError(index=index, id=event_id, field=problem[0], message=problem[1]))
+            continue
+        try:
+            envelope = CloudEvent.model_validate(item)
+        except ValidationError as error:
+            errors.extend(_item_errors(index, event_id, error, prefix=()))
+            continue
+        try:
+            DATA_MODELS.get(envelope.type, CustomData).model_validate(envelope.data)
+        except ValidationError as error:
+            errors.extend(_item_errors(index, event_id, error, prefix=("data",)))
+            continue
+        events.append(
+            ValidEvent(
+                source=envelope.source,
+                id=envelope.id,
+                type=envelope.type,
+                time=envelope.time.astimezone(UTC),
+                data=item["data"],
+            )
+        )
+    if errors:
+        raise InvalidInput(
+            f"{len({error.index for error in errors})} of {len(items)} event(s) are invalid; nothing was stored",
+            detail=[error.model_dump() for error in errors],
+        )
+    return events
+
+
+def _item_errors(index: int, event_id: str | None, error: ValidationError, prefix: tuple[str, ...]) -> list[ItemError]:
+    return [
+        ItemError(
+            index=index,
+            id=event_id,
+            field=".".join(str(part) for part in (*prefix, *detail["loc"])) or "(event)",
+            message=detail["msg"],
+        )
+        for detail in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def _shape_problem(item: Any) -> tuple[str, str] | None:
+    if not isinstance(item, dict):
+        return "(event)", f"an event is a JSON object, not {type(item).__name__}"
+    if len(orjson.dumps(item)) > MAX_EVENT_BYTES:
+        return "(event)", f"an event is limited to {MAX_EVENT_BYTES // 1024} KiB of JSON"
+    stack: list[tuple[Any, int]] = [(item.get("data"), 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DATA_DEPTH:
+            return "data", f"data is nested more than {MAX_DATA_DEPTH} levels deep"
+        if isinstance(value, dict):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+    return None
+
+
+@dataclass(frozen=True)
+class Intake:
+    accepted: list[ValidEvent]
+    duplicates: list[ValidEvent]
+    max_seq: int
+
+
+async def store(session: AsyncSession, events: Sequence[ValidEvent], now: datetime) -> Intake:
+    """Store events durably; a (source, id) seen before, in this batch or earlier, is a duplicate."""
+    unique: dict[tuple[str, str], ValidEvent] = {}
+    repeated: list[ValidEvent] = []
+    for event in events:
+        if (event.source, event.id) in unique:
+            repeated.append(event)
+        else:
+            unique[(event.source, event.id)] = event
+    rows = [
+        {
+            "source": event.source,
+            "event_id": event.id,
+            "type": event.type,
+            "time": event.time,
+            "data": event.data,
+            "received_at": now,
+            "status": EventStatus.PENDING,
+        }
+        for event in unique.values()
+    ]
+    new = await repository.insert_events(session, rows) if rows else {}
+    accepted = [event for key, event in unique.items() if key in new]
+    duplicates = [event for key, event in unique.items() if key not in new] + repeated
+    return Intake(accepted=accepted, duplicates=duplicates, max_seq=max(new.values(), default=0))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    applied: int
+    failed: int
+    last_seq: int
+
+
+async def apply_events(
+    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], now: datetime
+) -> BatchResult:
+    """Apply events in order in one transaction: load the state they touch, run the engine, save the changes."""
+    state = WorkingState()
+    wanted = [needs(ruleset, event) for event in events]
+    users = set().union(*(need.users for need in wanted))
+    await ledger_repository.load_open_awards(
+        session,
+        state,
+        slots=set().union(*(need.slots for need in wanted)),
+        subjects=set().union(*(need.subjects for need in wanted)),
+    )
+    users.update(award.user_id for award in state.awards.values())
+    await ledger_repository.load_users(session, state, users)
+    await ledger_repository.load_suspensions(
+        session, state, set().union(*(need.suspension_subjects for need in wanted))
+    )
+    days = {event.time.date() for event in events}
+    days.update(award.cap_day for award in state.awards.values() if award.cap_day is not None)
+    await ledger_repository.load_buckets(session, state, users, days)
+
+    outcomes: list[dict[str, Any]] = []
+    failed = 0
+    for event in events:
+        try:
+            decisions = evaluate(ruleset, event, state)
+        except EvaluationError as error:
+            failed += 1
+            outcomes.append(_outcome(event, ruleset, now, EventStatus.FAILED, str(error), [], []))
+            continue
+        settle(ruleset, event, state, decisions)
+        outcomes.append(
+            _outcome(event, ruleset, now, EventStatus.APPLIED, None, decisions.rules_fired, decisions.notes)
+        )
+    await ledger_repository.save(session, state)
+    await repository.record_outcomes(session, outcomes)
+    return BatchResult(applied=len(events) - failed, failed=failed, last_seq=events[-1].seq if events else 0)
+
+
+def _outcome(
+    event: EventInput,
+    ruleset: Ruleset,
+    now: datetime,
+    status: EventStatus,
+    error: str | None,
+    rules_fired: list[str],
+    notes: list[str],
+) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "status": status,
+        "error": error,
+        "applied_at": now,
+        "ruleset_version": ruleset.version,
+        "outcome": {"rules_fired": rules_fired, "notes": notes},
+    }
+
+
+async def apply_next_batch(
+    session: AsyncSession, ruleset: Ruleset, limit: int, holder: str, now: datetime
+) -> BatchResult:
+    """Under the apply lock, apply the oldest pending events. The caller's unit of work commits."""
+    await ledger_repository.lock_apply(session, holder, now)
+    events = await repository.pending_batch(session, limit)
+    if not events:
+        return BatchResult(applied=0, failed=0, last_seq=0)
+    return await apply_events(session, ruleset, events, now)
+
+
+async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holder: str, now: datetime) -> BatchResult:
+    """Rebuild every derived table from the event log under `ruleset`, in one transaction."""
+    await ledger_repository.lock_apply(session, holder, now)
+    await ledger_repository.clear_derived_state(session)
+    await repository.reset_all(session)
+    applied = failed = last_seq = 0
+    while True:
+        events = await repository.pending_batch(session, batch_size)
+        if not events:
+            return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
+        result = await apply_events(session, ruleset, events, now)
+        applied += result.applied
+        failed += result.failed
+        last_seq = result.last_seq
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return await repository.pending_count(session)
+
+
+async def has_pending(session: AsyncSession, up_to_seq: int | None = None) -> bool:
+    return await repository.has_pending(session, up_to_seq)
+
+
+async def explain(session: AsyncSession, source: str, event_id: str) -> EventStatusOut:
+    stored = await repository.get_event(session, source, event_id)
+    if stored is None:
+        raise NotFound(f"no event with source {source!r} and id {event_id!r} was ever accepted")
+    entries = await ledger_repository.entries_for_event(session, stored.seq) if stored.status == "applied" else []
+    outcome = stored.outcome or {}
+    return EventStatusOut(
+        source=stored.source,
+        id=stored.event_id,
+        type=stored.type,
+        time=stored.time,
+        seq=stored.seq,
+        status=EventStatus(stored.status).value,  # type: ignore[arg-type]
+        error=stored.error,
+        received_at=stored.received_at,
+        applied_at=stored.applied_at,
+        ruleset_version=stored.ruleset_version,
+        rules_fired=list(outcome.get("rules_fired", [])),
+        notes=list(outcome.get("notes", [])),
+        ledger_entries=[entry_out(entry) for entry in entries],
+    )
+
+
+def entry_out(entry: Any) -> LedgerEntryOut:
+    return LedgerEntryOut(
+        id=entry.id,
+        user_id=entry.user_id,
+        points=entry.points,
+        kind=entry.kind,
+        reason=f"{entry.points:+d} {entry.reason}",
+        rule_id=entry.rule_id,
+        ruleset_version=entry.ruleset_version,
+        award_id=entry.award_id,
+        reverses_id=entry.reverses_id,
+        event_seq=entry.event_seq,
+        occurred_at=entry.occurred_at,
+    )

@@ -1,0 +1,53 @@
+"""Shared resources of a process (API, worker or CLI): settings, database, the ruleset, the queue."""
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from arq import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from rewards.config import Settings
+from rewards.db import create_engine, create_sessionmaker, migrate, unit_of_work
+from rewards.engine.ruleset import Ruleset
+from rewards.queue import connect
+from rewards.rulesets import service as rulesets
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def holder_name(role: str) -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    ruleset: Ruleset
+    queue: ArqRedis | None = None
+    # Embedded mode applies events in the API process; one drain at a time per process.
+    apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, connect_queue: bool = True) -> "Runtime":
+        ruleset = rulesets.load(settings.rules_path)
+        engine = create_engine(settings)
+        await migrate(engine)
+        sessionmaker = create_sessionmaker(engine)
+        async with unit_of_work(sessionmaker) as uow:
+            await rulesets.register(uow.session, ruleset, str(settings.rules_path), utcnow())
+        queue = None
+        if connect_queue and settings.redis_url is not None:
+            queue = await connect(settings.redis_url)
+        return cls(settings=settings, engine=engine, sessionmaker=sessionmaker, ruleset=ruleset, queue=queue)
+
+    async def stop(self) -> None:
+        if self.queue is not None:
+            await self.queue.aclose()
+        await self.engine.dispose()

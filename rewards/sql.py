@@ -1,0 +1,44 @@
+"""Small SQL helpers shared by repositories: dialect-aware IN lists and upserts."""
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, String, any_, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+# SQLite allows 32,766 bound parameters per statement; stay well below it.
+IN_CHUNK = 5000
+
+
+def dialect_name(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+def chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def in_values(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN (...)`, as one array parameter on PostgreSQL (one plan, whatever the list length)."""
+    if dialect_name(session) == "postgresql":
+        array_type = postgresql.ARRAY(column.type if not isinstance(column.type, String) else postgresql.TEXT())
+        return column == any_(bindparam(None, list(values), type_=array_type))  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def upsert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that supports `on_conflict_do_update/do_nothing` on both supported databases."""
+    if dialect_name(session) == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,15 @@
+"""All SQL for users."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.users.models import UserRow
+
+
+async def get(session: AsyncSession, user_id: str) -> UserRow | None:
+    return await session.get(UserRow, user_id)
+
+
+async def all_reputations(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(UserRow.user_id, UserRow.reputation))
+    return {user_id: reputation for user_id, reputation in rows}

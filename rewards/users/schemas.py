@@ -1,0 +1,23 @@
+"""What the API says about a user."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from rewards.events.schemas import LedgerEntryOut
+
+
+class UserOut(BaseModel):
+    user_id: str
+    reputation: int = Field(description="The sum of the user's ledger.")
+    suspended: bool
+    suspended_until: datetime | None
+    first_seen_at: datetime | None
+    last_active_at: datetime | None = Field(description="Time of the last event this user did.")
+
+
+class HistoryOut(BaseModel):
+    user_id: str
+    reputation: int
+    entries: list[LedgerEntryOut] = Field(description="Newest first.")
+    next_before: int | None = Field(description="Pass as `before` for the next page; null on the last page.")

@@ -1,0 +1,42 @@
+"""The arq worker (`rewards worker`): applies the event log in production mode."""
+
+from typing import Any
+
+from arq import Worker, cron
+
+from rewards.config import Settings
+from rewards.events.tasks import apply_events, sweep_pending
+from rewards.queue import deserialize_job, redis_settings, serialize_job
+from rewards.redis_keys import ARQ_QUEUE
+from rewards.runtime import Runtime
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    ctx["runtime"] = await Runtime.start(ctx["settings"], connect_queue=False)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    runtime: Runtime | None = ctx.get("runtime")
+    if runtime is not None:
+        await runtime.stop()
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    if settings.redis_url is None:
+        raise SystemExit("rewards worker needs REWARDS_REDIS_URL (without it, the API applies events itself)")
+    options: dict[str, Any] = {
+        "functions": [apply_events],
+        "cron_jobs": [cron(sweep_pending, second=set(range(0, 60, 5)), run_at_startup=True)],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": redis_settings(settings.redis_url),
+        "queue_name": ARQ_QUEUE,
+        "max_jobs": 4,
+        "job_timeout": 300,
+        "keep_result": 0,
+        "ctx": {"settings": settings},
+        "job_serializer": serialize_job,
+        "job_deserializer": deserialize_job,
+    }
+    options.update(overrides)
+    return Worker(**options)
