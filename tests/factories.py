@@ -1,5 +1,6 @@
 """Build forum events the way a forum would send them."""
 
+import copy
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ def event(
         "source": source,
         "type": type_,
         "time": when.isoformat().replace("+00:00", "Z"),
-        "data": data,
+        "data": copy.deepcopy(data),
     }
 
 
