@@ -1,7 +1,6 @@
 """Deterministic synthetic telecom support-forum community, streamed as CloudEvents 1.0 dicts.
 
-Run ``python -m bench.community --users N --events M --seed S --out FILE.jsonl`` to write JSON lines.
-"""
+``python -m bench.community --users N --events M --seed S --out FILE.jsonl`` writes one event per line."""
 
 from __future__ import annotations
 
@@ -66,7 +65,7 @@ SLOTS: tuple[tuple[str, float], ...] = (
     ("question", 0.115),
     ("answer", 0.20),
     ("downvote", 0.05),
-    ("accept", 0.06),
+    ("accept", 0.07),
     ("retract", 0.015),
     ("remove", 0.005),
     ("restore", 0.0011),
@@ -74,9 +73,9 @@ SLOTS: tuple[tuple[str, float], ...] = (
     ("suspend", 0.00012),
     ("reinstate", 0.00005),
 )
-ACCEPT_SHARE = 0.5  # answered questions whose asker eventually accepts an answer
+ACCEPT_SHARE = 0.55  # answered questions whose asker eventually accepts an answer
 SWITCH_ACCEPT = 0.07  # accept slots spent on the asker switching to another answer
-UNACCEPT = 0.035
+UNACCEPT = 0.035  # accept slots spent on the asker withdrawing the accept
 SELF_ANSWER = 0.006
 SELF_VOTE = 0.01
 ASKER_UPVOTE = 0.3  # upvotes on an answer that come from the asker
@@ -142,6 +141,10 @@ class _Post:
         self.answers: list[_Post] = []
         self.accepted: _Post | None = None
 
+    def hidden(self) -> bool:
+        # Removing a question takes its answers off the forum too.
+        return self.removed or (self.question is not None and self.question.removed)
+
 
 def _timestamps(rng: Random, n: int, start: int, days: int) -> Iterator[int]:
     """Yield ``n`` sorted epoch seconds whose density follows daily, weekly and growth rhythms."""
@@ -163,9 +166,10 @@ def _timestamps(rng: Random, n: int, start: int, days: int) -> Iterator[int]:
         while hour < last and cum[hour] <= target:
             hour += 1
         lo = cum[hour - 1] if hour else 0.0
-        frac = min(1.0, (target - lo) / weights[hour])
+        second = start + int((hour + (target - lo) / weights[hour]) * 3600)
         # Float rounding at bin edges must never move time backwards.
-        prev = max(prev, start + int((hour + frac) * 3600))
+        if second > prev:
+            prev = second
         yield prev
 
 
@@ -188,12 +192,12 @@ class _Formatter:
         return self.prefix + self.MINUTES_SECONDS[rem]
 
 
-def _zipf(rng: Random, users: int, exponent: float, offset: float) -> list[float]:
-    """Zipf-Mandelbrot weights assigned to users in a random order (index 0 unused)."""
+def _zipf(rng: Random, users: int, exponent: float, offset: float, share: float = 1.0) -> list[float]:
+    """Zipf-Mandelbrot weights for users in a random order (index 0 unused); only ``share`` of them take part."""
     order = list(range(1, users + 1))
     rng.shuffle(order)
     weights = [0.0] * (users + 1)
-    for rank, user in enumerate(order, 1):
+    for rank, user in enumerate(order[: max(1, math.ceil(share * users))], 1):
         weights[user] = 1.0 / (rank + offset) ** exponent
     return weights
 
@@ -209,11 +213,12 @@ class _Community:
 
         # Most users only ask; a few hundred experts write most answers.
         ask = _zipf(rng, users, 0.7, 2.0)
-        answer = _zipf(rng, users, 1.5, 20.0)
+        answer = _zipf(rng, users, 1.5, 20.0, share=0.3)
         top = max(answer)
         self.skill = [0.0] + [rng.lognormvariate(0.0, 0.35) * (1.0 + 3.0 * (answer[u] / top) ** 0.5) for u in ids]
         self.askers = _Weighted(ids, ask[1:])
-        self.answerers = _Weighted(ids, answer[1:])
+        helpers = [u for u in ids if answer[u] > 0.0]
+        self.answerers = _Weighted(helpers, [answer[u] for u in helpers])
         ask_total, answer_total = sum(ask), sum(answer)
         self.voters = _Weighted(ids, [0.4 * ask[u] / ask_total + 0.6 * answer[u] / answer_total for u in ids])
 
@@ -221,15 +226,16 @@ class _Community:
         names = list(CATEGORIES)
         base = [CATEGORIES[c][0] for c in names]
         specialty = rng.choices(names, weights=base, k=users)
-        self.experts = {
-            c: _Weighted(
-                [u for u in ids if specialty[u - 1] == c] or [1],
-                [answer[u] for u in ids if specialty[u - 1] == c] or [1.0],
-            )
-            for c in names
-        }
+        self.experts = {c: self.answerers for c in names}
+        for c in names:
+            specialists = [u for u in helpers if specialty[u - 1] == c]
+            if specialists:
+                self.experts[c] = _Weighted(specialists, [answer[u] for u in specialists])
         self.category_tables = {
-            month: (names, list(accumulate(w * SEASONAL.get(month, {}).get(c, 1.0) for c, w in zip(names, base))))
+            month: (
+                names,
+                list(accumulate(w * SEASONAL.get(month, {}).get(c, 1.0) for c, w in zip(names, base, strict=True))),
+            )
             for month in range(1, 13)
         }
         self.month_of_day: dict[int, int] = {}
@@ -269,22 +275,23 @@ class _Community:
                 return user
         return None
 
-    def recent(self, pool: list[_Post], scale: float, tail: float) -> _Post | None:
-        """A live post, mostly recent, sometimes anything old (search traffic finds old threads)."""
+    def recent(self, pool: list[_Post], scale: float) -> _Post | None:
+        """A visible post, usually from about the last ``scale`` ones, with a heavy tail of old threads.
+
+        Ages follow a Lomax law (P(age > k) = scale / (scale + k)): search traffic keeps old threads alive.
+        """
         n = len(pool)
         if not n:
             return None
-        random, log = self.rng.random, math.log
+        random = self.rng.random
         for _ in range(4):
             r = random()
-            if r < tail:
-                i = int(r / tail * n)
-            else:
-                i = n - 1 - int(-log(1.0 - random()) * scale)
-                if i < 0:
-                    i = int(random() * n)
+            i = n - 1 - int(scale * r / (1.0 - r))
+            if i < 0:
+                i = int(random() * n)
             post = pool[i]
-            if not post.removed:
+            # Inlined post.hidden(): this is the hottest loop.
+            if not post.removed and (post.question is None or not post.question.removed):
                 return post
         return None
 
@@ -292,11 +299,11 @@ class _Community:
         """The better (skill-weighted) or the worse of two candidate posts."""
         rng = self.rng
         if self.answers and rng.random() < answer_share:
-            pool, scale = self.answers, 800.0
+            pool, scale = self.answers, 400.0
         else:
-            pool, scale = self.questions, 300.0
-        a = self.recent(pool, scale, 0.08)
-        b = self.recent(pool, scale, 0.08)
+            pool, scale = self.questions, 150.0
+        a = self.recent(pool, scale)
+        b = self.recent(pool, scale)
         if a is None or b is None:
             return a or b
         if best:
@@ -358,7 +365,7 @@ class _Community:
 
     def answer(self) -> Event | None:
         rng = self.rng
-        question = self.recent(self.questions, 150.0, 0.02)
+        question = self.recent(self.questions, 40.0)
         if question is None:
             return None
         author: int | None
@@ -405,7 +412,7 @@ class _Community:
                     continue
                 changed = self.posts[key // self.stride]
                 voter = key % self.stride
-                if not changed.removed and self.active(voter):
+                if not changed.hidden() and self.active(voter):
                     return self.vote_event("post.downvoted", voter, changed, -1)
         post = self.pick_post(0.6, best=False)
         if post is None:
@@ -424,7 +431,7 @@ class _Community:
                 continue
             post = self.posts[key // self.stride]
             voter = key % self.stride
-            if post.removed or not self.active(voter):
+            if post.hidden() or not self.active(voter):
                 continue
             del self.votes[key]
             data = {"actor": self.user_ids[voter], "post": self.view(post), "vote": "up" if value > 0 else "down"}
@@ -487,11 +494,8 @@ class _Community:
         rng = self.rng
         reason = rng.choices([r for r, _ in REMOVAL_REASONS], weights=[w for _, w in REMOVAL_REASONS])[0]
         abusive = reason in ("spam", "offensive")
-        if reason == "duplicate":
-            post = self.recent(self.questions, 200.0, 0.02)
-        else:
-            # Spam and abuse mostly come from low-reputation accounts.
-            post = self.pick_post(0.4, best=not abusive)
+        # Duplicates are questions; spam and abuse mostly come from low-reputation accounts.
+        post = self.recent(self.questions, 100.0) if reason == "duplicate" else self.pick_post(0.4, best=not abusive)
         if post is None:
             return None
         post.removed = True
@@ -595,18 +599,17 @@ def _generate(users: int, events: int, seed: int, source: str, start: int, days:
     slot_cum = list(accumulate(p for _, p in SLOTS))
     upvote, question, pending = community.upvote, community.question, community.pending
     time_str = community.time_str
+    id_prefix = f"{source}-{seed}-"
     for i, now in enumerate(_timestamps(rng, events, start, days)):
         community.now = now
         if pending:
-            event: Event | None = pending.popleft()
+            kind, data = pending.popleft()
         else:
-            event = slot_makers[bisect_right(slot_cum, rng.random())]()
-            if event is None:
-                event = upvote() or question()
-        kind, data = event
+            # A slot that cannot be honoured right now (e.g. nothing to accept yet) becomes an upvote.
+            kind, data = slot_makers[bisect_right(slot_cum, rng.random())]() or upvote() or question()
         yield {
             "specversion": "1.0",
-            "id": f"{source}-{seed}-{i}",
+            "id": f"{id_prefix}{i}",
             "source": source,
             "type": kind,
             "time": time_str(now),
@@ -615,6 +618,7 @@ def _generate(users: int, events: int, seed: int, source: str, start: int, days:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Write the community as JSON lines and print a per-type summary to stderr."""
     parser = argparse.ArgumentParser(prog="python -m bench.community", description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=500_000)
@@ -624,7 +628,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="-", help="output JSONL file, or - for stdout")
     args = parser.parse_args(argv)
 
-    # Nothing here creates reference cycles per event; collector passes over the growing post graph only cost time.
+    # No reference cycles are created per event, so collector passes over the growing post graph only cost time.
+    gc_was_enabled = gc.isenabled()
     gc.disable()
     began = time.perf_counter()
     counts: Counter[str] = Counter()
@@ -637,12 +642,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+        if gc_was_enabled:
+            gc.enable()
     elapsed = time.perf_counter() - began
 
-    total = sum(counts.values()) or 1
+    total = sum(counts.values())
     print(f"{total} events, {args.users} users, seed {args.seed}, {elapsed:.1f} s", file=sys.stderr)
     for kind in EVENT_TYPES:
-        print(f"  {kind:<18} {counts[kind]:>9}  {100 * counts[kind] / total:5.2f}%", file=sys.stderr)
+        print(f"  {kind:<18} {counts[kind]:>9}  {100 * counts[kind] / max(total, 1):5.2f}%", file=sys.stderr)
     return 0
 
 

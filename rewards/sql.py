@@ -42,3 +42,10 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     if dialect_name(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+async def asyncpg_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction, for COPY and array-based bulk statements."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

@@ -69,7 +69,7 @@ async def _clean_postgres(url: str) -> None:
     async with engine.begin() as connection:
         names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
         await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        await connection.execute(text("INSERT INTO apply_lock (id) VALUES (1)"))
+        await connection.execute(text("INSERT INTO apply_cursor (id, applied_through) VALUES (1, 0)"))
     await engine.dispose()
 
 

@@ -87,9 +87,13 @@ async def test_hostile_or_wrong_input_gets_a_clear_422_never_a_500(api: Api, mut
 
 
 async def test_malformed_or_oversized_bodies_are_refused_with_a_message(api: Api) -> None:
-    response = await api.client.post("/v1/events", content=b'{"specversion": ', headers={"content-type": "application/json"})
+    response = await api.client.post(
+        "/v1/events", content=b'{"specversion": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
-    response = await api.client.post("/v1/events", content=b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"})
+    response = await api.client.post(
+        "/v1/events", content=b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"}
+    )
     assert response.status_code in (400, 422)
     response = await api.client.post("/v1/events", content=b"x", headers={"content-type": "text/plain"})
     assert response.status_code == 415
@@ -108,7 +112,9 @@ async def test_keys_need_the_right_scope(api: Api) -> None:
     client = api.client
     vote = upvote("v1", A)
     assert (await client.post("/v1/events", json=vote, headers={"Authorization": ""})).status_code == 401
-    assert (await client.post("/v1/events", json=vote, headers={"Authorization": "Bearer rk_nope_nope"})).status_code == 401
+    assert (
+        await client.post("/v1/events", json=vote, headers={"Authorization": "Bearer rk_nope_nope"})
+    ).status_code == 401
     reader = await api.key(Scope.READ)
     writer = await api.key(Scope.EVENTS_WRITE)
     refused = await client.post("/v1/events", json=vote, headers={"Authorization": f"Bearer {reader}"})

@@ -1,8 +1,8 @@
-"""Event log, ledger, awards, cap buckets, users, API keys, ruleset versions, apply lock.
+"""Event log, apply cursor, event outcomes, ledger, awards, cap buckets, users, API keys, ruleset versions.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 01:41:07.745928
+Create Date: 2026-11-23 01:55:33.282108
 """
 
 from collections.abc import Sequence
@@ -19,9 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "api_keys",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
@@ -31,15 +29,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
     )
-    apply_lock = op.create_table(
-        "apply_lock",
+    apply_cursor = op.create_table(
+        "apply_cursor",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("applied_through", sa.BigInteger(), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=True),
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_apply_lock")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_apply_cursor")),
     )
-    # The one row whoever applies the event log locks (SELECT ... FOR UPDATE / a write on SQLite).
-    op.bulk_insert(apply_lock, [{"id": 1}])
+    # The one row an applier locks; `applied_through` is the last event seq applied.
+    op.bulk_insert(apply_cursor, [{"id": 1, "applied_through": 0}])
     op.create_table(
         "awards",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -83,33 +82,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "cap_id", "day", name=op.f("pk_cap_buckets")),
     )
     op.create_table(
+        "event_outcomes",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ruleset_version", sa.BigInteger(), nullable=False),
+        sa.Column("rules_fired", sa.JSON(), nullable=False),
+        sa.Column("notes", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_event_outcomes")),
+    )
+    op.create_table(
         "events",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("source", sa.String(length=500), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("type", sa.String(length=128), nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("ruleset_version", sa.BigInteger(), nullable=True),
-        sa.Column("outcome", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_events_pending",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
-        )
-
     op.create_table(
         "ledger_entries",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -130,12 +124,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ruleset_versions",
-        sa.Column(
-            "version",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
@@ -171,14 +160,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_entries_user_id_id")
 
     op.drop_table("ledger_entries")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_events_pending",
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
-        )
-
     op.drop_table("events")
+    op.drop_table("event_outcomes")
     op.drop_table("cap_buckets")
     with op.batch_alter_table("awards", schema=None) as batch_op:
         batch_op.drop_index(
@@ -193,5 +176,5 @@ def downgrade() -> None:
         )
 
     op.drop_table("awards")
-    op.drop_table("apply_lock")
+    op.drop_table("apply_cursor")
     op.drop_table("api_keys")

@@ -21,9 +21,6 @@ from rewards.engine.state import (
     WorkingState,
 )
 
-# Fields of an event's data that name users; they are "seen" (and get a profile) when an event names them.
-USER_FIELDS: tuple[tuple[str, ...], ...] = (("actor",), ("user",), ("flagger",), ("post", "author"))
-
 
 @dataclass(frozen=True, slots=True)
 class NewAward:
@@ -73,22 +70,10 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def users_named(names: Namespace) -> list[str]:
-    found: list[str] = []
-    for path in USER_FIELDS:
-        value: object = names
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        user = _text(value)
-        if user is not None and user not in found:
-            found.append(user)
-    return found
-
-
 def needs(ruleset: Ruleset, event: EventInput) -> Needs:
     """Best effort: anything that cannot be worked out here fails the event later, in `evaluate`."""
     names = event.namespace()
-    result = Needs(users=set(users_named(names)), slots=set(), subjects=set(), suspension_subjects=set())
+    result = Needs(users=set(event.named_users), slots=set(), subjects=set(), suspension_subjects=set())
 
     def subject_of(rule: CompiledRule) -> str | None:
         return _text(rule.subject.evaluate(names))
@@ -127,7 +112,7 @@ def needs(ruleset: Ruleset, event: EventInput) -> Needs:
 def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisions:
     """Decide what `event` does under `ruleset`, given `state`. Raises EvaluationError if a rule cannot run."""
     names = event.namespace()
-    decisions = Decisions(users_named=users_named(names))
+    decisions = Decisions(users_named=list(event.named_users))
     ruleset.state.reputation = state.reputation
     ruleset.state.is_suspended = state.is_suspended
     reversed_ids: set[int] = set()

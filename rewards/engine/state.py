@@ -31,16 +31,19 @@ class EventInput:
     type: str
     time: datetime
     data: dict[str, Any]
+    # What rule expressions see: the event's data fields, plus `event` (type, source, id, time).
+    names: dict[str, Any] = field(init=False, repr=False, compare=False)
+    # Users the event names (actor first), computed once.
+    named_users: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = dict(self.data)
+        names["event"] = {"type": self.type, "source": self.source, "id": self.id, "time": self.time.isoformat()}
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "named_users", tuple(_users_named(names)))
 
     def namespace(self) -> dict[str, Any]:
-        names = dict(self.data)
-        names["event"] = {
-            "type": self.type,
-            "source": self.source,
-            "id": self.id,
-            "time": self.time.isoformat(),
-        }
-        return names
+        return self.names
 
 
 @dataclass(slots=True)
@@ -97,6 +100,20 @@ class LedgerEntry:
 
 
 BucketKey = tuple[str, str, date]
+
+# Fields of an event's data that name users; they are "seen" (and get a profile) when an event names them.
+USER_FIELDS: tuple[tuple[str, ...], ...] = (("actor",), ("user",), ("flagger",), ("post", "author"))
+
+
+def _users_named(names: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for path in USER_FIELDS:
+        value: Any = names
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value and value not in found:
+            found.append(value)
+    return found
 
 
 @dataclass

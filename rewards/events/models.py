@@ -1,10 +1,10 @@
-"""The raw event log: every accepted event, in the order it was accepted, with what became of it."""
+"""The raw event log (immutable once stored), the cursor of what has been applied, and each event's outcome."""
 
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.models_base import Base, BigIntId, UTCDateTime
@@ -19,7 +19,8 @@ class EventStatus(StrEnum):
 class StoredEvent(Base):
     __tablename__ = "events"
 
-    # The order of acceptance. Inserts take a short lock so that this order is also the commit order.
+    # The order of acceptance. Intake takes a short lock so that this order is also the commit order: an event
+    # with a seq at or below the apply cursor can never appear later.
     seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(500))
     event_id: Mapped[str] = mapped_column(String(200))
@@ -27,18 +28,30 @@ class StoredEvent(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
-    error: Mapped[str | None] = mapped_column(Text)
-    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ruleset_version: Mapped[int | None] = mapped_column(BigInteger)
-    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (
-        UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
-        Index(
-            "ix_events_pending",
-            "seq",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
-    )
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),)
+
+
+class ApplyCursor(Base):
+    """One row. Whoever holds its row lock applies the log; `applied_through` is the last seq applied."""
+
+    __tablename__ = "apply_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventOutcome(Base):
+    """What applying an event did: written once, in the same transaction as its ledger entries."""
+
+    __tablename__ = "event_outcomes"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ruleset_version: Mapped[int] = mapped_column(BigInteger)
+    rules_fired: Mapped[list[str]] = mapped_column(JSON)
+    notes: Mapped[list[str]] = mapped_column(JSON)

@@ -1,14 +1,16 @@
 """All SQL for the event log."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+import orjson
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
-from rewards.events.models import EventStatus, StoredEvent
-from rewards.sql import dialect_name, upsert
+from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
+from rewards.sql import asyncpg_connection, dialect_name, upsert
 
 # Held for the length of an intake transaction, so that sequence order equals commit order: the applier can
 # then never skip an event that a slower transaction committed late.
@@ -28,62 +30,122 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     return {(source, event_id): seq for seq, source, event_id in result}
 
 
-def _event_input(row: Any) -> EventInput:
-    return EventInput(seq=row.seq, source=row.source, id=row.event_id, type=row.type, time=row.time, data=row.data)
+async def take_cursor(session: AsyncSession, holder: str, now: datetime) -> int:
+    """Lock the apply cursor for this transaction (other appliers wait) and return the last seq applied.
 
-
-_INPUT_COLUMNS = (
-    StoredEvent.seq,
-    StoredEvent.source,
-    StoredEvent.event_id,
-    StoredEvent.type,
-    StoredEvent.time,
-    StoredEvent.data,
-)
-
-
-async def pending_batch(session: AsyncSession, limit: int) -> list[EventInput]:
-    rows = await session.execute(
-        select(*_INPUT_COLUMNS).where(StoredEvent.status == EventStatus.PENDING).order_by(StoredEvent.seq).limit(limit)
+    A write to one row: PostgreSQL and SQLite both serialise it, so one applier works at a time.
+    """
+    applied_through = await session.scalar(
+        update(ApplyCursor)
+        .where(ApplyCursor.id == 1)
+        .values(holder=holder, taken_at=now)
+        .returning(ApplyCursor.applied_through)
     )
-    return [_event_input(row) for row in rows]
+    if applied_through is None:
+        raise RuntimeError("the apply_cursor row is missing: run `rewards migrate`")
+    return int(applied_through)
+
+
+async def advance_cursor(session: AsyncSession, applied_through: int) -> None:
+    await session.execute(update(ApplyCursor).where(ApplyCursor.id == 1).values(applied_through=applied_through))
 
 
 async def events_after(session: AsyncSession, after_seq: int, limit: int) -> list[EventInput]:
-    rows = await session.execute(
-        select(*_INPUT_COLUMNS).where(StoredEvent.seq > after_seq).order_by(StoredEvent.seq).limit(limit)
+    """The next events to apply, in order."""
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        rows = await connection.fetch(
+            "SELECT seq, source, event_id, type, time, data::text FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after_seq,
+            limit,
+        )
+        return [
+            EventInput(seq=seq, source=source, id=event_id, type=type_, time=time, data=orjson.loads(data))
+            for seq, source, event_id, type_, time, data in rows
+        ]
+    result = await session.execute(
+        select(
+            StoredEvent.seq,
+            StoredEvent.source,
+            StoredEvent.event_id,
+            StoredEvent.type,
+            StoredEvent.time,
+            StoredEvent.data,
+        )
+        .where(StoredEvent.seq > after_seq)
+        .order_by(StoredEvent.seq)
+        .limit(limit)
     )
-    return [_event_input(row) for row in rows]
+    return [
+        EventInput(seq=seq, source=source, id=event_id, type=type_, time=time, data=data)
+        for seq, source, event_id, type_, time, data in result
+    ]
 
 
-async def record_outcomes(session: AsyncSession, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Each outcome: seq, status, error, applied_at, ruleset_version, outcome."""
-    if outcomes:
-        await session.execute(update(StoredEvent), list(outcomes))
+Outcome = tuple[int, str, str | None, list[str], list[str]]  # seq, status, error, rules fired, notes
+
+
+async def record_outcomes(
+    session: AsyncSession, outcomes: Sequence[Outcome], ruleset_version: int, now: datetime
+) -> None:
+    if not outcomes:
+        return
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        await connection.copy_records_to_table(
+            "event_outcomes",
+            columns=("seq", "status", "error", "applied_at", "ruleset_version", "rules_fired", "notes"),
+            records=[
+                (seq, status, error, now, ruleset_version, orjson.dumps(fired).decode(), orjson.dumps(notes).decode())
+                for seq, status, error, fired, notes in outcomes
+            ],
+        )
+        return
+    await session.execute(
+        insert(EventOutcome.__table__),
+        [
+            {
+                "seq": seq,
+                "status": status,
+                "error": error,
+                "applied_at": now,
+                "ruleset_version": ruleset_version,
+                "rules_fired": fired,
+                "notes": notes,
+            }
+            for seq, status, error, fired, notes in outcomes
+        ],
+    )
 
 
 async def pending_count(session: AsyncSession) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(StoredEvent).where(StoredEvent.status == EventStatus.PENDING)
-    )
+    cursor = select(ApplyCursor.applied_through).where(ApplyCursor.id == 1).scalar_subquery()
+    count = await session.scalar(select(func.count()).select_from(StoredEvent).where(StoredEvent.seq > cursor))
     return int(count or 0)
 
 
 async def has_pending(session: AsyncSession, up_to_seq: int | None = None) -> bool:
-    query = select(StoredEvent.seq).where(StoredEvent.status == EventStatus.PENDING)
+    applied_through = await session.scalar(select(ApplyCursor.applied_through).where(ApplyCursor.id == 1))
+    query = select(StoredEvent.seq).where(StoredEvent.seq > (applied_through or 0))
     if up_to_seq is not None:
         query = query.where(StoredEvent.seq <= up_to_seq)
     return (await session.scalar(query.limit(1))) is not None
 
 
-async def get_event(session: AsyncSession, source: str, event_id: str) -> StoredEvent | None:
-    return await session.scalar(
-        select(StoredEvent).where(StoredEvent.source == source, StoredEvent.event_id == event_id)
-    )
+async def get_event(
+    session: AsyncSession, source: str, event_id: str
+) -> tuple[StoredEvent, EventOutcome | None] | None:
+    row = (
+        await session.execute(
+            select(StoredEvent, EventOutcome)
+            .outerjoin(EventOutcome, EventOutcome.seq == StoredEvent.seq)
+            .where(StoredEvent.source == source, StoredEvent.event_id == event_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
-async def reset_all(session: AsyncSession) -> None:
-    """Before a replay: every event is applied again."""
-    await session.execute(
-        update(StoredEvent).values(status=EventStatus.PENDING, error=None, applied_at=None, outcome=None)
-    )
+async def restart_from_the_beginning(session: AsyncSession) -> None:
+    """Before a replay: forget every outcome; every event will be applied again."""
+    await session.execute(delete(EventOutcome))
+    await advance_cursor(session, 0)

@@ -132,7 +132,6 @@ async def store(session: AsyncSession, events: Sequence[ValidEvent], now: dateti
             "time": event.time,
             "data": event.data,
             "received_at": now,
-            "status": EventStatus.PENDING,
         }
         for event in unique.values()
     ]
@@ -171,62 +170,43 @@ async def apply_events(
     days.update(award.cap_day for award in state.awards.values() if award.cap_day is not None)
     await ledger_repository.load_buckets(session, state, users, days)
 
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[repository.Outcome] = []
     failed = 0
     for event in events:
         try:
             decisions = evaluate(ruleset, event, state)
         except EvaluationError as error:
             failed += 1
-            outcomes.append(_outcome(event, ruleset, now, EventStatus.FAILED, str(error), [], []))
+            outcomes.append((event.seq, EventStatus.FAILED.value, str(error), [], []))
             continue
         settle(ruleset, event, state, decisions)
-        outcomes.append(
-            _outcome(event, ruleset, now, EventStatus.APPLIED, None, decisions.rules_fired, decisions.notes)
-        )
+        outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
     await ledger_repository.save(session, state)
-    await repository.record_outcomes(session, outcomes)
+    await repository.record_outcomes(session, outcomes, ruleset.version, now)
+    if events:
+        await repository.advance_cursor(session, events[-1].seq)
     return BatchResult(applied=len(events) - failed, failed=failed, last_seq=events[-1].seq if events else 0)
-
-
-def _outcome(
-    event: EventInput,
-    ruleset: Ruleset,
-    now: datetime,
-    status: EventStatus,
-    error: str | None,
-    rules_fired: list[str],
-    notes: list[str],
-) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "status": status,
-        "error": error,
-        "applied_at": now,
-        "ruleset_version": ruleset.version,
-        "outcome": {"rules_fired": rules_fired, "notes": notes},
-    }
 
 
 async def apply_next_batch(
     session: AsyncSession, ruleset: Ruleset, limit: int, holder: str, now: datetime
 ) -> BatchResult:
-    """Under the apply lock, apply the oldest pending events. The caller's unit of work commits."""
-    await ledger_repository.lock_apply(session, holder, now)
-    events = await repository.pending_batch(session, limit)
+    """Under the apply cursor's lock, apply the next pending events. The caller's unit of work commits."""
+    applied_through = await repository.take_cursor(session, holder, now)
+    events = await repository.events_after(session, applied_through, limit)
     if not events:
-        return BatchResult(applied=0, failed=0, last_seq=0)
+        return BatchResult(applied=0, failed=0, last_seq=applied_through)
     return await apply_events(session, ruleset, events, now)
 
 
 async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holder: str, now: datetime) -> BatchResult:
     """Rebuild every derived table from the event log under `ruleset`, in one transaction."""
-    await ledger_repository.lock_apply(session, holder, now)
+    await repository.take_cursor(session, holder, now)
     await ledger_repository.clear_derived_state(session)
-    await repository.reset_all(session)
+    await repository.restart_from_the_beginning(session)
     applied = failed = last_seq = 0
     while True:
-        events = await repository.pending_batch(session, batch_size)
+        events = await repository.events_after(session, last_seq, batch_size)
         if not events:
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
         result = await apply_events(session, ruleset, events, now)
@@ -244,24 +224,24 @@ async def has_pending(session: AsyncSession, up_to_seq: int | None = None) -> bo
 
 
 async def explain(session: AsyncSession, source: str, event_id: str) -> EventStatusOut:
-    stored = await repository.get_event(session, source, event_id)
-    if stored is None:
+    found = await repository.get_event(session, source, event_id)
+    if found is None:
         raise NotFound(f"no event with source {source!r} and id {event_id!r} was ever accepted")
-    entries = await ledger_repository.entries_for_event(session, stored.seq) if stored.status == "applied" else []
-    outcome = stored.outcome or {}
+    stored, outcome = found
+    entries = await ledger_repository.entries_for_event(session, stored.seq) if outcome is not None else []
     return EventStatusOut(
         source=stored.source,
         id=stored.event_id,
         type=stored.type,
         time=stored.time,
         seq=stored.seq,
-        status=EventStatus(stored.status).value,  # type: ignore[arg-type]
-        error=stored.error,
+        status=EventStatus(outcome.status).value if outcome is not None else "pending",  # type: ignore[arg-type]
+        error=outcome.error if outcome is not None else None,
         received_at=stored.received_at,
-        applied_at=stored.applied_at,
-        ruleset_version=stored.ruleset_version,
-        rules_fired=list(outcome.get("rules_fired", [])),
-        notes=list(outcome.get("notes", [])),
+        applied_at=outcome.applied_at if outcome is not None else None,
+        ruleset_version=outcome.ruleset_version if outcome is not None else None,
+        rules_fired=outcome.rules_fired if outcome is not None else [],
+        notes=outcome.notes if outcome is not None else [],
         ledger_entries=[entry_out(entry) for entry in entries],
     )
 

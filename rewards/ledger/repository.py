@@ -1,25 +1,19 @@
 """All SQL for the ledger and derived state: load what a batch of events needs, save what it changed."""
 
 from collections.abc import Iterable
-from dataclasses import asdict
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
 from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
-from rewards.rulesets.models import ApplyLockRow
-from rewards.sql import chunks, in_values, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, in_values, upsert
 from rewards.users.models import UserRow
 
 DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow)
-
-
-async def lock_apply(session: AsyncSession, holder: str, now: datetime) -> None:
-    """Take the apply lock for this transaction: a write to one row, which PostgreSQL and SQLite both serialise."""
-    await session.execute(update(ApplyLockRow).where(ApplyLockRow.id == 1).values(holder=holder, taken_at=now))
 
 
 async def load_users(session: AsyncSession, state: WorkingState, user_ids: Iterable[str]) -> None:
@@ -101,78 +95,219 @@ async def load_suspensions(session: AsyncSession, state: WorkingState, subjects:
         state.suspensions.update((subject, event_type) for subject, event_type in rows)
 
 
-async def save(session: AsyncSession, state: WorkingState) -> None:
-    """Write everything the batch changed: inserts for new rows, one statement per table for changes."""
-    if state.changed_users:
-        statement = upsert(session, UserRow)
-        statement = statement.on_conflict_do_update(
-            index_elements=[UserRow.user_id],
-            set_={
-                name: getattr(statement.excluded, name)
-                for name in (
-                    "reputation",
-                    "suspended",
-                    "suspended_until",
-                    "first_seen_at",
-                    "last_active_at",
-                    "updated_seq",
-                )
-            },
-        )
-        await session.execute(statement, [asdict(state.users[user_id]) for user_id in sorted(state.changed_users)])
+_USER_FIELDS = (
+    "user_id",
+    "reputation",
+    "suspended",
+    "suspended_until",
+    "first_seen_at",
+    "last_active_at",
+    "updated_seq",
+)
+_AWARD_FIELDS = tuple(column.key for column in _AWARD_COLUMNS)
+_ENTRY_FIELDS = (
+    "id",
+    "user_id",
+    "points",
+    "kind",
+    "award_id",
+    "reverses_id",
+    "event_seq",
+    "rule_id",
+    "ruleset_version",
+    "reason",
+    "occurred_at",
+)
+
+
+def _user_values(user: UserState) -> tuple[Any, ...]:
+    return (
+        user.user_id,
+        user.reputation,
+        user.suspended,
+        user.suspended_until,
+        user.first_seen_at,
+        user.last_active_at,
+        user.updated_seq,
+    )
+
+
+def _award_values(award: Award) -> tuple[Any, ...]:
+    return (
+        award.id,
+        award.user_id,
+        award.rule_id,
+        award.event_seq,
+        award.subject,
+        award.slot,
+        award.points,
+        award.cap_id,
+        award.cap_max,
+        award.cap_day,
+        award.label,
+        award.status.value,
+        award.occurred_at,
+    )
+
+
+def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
+    return (
+        entry.id,
+        entry.user_id,
+        entry.points,
+        entry.kind.value,
+        entry.award_id,
+        entry.reverses_id,
+        entry.event_seq,
+        entry.rule_id,
+        entry.ruleset_version,
+        entry.reason,
+        entry.occurred_at,
+    )
+
+
+@dataclass(frozen=True)
+class _Changes:
+    users: list[tuple[Any, ...]]
+    new_awards: list[tuple[Any, ...]]
+    award_statuses: list[tuple[int, str]]
+    buckets: list[tuple[str, str, date, int, int]]
+    added_suspensions: list[tuple[str, str]]
+    removed_suspensions: list[tuple[str, str]]
+    entries: list[tuple[Any, ...]]
+
+
+def _changes(state: WorkingState) -> _Changes:
     new_award_ids = set(state.new_awards)
-    if state.new_awards:
-        await session.execute(insert(AwardRow), [_award_row(state.awards[i]) for i in state.new_awards])
-    changed = sorted(state.changed_awards - new_award_ids)
-    if changed:
-        await session.execute(
-            update(AwardRow),
-            [{"id": award_id, "status": str(state.awards[award_id].status)} for award_id in changed],
+    return _Changes(
+        users=[_user_values(state.users[user_id]) for user_id in sorted(state.changed_users)],
+        new_awards=[_award_values(state.awards[award_id]) for award_id in state.new_awards],
+        award_statuses=[
+            (award_id, state.awards[award_id].status.value) for award_id in sorted(state.changed_awards - new_award_ids)
+        ],
+        buckets=[
+            (key[0], key[1], key[2], state.buckets[key].raw, state.buckets[key].credited)
+            for key in sorted(state.changed_buckets)
+        ],
+        added_suspensions=sorted(state.added_suspensions),
+        removed_suspensions=sorted(state.removed_suspensions),
+        entries=[_entry_values(entry) for entry in state.entries],
+    )
+
+
+async def save(session: AsyncSession, state: WorkingState) -> None:
+    """Write everything a batch changed, one statement per table."""
+    changes = _changes(state)
+    if dialect_name(session) == "postgresql":
+        await _save_postgres(await asyncpg_connection(session), changes)
+    else:
+        await _save_portable(session, changes)
+
+
+async def _save_postgres(connection: Any, changes: _Changes) -> None:
+    # COPY for the append-only tables, and arrays + unnest for the rest: a few round trips per batch.
+    if changes.users:
+        await connection.execute(
+            """
+            INSERT INTO users (user_id, reputation, suspended, suspended_until, first_seen_at, last_active_at,
+                               updated_seq)
+            SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::timestamptz[], $5::timestamptz[],
+                                 $6::timestamptz[], $7::bigint[])
+            ON CONFLICT (user_id) DO UPDATE SET
+                reputation = excluded.reputation, suspended = excluded.suspended,
+                suspended_until = excluded.suspended_until, first_seen_at = excluded.first_seen_at,
+                last_active_at = excluded.last_active_at, updated_seq = excluded.updated_seq
+            """,
+            *_columns(changes.users, 7),
         )
-    if state.changed_buckets:
-        statement = upsert(session, CapBucketRow)
+    if changes.new_awards:
+        await connection.copy_records_to_table("awards", records=changes.new_awards, columns=_AWARD_FIELDS)
+    if changes.award_statuses:
+        await connection.execute(
+            """
+            UPDATE awards SET status = changed.status
+            FROM unnest($1::bigint[], $2::text[]) AS changed (id, status)
+            WHERE awards.id = changed.id
+            """,
+            *_columns(changes.award_statuses, 2),
+        )
+    if changes.buckets:
+        await connection.execute(
+            """
+            INSERT INTO cap_buckets (user_id, cap_id, day, raw, credited)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[])
+            ON CONFLICT (user_id, cap_id, day) DO UPDATE SET raw = excluded.raw, credited = excluded.credited
+            """,
+            *_columns(changes.buckets, 5),
+        )
+    if changes.added_suspensions:
+        await connection.execute(
+            """
+            INSERT INTO suspensions (subject, event_type)
+            SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING
+            """,
+            *_columns(changes.added_suspensions, 2),
+        )
+    if changes.removed_suspensions:
+        await connection.execute(
+            """
+            DELETE FROM suspensions USING unnest($1::text[], $2::text[]) AS lifted (subject, event_type)
+            WHERE suspensions.subject = lifted.subject AND suspensions.event_type = lifted.event_type
+            """,
+            *_columns(changes.removed_suspensions, 2),
+        )
+    if changes.entries:
+        await connection.copy_records_to_table("ledger_entries", records=changes.entries, columns=_ENTRY_FIELDS)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
+
+
+async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
+    if changes.users:
+        statement = upsert(session, UserRow.__table__)
         statement = statement.on_conflict_do_update(
-            index_elements=[CapBucketRow.user_id, CapBucketRow.cap_id, CapBucketRow.day],
+            index_elements=["user_id"],
+            set_={name: getattr(statement.excluded, name) for name in _USER_FIELDS[1:]},
+        )
+        await session.execute(statement, [dict(zip(_USER_FIELDS, row, strict=True)) for row in changes.users])
+    if changes.new_awards:
+        await session.execute(
+            insert(AwardRow.__table__), [dict(zip(_AWARD_FIELDS, row, strict=True)) for row in changes.new_awards]
+        )
+    if changes.award_statuses:
+        table = AwardRow.__table__
+        await session.execute(
+            update(table).where(table.c.id == bindparam("award_id")).values(status=bindparam("new_status")),
+            [{"award_id": award_id, "new_status": status} for award_id, status in changes.award_statuses],
+        )
+    if changes.buckets:
+        statement = upsert(session, CapBucketRow.__table__)
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id", "cap_id", "day"],
             set_={"raw": statement.excluded.raw, "credited": statement.excluded.credited},
         )
         await session.execute(
             statement,
             [
-                {
-                    "user_id": key[0],
-                    "cap_id": key[1],
-                    "day": key[2],
-                    "raw": bucket.raw,
-                    "credited": bucket.credited,
-                }
-                for key in sorted(state.changed_buckets)
-                for bucket in (state.buckets[key],)
+                {"user_id": user_id, "cap_id": cap_id, "day": day, "raw": raw, "credited": credited}
+                for user_id, cap_id, day, raw, credited in changes.buckets
             ],
         )
-    if state.added_suspensions:
-        statement = upsert(session, SuspensionRow).on_conflict_do_nothing()
+    if changes.added_suspensions:
         await session.execute(
-            statement,
-            [{"subject": subject, "event_type": kind} for subject, kind in sorted(state.added_suspensions)],
+            upsert(session, SuspensionRow.__table__).on_conflict_do_nothing(),
+            [{"subject": subject, "event_type": kind} for subject, kind in changes.added_suspensions],
         )
-    for batch in chunks(sorted(state.removed_suspensions), 500):
+    for batch in chunks(changes.removed_suspensions, 500):
         await session.execute(
             delete(SuspensionRow).where(tuple_(SuspensionRow.subject, SuspensionRow.event_type).in_(batch))
         )
-    if state.entries:
-        await session.execute(insert(LedgerEntryRow), [_entry_row(entry) for entry in state.entries])
-
-
-def _award_row(award: Award) -> dict[str, Any]:
-    row = asdict(award)
-    row["status"] = str(award.status)
-    return row
-
-
-def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
-    row = asdict(entry)
-    row["kind"] = str(entry.kind)
-    return row
+    if changes.entries:
+        await session.execute(
+            insert(LedgerEntryRow.__table__), [dict(zip(_ENTRY_FIELDS, row, strict=True)) for row in changes.entries]
+        )
 
 
 async def clear_derived_state(session: AsyncSession) -> None:

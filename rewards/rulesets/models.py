@@ -1,8 +1,8 @@
-"""Ruleset versions and the apply lock (one row: whoever holds it applies the event log)."""
+"""Ruleset versions: the exact text of every ruleset events were applied under."""
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.models_base import Base, BigIntId, UTCDateTime
@@ -17,11 +17,3 @@ class RulesetVersionRow(Base):
     source: Mapped[str] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class ApplyLockRow(Base):
-    __tablename__ = "apply_lock"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    holder: Mapped[str | None] = mapped_column(String(200))
-    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
