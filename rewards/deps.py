@@ -1,7 +1,7 @@
 """FastAPI dependencies, as `Annotated` aliases so route signatures stay readable."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +53,7 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def scope(needed: Scope) -> object:
+def scope(needed: Scope) -> Any:
     async def check(principal: PrincipalDep) -> Principal:
         require(principal, needed)
         return principal

@@ -1,9 +1,9 @@
 """Small SQL helpers shared by repositories: dialect-aware IN lists and upserts."""
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, String, any_, bindparam
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +11,11 @@ T = TypeVar("T")
 
 # SQLite allows 32,766 bound parameters per statement; stay well below it.
 IN_CHUNK = 5000
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a mapped class, for executemany statements that skip the ORM."""
+    return cast(Table, model.__table__)
 
 
 def dialect_name(session: AsyncSession) -> str:

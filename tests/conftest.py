@@ -92,7 +92,7 @@ async def postgres_database_url(postgres_url: str) -> str:
 
 @pytest.fixture
 async def redis_url() -> AsyncIterator[str]:
-    client = aioredis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(REDIS_URL)
     try:
         await client.flushdb()
     except (OSError, aioredis.ConnectionError) as error:

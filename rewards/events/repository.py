@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
-from rewards.sql import asyncpg_connection, dialect_name, upsert
+from rewards.sql import asyncpg_connection, dialect_name, table_of, upsert
 
 # Held for the length of an intake transaction, so that sequence order equals commit order: the applier can
 # then never skip an event that a slower transaction committed late.
@@ -102,7 +102,7 @@ async def record_outcomes(
         )
         return
     await session.execute(
-        insert(EventOutcome.__table__),
+        insert(table_of(EventOutcome)),
         [
             {
                 "seq": seq,

@@ -235,7 +235,7 @@ async def explain(session: AsyncSession, source: str, event_id: str) -> EventSta
         type=stored.type,
         time=stored.time,
         seq=stored.seq,
-        status=EventStatus(outcome.status).value if outcome is not None else "pending",  # type: ignore[arg-type]
+        status=EventStatus(outcome.status).value if outcome is not None else "pending",
         error=outcome.error if outcome is not None else None,
         received_at=stored.received_at,
         applied_at=outcome.applied_at if outcome is not None else None,

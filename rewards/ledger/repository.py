@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
 from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
-from rewards.sql import asyncpg_connection, chunks, dialect_name, in_values, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, in_values, table_of, upsert
 from rewards.users.models import UserRow
 
 DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow)
@@ -266,7 +266,7 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
     if changes.users:
-        statement = upsert(session, UserRow.__table__)
+        statement = upsert(session, table_of(UserRow))
         statement = statement.on_conflict_do_update(
             index_elements=["user_id"],
             set_={name: getattr(statement.excluded, name) for name in _USER_FIELDS[1:]},
@@ -274,16 +274,16 @@ async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
         await session.execute(statement, [dict(zip(_USER_FIELDS, row, strict=True)) for row in changes.users])
     if changes.new_awards:
         await session.execute(
-            insert(AwardRow.__table__), [dict(zip(_AWARD_FIELDS, row, strict=True)) for row in changes.new_awards]
+            insert(table_of(AwardRow)), [dict(zip(_AWARD_FIELDS, row, strict=True)) for row in changes.new_awards]
         )
     if changes.award_statuses:
-        table = AwardRow.__table__
+        table = table_of(AwardRow)
         await session.execute(
             update(table).where(table.c.id == bindparam("award_id")).values(status=bindparam("new_status")),
             [{"award_id": award_id, "new_status": status} for award_id, status in changes.award_statuses],
         )
     if changes.buckets:
-        statement = upsert(session, CapBucketRow.__table__)
+        statement = upsert(session, table_of(CapBucketRow))
         statement = statement.on_conflict_do_update(
             index_elements=["user_id", "cap_id", "day"],
             set_={"raw": statement.excluded.raw, "credited": statement.excluded.credited},
@@ -297,7 +297,7 @@ async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
         )
     if changes.added_suspensions:
         await session.execute(
-            upsert(session, SuspensionRow.__table__).on_conflict_do_nothing(),
+            upsert(session, table_of(SuspensionRow)).on_conflict_do_nothing(),
             [{"subject": subject, "event_type": kind} for subject, kind in changes.added_suspensions],
         )
     for batch in chunks(changes.removed_suspensions, 500):
@@ -306,7 +306,7 @@ async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
         )
     if changes.entries:
         await session.execute(
-            insert(LedgerEntryRow.__table__), [dict(zip(_ENTRY_FIELDS, row, strict=True)) for row in changes.entries]
+            insert(table_of(LedgerEntryRow)), [dict(zip(_ENTRY_FIELDS, row, strict=True)) for row in changes.entries]
         )
 
 

@@ -1,0 +1,49 @@
+"""Read the whole derived state of a database, to compare two ways of reaching it."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
+from rewards.users.models import UserRow
+
+
+async def snapshot(session: AsyncSession) -> dict[str, Any]:
+    users = await session.execute(
+        select(UserRow.user_id, UserRow.reputation, UserRow.suspended).order_by(UserRow.user_id)
+    )
+    entries = await session.execute(
+        select(
+            LedgerEntryRow.id,
+            LedgerEntryRow.user_id,
+            LedgerEntryRow.points,
+            LedgerEntryRow.kind,
+            LedgerEntryRow.reverses_id,
+            LedgerEntryRow.rule_id,
+            LedgerEntryRow.reason,
+        ).order_by(LedgerEntryRow.id)
+    )
+    awards = await session.execute(select(AwardRow.id, AwardRow.status, AwardRow.user_id).order_by(AwardRow.id))
+    buckets = await session.execute(
+        select(CapBucketRow.user_id, CapBucketRow.day, CapBucketRow.raw, CapBucketRow.credited).order_by(
+            CapBucketRow.user_id, CapBucketRow.day
+        )
+    )
+    suspensions = await session.execute(
+        select(SuspensionRow.subject, SuspensionRow.event_type).order_by(SuspensionRow.subject)
+    )
+    return {
+        "users": [tuple(row) for row in users],
+        "entries": [tuple(row) for row in entries],
+        "awards": [tuple(row) for row in awards],
+        "buckets": [tuple(row) for row in buckets],
+        "suspensions": [tuple(row) for row in suspensions],
+    }
+
+
+def reputation_from_entries(state: dict[str, Any]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for _id, user_id, points, *_ in state["entries"]:
+        totals[user_id] = totals.get(user_id, 0) + points
+    return totals

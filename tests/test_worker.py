@@ -1,0 +1,142 @@
+"""Production mode: PostgreSQL + Redis + arq workers. Exactly-once effect with several workers and crashes."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.community import generate_community
+from rewards import PROJECT_ROOT
+from rewards.db import unit_of_work
+from rewards.events import service
+from rewards.runtime import Runtime, utcnow
+from rewards.worker import build_worker
+from tests.conftest import make_settings, open_api
+from tests.factories import accept, answer, upvote
+from tests.state_snapshot import snapshot
+
+A = answer("a1", "expert", "q1")
+
+
+async def _run_burst_workers(settings: Any, count: int) -> None:
+    workers = [build_worker(settings, burst=True, poll_delay=0, handle_signals=False) for _ in range(count)]
+    try:
+        await asyncio.gather(*(worker.main() for worker in workers))
+    finally:
+        for worker in workers:
+            await worker.close()
+
+
+async def _store(runtime: Runtime, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 1000):
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await service.store(uow.session, service.validate_batch(events[start : start + 1000]), utcnow())
+
+
+async def _replayed(runtime: Runtime) -> dict[str, Any]:
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        await service.replay(uow.session, runtime.ruleset, 2000, "test-replay", utcnow())
+    async with runtime.sessionmaker() as session:
+        return await snapshot(session)
+
+
+async def test_queued_events_are_applied_by_the_worker(postgres_database_url: str, redis_url: str) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        result = await api.post_events(upvote("v1", A), upvote("v2", A), accept("asker", A))
+        assert result["mode"] == "queued" and result["accepted"] == 3
+        assert (await api.client.get("/v1/health")).json()["pending_events"] == 3
+        pending = (
+            await api.client.get("/v1/events", params={"source": "forum", "id": result["accepted_ids"][0]})
+        ).json()
+        assert pending["status"] == "pending"
+        await _run_burst_workers(settings, 1)
+        assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
+        assert await api.reputation("expert") == 35
+
+
+async def test_events_are_kept_when_the_queue_is_down_and_applied_by_the_next_sweep(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        assert api.runtime.queue is not None
+        await api.runtime.queue.aclose()
+        api.runtime.queue.connection_pool.connection_kwargs["port"] = 1  # nothing listens there
+        result = await api.post_events(upvote("v1", A))
+        assert result["accepted"] == 1
+        await _run_burst_workers(settings, 1)  # its start-up sweep finds the stored event
+        assert await api.reputation("expert") == 10
+
+
+async def test_several_workers_at_once_never_double_award(postgres_database_url: str, redis_url: str) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url, apply_batch_size=300)
+    events = list(generate_community(users=300, events=6000, seed=7, days=20))
+    async with open_api(settings) as api:
+        for start in range(0, len(events), 500):
+            await api.post_events(*events[start : start + 500])
+        await _run_burst_workers(settings, 3)
+        assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
+        async with api.runtime.sessionmaker() as session:
+            live = await snapshot(session)
+        assert live == await _replayed(api.runtime)
+        assert len(live["entries"]) > 3000
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_batch_loses_nothing_and_awards_nothing_twice(
+    postgres_database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url, apply_batch_size=500)
+    runtime = await Runtime.start(settings)
+    try:
+        await _store(runtime, list(generate_community(users=2000, events=40_000, seed=11, days=60)))
+        env = {
+            **os.environ,
+            "REWARDS_DATABASE_URL": postgres_database_url,
+            "REWARDS_REDIS_URL": redis_url,
+            "REWARDS_APPLY_BATCH_SIZE": "500",
+            "REWARDS_ENVIRONMENT": "test",
+        }
+        command = [sys.executable, "-m", "rewards.cli", "worker"]
+        first_log = tmp_path / "first-worker.log"
+        with first_log.open("wb") as log:
+            first = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        # Kill it (SIGKILL: no clean-up) once it has committed some batches but is far from done.
+        deadline = time.monotonic() + 60
+        while True:
+            async with runtime.sessionmaker() as session:
+                pending = await service.pending_count(session)
+            if pending < 38_000:
+                break
+            assert time.monotonic() < deadline, first_log.read_text()
+            await asyncio.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert 0 < pending < 40_000
+
+        second_log = tmp_path / "second-worker.log"
+        with second_log.open("wb") as log:
+            second = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                async with runtime.sessionmaker() as session:
+                    if await service.pending_count(session) == 0:
+                        break
+                assert time.monotonic() < deadline, second_log.read_text()
+                await asyncio.sleep(0.2)
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+        async with runtime.sessionmaker() as session:
+            live = await snapshot(session)
+        assert live == await _replayed(runtime)
+    finally:
+        await runtime.stop()
