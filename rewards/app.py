@@ -15,6 +15,7 @@ from rewards.config import Settings, get_settings
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
+from rewards.pages import router as pages_router
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(events_router)
     app.include_router(users_router)
+    app.include_router(pages_router)
     _install_error_handlers(app)
     _install_openapi(app)
     return app

@@ -197,3 +197,10 @@ async def test_the_openapi_document_publishes_the_event_schemas(api: Api) -> Non
     body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["oneOf"][1]["type"] == "array"
     assert (await api.client.get("/docs")).status_code == 200
+
+
+async def test_the_home_page_says_what_is_running(api: Api) -> None:
+    await api.post_events(upvote("v1", A))
+    response = await api.client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "embedded" in response.text and "default" in response.text
