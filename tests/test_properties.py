@@ -1,5 +1,6 @@
 """Property tests: duplicates, redeliveries and batch boundaries never change the outcome."""
 
+import json
 import random
 import shutil
 from datetime import timedelta
@@ -13,7 +14,7 @@ from rewards.db import unit_of_work
 from rewards.events import service
 from rewards.events.runner import drain
 from rewards.runtime import Runtime, utcnow
-from tests.conftest import make_settings
+from tests.conftest import Api, make_settings
 from tests.engine_harness import Community
 from tests.factories import BASE_TIME, accept, answer, downvote, question, remove, restore, retract, unaccept, upvote
 from tests.state_snapshot import reputation_from_entries, snapshot
@@ -112,3 +113,31 @@ def test_the_daily_cap_does_not_depend_on_the_order_of_a_days_events(order: list
     expected = min(200, 10 * (26 - len(retracted)))
     assert in_order.rep("expert") == shuffled.rep("expert") == expected
     assert shuffled.ledger_sum("expert") == expected
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=25,
+)
+almost_events = st.fixed_dictionaries(
+    {
+        "specversion": st.sampled_from(["1.0", "0.3", 1]),
+        "id": st.text(max_size=5) | st.integers(),
+        "source": st.just("forum") | st.none(),
+        "type": st.sampled_from(["post.upvoted", "answer.accepted", "user.suspended", "x.y", "bad type"]),
+        "time": st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01", "yesterday", 5]),
+        "data": json_values,
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=json_values | almost_events | st.lists(almost_events, max_size=3))
+async def test_no_input_whatever_its_shape_gets_a_500(body: Any, api: Api) -> None:
+    # The app (and its database) is shared by all examples: state accumulates, which is what a live service sees.
+    response = await api.client.post(
+        "/v1/events", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (202, 400, 413, 422), response.text
+    assert response.json()["error"] if response.status_code != 202 else response.json()["accepted"] >= 0
