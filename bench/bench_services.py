@@ -1,0 +1,68 @@
+"""The benchmark's own PostgreSQL database and Redis db: recreate them, read the server's version, count results.
+
+Only `rewards_bench` and Redis db 14 are ever touched; the tests use other databases."""
+
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+BENCH_DATABASE = "rewards_bench"
+POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+async def recreate_postgres_database() -> None:
+    """Drop `rewards_bench` (ending any session still on it) and create it empty."""
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    finally:
+        await connection.close()
+
+
+async def postgres_server_version() -> str:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        version: str = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    return version
+
+
+async def flush_redis() -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+
+
+async def redis_key_exists(key: str) -> bool:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        return bool(await client.exists(key))
+    finally:
+        await client.aclose()
+
+
+@dataclass(frozen=True)
+class DatabaseFigures:
+    """What the engine left in the database: a sanity check that the measured work was really done."""
+
+    outcomes: dict[str, int]
+    users: int
+    ledger_entries: int
+
+
+async def database_figures(engine: AsyncEngine) -> DatabaseFigures:
+    async with engine.connect() as connection:
+        outcomes = await connection.execute(text("SELECT status, count(*) FROM event_outcomes GROUP BY status"))
+        by_status = {str(status): int(count) for status, count in outcomes}
+        users = await connection.scalar(text("SELECT count(*) FROM users"))
+        ledger_entries = await connection.scalar(text("SELECT count(*) FROM ledger_entries"))
+    return DatabaseFigures(outcomes=by_status, users=int(users or 0), ledger_entries=int(ledger_entries or 0))
