@@ -1,6 +1,7 @@
 """Shared resources of a process (API, worker or CLI): settings, database, the ruleset, the queue."""
 
 import asyncio
+import gc
 import os
 import socket
 from dataclasses import dataclass, field
@@ -14,6 +15,14 @@ from rewards.db import create_engine, create_sessionmaker, migrate, unit_of_work
 from rewards.engine.ruleset import Ruleset
 from rewards.queue import connect
 from rewards.rulesets import service as rulesets
+
+
+def tune_garbage_collector() -> None:
+    """Applying a batch allocates hundreds of thousands of short-lived objects that refcounting frees; the
+    default cyclic-GC thresholds would scan the whole heap again and again meanwhile (35-45% of apply time,
+    measured). Freeze what start-up allocated and collect less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def utcnow() -> datetime:
@@ -45,6 +54,7 @@ class Runtime:
         queue = None
         if connect_queue and settings.redis_url is not None:
             queue = await connect(settings.redis_url)
+        tune_garbage_collector()
         return cls(settings=settings, engine=engine, sessionmaker=sessionmaker, ruleset=ruleset, queue=queue)
 
     async def stop(self) -> None:

@@ -1,9 +1,9 @@
 """Small SQL helpers shared by repositories: dialect-aware IN lists and upserts."""
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,14 +32,6 @@ def chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
-
-
-def in_values(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """`column IN (...)`, as one array parameter on PostgreSQL (one plan, whatever the list length)."""
-    if dialect_name(session) == "postgresql":
-        array_type = postgresql.ARRAY(column.type if not isinstance(column.type, String) else postgresql.TEXT())
-        return column == any_(bindparam(None, list(values), type_=array_type))  # type: ignore[no-any-return]
-    return column.in_(list(values))  # type: ignore[no-any-return]
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:

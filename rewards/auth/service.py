@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -42,7 +43,25 @@ async def create_key(session: AsyncSession, name: str, scopes: list[Scope], now:
     return f"rk_{prefix}_{secret}"
 
 
+# Verified keys, kept briefly so that the forum's many reads skip a database round trip. A revoked key stops
+# working within this many seconds.
+KEY_CACHE_SECONDS = 30.0
+_verified: dict[str, tuple[float, Principal]] = {}
+
+
 async def authenticate(session: AsyncSession, presented: str | None) -> Principal:
+    if presented:
+        cached = _verified.get(presented)
+        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+    principal = await _verify(session, presented)
+    if len(_verified) > 10_000:
+        _verified.clear()
+    _verified[str(presented)] = (time.monotonic(), principal)
+    return principal
+
+
+async def _verify(session: AsyncSession, presented: str | None) -> Principal:
     if not presented:
         raise Unauthorized(
             "an API key is required: send `Authorization: Bearer rk_...` (create one with `rewards apikey create`)"

@@ -22,7 +22,7 @@ from rewards.engine.state import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewAward:
     rule: CompiledRule
     spec: CompiledAward
@@ -32,7 +32,7 @@ class NewAward:
     label: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reversal:
     award_id: int
     cause: str

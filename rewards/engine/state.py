@@ -84,7 +84,7 @@ class UserState:
     updated_seq: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerEntry:
     id: int
     user_id: str

@@ -119,8 +119,11 @@ async def record_outcomes(
 
 
 async def pending_count(session: AsyncSession) -> int:
-    cursor = select(ApplyCursor.applied_through).where(ApplyCursor.id == 1).scalar_subquery()
-    count = await session.scalar(select(func.count()).select_from(StoredEvent).where(StoredEvent.seq > cursor))
+    # Read the cursor first: with its value as a parameter the count is a range scan over the backlog only.
+    applied_through = await session.scalar(select(ApplyCursor.applied_through).where(ApplyCursor.id == 1))
+    count = await session.scalar(
+        select(func.count()).select_from(StoredEvent).where(StoredEvent.seq > (applied_through or 0))
+    )
     return int(count or 0)
 
 

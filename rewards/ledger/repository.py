@@ -2,38 +2,30 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
 from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
-from rewards.sql import asyncpg_connection, chunks, dialect_name, in_values, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
 from rewards.users.models import UserRow
 
 DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow)
 
 
-async def load_users(session: AsyncSession, state: WorkingState, user_ids: Iterable[str]) -> None:
-    missing = [user_id for user_id in user_ids if user_id not in state.users]
-    for batch in chunks(missing):
-        rows = await session.execute(
-            select(
-                UserRow.user_id,
-                UserRow.reputation,
-                UserRow.suspended,
-                UserRow.suspended_until,
-                UserRow.first_seen_at,
-                UserRow.last_active_at,
-                UserRow.updated_seq,
-            ).where(in_values(session, UserRow.user_id, batch))
-        )
-        for row in rows:
-            state.users[row.user_id] = UserState(*row)
-
-
+_USER_COLUMNS = (
+    UserRow.user_id,
+    UserRow.reputation,
+    UserRow.suspended,
+    UserRow.suspended_until,
+    UserRow.first_seen_at,
+    UserRow.last_active_at,
+    UserRow.updated_seq,
+)
 _AWARD_COLUMNS = (
     AwardRow.id,
     AwardRow.user_id,
@@ -49,19 +41,55 @@ _AWARD_COLUMNS = (
     AwardRow.status,
     AwardRow.occurred_at,
 )
+_OPEN = AwardStatus.UNDONE.value
+
+
+async def _rows(session: AsyncSession, postgres_sql: str, portable: Any, *arguments: Any) -> list[Any]:
+    """Run a batch lookup: raw asyncpg on PostgreSQL (its records are cheap to read), SQLAlchemy elsewhere."""
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        return list(await connection.fetch(postgres_sql, *arguments))
+    return list(await session.execute(portable))
+
+
+async def load_users(session: AsyncSession, state: WorkingState, user_ids: Iterable[str]) -> None:
+    missing = sorted({user_id for user_id in user_ids if user_id not in state.users})
+    for batch in chunks(missing):
+        rows = await _rows(
+            session,
+            "SELECT user_id, reputation, suspended, suspended_until, first_seen_at, last_active_at, updated_seq "
+            "FROM users WHERE user_id = ANY($1::text[])",
+            select(*_USER_COLUMNS).where(UserRow.user_id.in_(batch)),
+            batch,
+        )
+        for row in rows:
+            state.users[row[0]] = UserState(*_aware(row))
+
+
+def _aware(row: Any) -> Any:
+    """SQLite hands back naive datetimes; everything the engine holds is UTC-aware (asyncpg's already are)."""
+    if not isinstance(row, Row):
+        return row
+    return tuple(
+        value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value for value in row
+    )
 
 
 async def load_open_awards(
     session: AsyncSession, state: WorkingState, *, slots: Iterable[str], subjects: Iterable[str]
 ) -> None:
     """Awards that still count or are suspended, in the given slots or about the given subjects."""
+    columns = ", ".join(column.key for column in _AWARD_COLUMNS)
     for column, keys in ((AwardRow.slot, slots), (AwardRow.subject, subjects)):
         for batch in chunks(sorted(set(keys))):
-            rows = await session.execute(
-                select(*_AWARD_COLUMNS).where(in_values(session, column, batch), AwardRow.status != AwardStatus.UNDONE)
+            rows = await _rows(
+                session,
+                f"SELECT {columns} FROM awards WHERE {column.key} = ANY($1::text[]) AND status <> '{_OPEN}'",  # noqa: S608
+                select(*_AWARD_COLUMNS).where(column.in_(batch), AwardRow.status != _OPEN),
+                batch,
             )
             for row in rows:
-                values = list(row)
+                values = list(_aware(row))
                 values[11] = AwardStatus(values[11])
                 state.add_loaded_award(Award(*values))
 
@@ -69,17 +97,17 @@ async def load_open_awards(
 async def load_buckets(session: AsyncSession, state: WorkingState, user_ids: set[str], days: set[date]) -> None:
     if not user_ids or not days:
         return
+    day_list = sorted(days)
     for batch in chunks(sorted(user_ids)):
-        rows = await session.execute(
-            select(
-                CapBucketRow.user_id,
-                CapBucketRow.cap_id,
-                CapBucketRow.day,
-                CapBucketRow.raw,
-                CapBucketRow.credited,
-            )
-            .where(in_values(session, CapBucketRow.user_id, batch))
-            .where(CapBucketRow.day.in_(sorted(days)))
+        rows = await _rows(
+            session,
+            "SELECT user_id, cap_id, day, raw, credited FROM cap_buckets "
+            "WHERE user_id = ANY($1::text[]) AND day = ANY($2::date[])",
+            select(CapBucketRow.user_id, CapBucketRow.cap_id, CapBucketRow.day, CapBucketRow.raw, CapBucketRow.credited)
+            .where(CapBucketRow.user_id.in_(batch))
+            .where(CapBucketRow.day.in_(day_list)),
+            batch,
+            day_list,
         )
         for user_id, cap_id, day, raw, credited in rows:
             state.buckets.setdefault((user_id, cap_id, day), CapBucket(raw=raw, credited=credited))
@@ -87,10 +115,11 @@ async def load_buckets(session: AsyncSession, state: WorkingState, user_ids: set
 
 async def load_suspensions(session: AsyncSession, state: WorkingState, subjects: Iterable[str]) -> None:
     for batch in chunks(sorted(set(subjects))):
-        rows = await session.execute(
-            select(SuspensionRow.subject, SuspensionRow.event_type).where(
-                in_values(session, SuspensionRow.subject, batch)
-            )
+        rows = await _rows(
+            session,
+            "SELECT subject, event_type FROM suspensions WHERE subject = ANY($1::text[])",
+            select(SuspensionRow.subject, SuspensionRow.event_type).where(SuspensionRow.subject.in_(batch)),
+            batch,
         )
         state.suspensions.update((subject, event_type) for subject, event_type in rows)
 
