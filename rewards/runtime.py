@@ -4,6 +4,7 @@ import asyncio
 import gc
 import os
 import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from rewards.config import Settings
 from rewards.db import create_engine, create_sessionmaker, migrate, unit_of_work
 from rewards.engine.ruleset import Ruleset
+from rewards.events.service import KeptState
 from rewards.queue import connect
 from rewards.rulesets import service as rulesets
 
@@ -42,6 +44,9 @@ class Runtime:
     queue: ArqRedis | None = None
     # Embedded mode applies events in the API process; one drain at a time per process.
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # This process's name on the apply cursor, and the engine state it keeps between its batches.
+    writer: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kept_state: "KeptState | None" = None
 
     @classmethod
     async def start(cls, settings: Settings, *, connect_queue: bool = True) -> "Runtime":

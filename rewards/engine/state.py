@@ -136,6 +136,33 @@ class WorkingState:
     removed_suspensions: set[tuple[str, str]] = field(default_factory=set)
     entries: list[LedgerEntry] = field(default_factory=list)
 
+    # What has been loaded completely, so that a state kept between batches knows what it need not load again.
+    loaded_slots: set[str] = field(default_factory=set)
+    loaded_subjects: set[str] = field(default_factory=set)
+    loaded_bucket_scopes: set[tuple[str, date]] = field(default_factory=set)
+    loaded_suspension_subjects: set[str] = field(default_factory=set)
+
+    def size(self) -> int:
+        return len(self.users) + len(self.awards) + len(self.buckets) + len(self.loaded_slots)
+
+    def committed(self) -> None:
+        """The changes are saved: forget them, keep the state, and drop awards that can no longer change."""
+        self.new_users.clear()
+        self.changed_users.clear()
+        self.new_awards.clear()
+        self.changed_awards.clear()
+        self.changed_buckets.clear()
+        self.added_suspensions.clear()
+        self.removed_suspensions.clear()
+        self.entries.clear()
+        undone = [award_id for award_id, award in self.awards.items() if award.status == AwardStatus.UNDONE]
+        for award_id in undone:
+            award = self.awards.pop(award_id)
+            if award.slot is not None and award.slot in self.awards_by_slot:
+                self.awards_by_slot[award.slot].remove(award_id)
+            if award.subject is not None and award.subject in self.awards_by_subject:
+                self.awards_by_subject[award.subject].remove(award_id)
+
     # -- reading -------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserState | None:
         return self.users.get(user_id)

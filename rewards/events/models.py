@@ -41,6 +41,9 @@ class ApplyCursor(Base):
     applied_through: Mapped[int] = mapped_column(BigInteger, default=0)
     holder: Mapped[str | None] = mapped_column(String(200))
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who advanced the cursor last: an applier that finds its own token here knows that nobody else has
+    # changed the derived state since, so the state it kept in memory is still exact.
+    last_writer: Mapped[str | None] = mapped_column(String(64))
 
 
 class EventOutcome(Base):

@@ -30,24 +30,28 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     return {(source, event_id): seq for seq, source, event_id in result}
 
 
-async def take_cursor(session: AsyncSession, holder: str, now: datetime) -> int:
-    """Lock the apply cursor for this transaction (other appliers wait) and return the last seq applied.
+async def take_cursor(session: AsyncSession, holder: str, now: datetime) -> tuple[int, str | None]:
+    """Lock the apply cursor for this transaction (other appliers wait); the last seq applied, and by whom.
 
     A write to one row: PostgreSQL and SQLite both serialise it, so one applier works at a time.
     """
-    applied_through = await session.scalar(
-        update(ApplyCursor)
-        .where(ApplyCursor.id == 1)
-        .values(holder=holder, taken_at=now)
-        .returning(ApplyCursor.applied_through)
-    )
-    if applied_through is None:
+    row = (
+        await session.execute(
+            update(ApplyCursor)
+            .where(ApplyCursor.id == 1)
+            .values(holder=holder, taken_at=now)
+            .returning(ApplyCursor.applied_through, ApplyCursor.last_writer)
+        )
+    ).first()
+    if row is None:
         raise RuntimeError("the apply_cursor row is missing: run `rewards migrate`")
-    return int(applied_through)
+    return int(row[0]), row[1]
 
 
-async def advance_cursor(session: AsyncSession, applied_through: int) -> None:
-    await session.execute(update(ApplyCursor).where(ApplyCursor.id == 1).values(applied_through=applied_through))
+async def advance_cursor(session: AsyncSession, applied_through: int, writer: str) -> None:
+    await session.execute(
+        update(ApplyCursor).where(ApplyCursor.id == 1).values(applied_through=applied_through, last_writer=writer)
+    )
 
 
 async def events_after(session: AsyncSession, after_seq: int, limit: int) -> list[EventInput]:
@@ -148,7 +152,7 @@ async def get_event(
     return None if row is None else (row[0], row[1])
 
 
-async def restart_from_the_beginning(session: AsyncSession) -> None:
+async def restart_from_the_beginning(session: AsyncSession, writer: str) -> None:
     """Before a replay: forget every outcome; every event will be applied again."""
     await session.execute(delete(EventOutcome))
-    await advance_cursor(session, 0)
+    await advance_cursor(session, 0, writer)

@@ -27,10 +27,21 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
     started = time.monotonic()
     applied = failed = batches = 0
     while True:
+        kept = runtime.kept_state
+        runtime.kept_state = None  # until this batch commits, the state it changes is not known to be exact
         async with unit_of_work(runtime.sessionmaker) as uow:
-            result = await service.apply_next_batch(
-                uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder, utcnow()
+            result, kept = await service.apply_next_batch(
+                uow.session,
+                runtime.ruleset,
+                runtime.settings.apply_batch_size,
+                holder,
+                utcnow(),
+                writer=runtime.writer,
+                kept=kept,
             )
+        if kept is not None:
+            kept.state.committed()
+            runtime.kept_state = kept
         if result.applied == 0 and result.failed == 0:
             return DrainResult(applied, failed, batches, finished=True)
         batches += 1

@@ -1,6 +1,7 @@
 """Use cases of the event log: validate and store events, apply them in order, explain what each one did."""
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,11 +149,27 @@ class BatchResult:
     last_seq: int
 
 
+@dataclass
+class KeptState:
+    """Engine state an applier keeps in memory between its batches.
+
+    It is exact as long as nobody else advanced the apply cursor since this applier did: the cursor records
+    its last writer, and the state is dropped whenever that is someone else (another worker, a replay).
+    """
+
+    writer: str
+    applied_through: int
+    state: WorkingState
+
+
+# Beyond this many users, awards and buckets in memory, an applier starts again from an empty state.
+MAX_KEPT_OBJECTS = 3_000_000
+
+
 async def apply_events(
-    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], now: datetime
+    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], now: datetime, state: WorkingState
 ) -> BatchResult:
-    """Apply events in order in one transaction: load the state they touch, run the engine, save the changes."""
-    state = WorkingState()
+    """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes."""
     wanted = [needs(ruleset, event) for event in events]
     users = set().union(*(need.users for need in wanted))
     await ledger_repository.load_open_awards(
@@ -183,33 +200,50 @@ async def apply_events(
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
     await ledger_repository.save(session, state)
     await repository.record_outcomes(session, outcomes, ruleset.version, now)
-    if events:
-        await repository.advance_cursor(session, events[-1].seq)
     return BatchResult(applied=len(events) - failed, failed=failed, last_seq=events[-1].seq if events else 0)
 
 
 async def apply_next_batch(
-    session: AsyncSession, ruleset: Ruleset, limit: int, holder: str, now: datetime
-) -> BatchResult:
-    """Under the apply cursor's lock, apply the next pending events. The caller's unit of work commits."""
-    applied_through = await repository.take_cursor(session, holder, now)
+    session: AsyncSession,
+    ruleset: Ruleset,
+    limit: int,
+    holder: str,
+    now: datetime,
+    *,
+    writer: str,
+    kept: KeptState | None = None,
+) -> tuple[BatchResult, KeptState | None]:
+    """Under the apply cursor's lock, apply the next pending events. The caller's unit of work commits, then
+    calls `state.committed()` on the returned state if it wants to keep it for the next batch."""
+    applied_through, last_writer = await repository.take_cursor(session, holder, now)
+    still_exact = (
+        kept is not None
+        and kept.writer == writer == last_writer
+        and kept.applied_through == applied_through
+        and kept.state.size() < MAX_KEPT_OBJECTS
+    )
+    state = kept.state if still_exact and kept is not None else WorkingState()
     events = await repository.events_after(session, applied_through, limit)
     if not events:
-        return BatchResult(applied=0, failed=0, last_seq=applied_through)
-    return await apply_events(session, ruleset, events, now)
+        return BatchResult(applied=0, failed=0, last_seq=applied_through), kept if still_exact else None
+    result = await apply_events(session, ruleset, events, now, state)
+    await repository.advance_cursor(session, result.last_seq, writer)
+    return result, KeptState(writer=writer, applied_through=result.last_seq, state=state)
 
 
 async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holder: str, now: datetime) -> BatchResult:
     """Rebuild every derived table from the event log under `ruleset`, in one transaction."""
+    writer = f"replay-{uuid.uuid4().hex}"
     await repository.take_cursor(session, holder, now)
     await ledger_repository.clear_derived_state(session)
-    await repository.restart_from_the_beginning(session)
+    await repository.restart_from_the_beginning(session, writer)
     applied = failed = last_seq = 0
     while True:
         events = await repository.events_after(session, last_seq, batch_size)
         if not events:
+            await repository.advance_cursor(session, last_seq, writer)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
-        result = await apply_events(session, ruleset, events, now)
+        result = await apply_events(session, ruleset, events, now, WorkingState())
         applied += result.applied
         failed += result.failed
         last_seq = result.last_seq

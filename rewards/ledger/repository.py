@@ -53,6 +53,7 @@ async def _rows(session: AsyncSession, postgres_sql: str, portable: Any, *argume
 
 
 async def load_users(session: AsyncSession, state: WorkingState, user_ids: Iterable[str]) -> None:
+    """Users not in the state yet. (A user absent from the database is created by the engine when named.)"""
     missing = sorted({user_id for user_id in user_ids if user_id not in state.users})
     for batch in chunks(missing):
         rows = await _rows(
@@ -80,8 +81,10 @@ async def load_open_awards(
 ) -> None:
     """Awards that still count or are suspended, in the given slots or about the given subjects."""
     columns = ", ".join(column.key for column in _AWARD_COLUMNS)
-    for column, keys in ((AwardRow.slot, slots), (AwardRow.subject, subjects)):
-        for batch in chunks(sorted(set(keys))):
+    wanted_slots = set(slots) - state.loaded_slots
+    wanted_subjects = set(subjects) - state.loaded_subjects
+    for column, keys in ((AwardRow.slot, wanted_slots), (AwardRow.subject, wanted_subjects)):
+        for batch in chunks(sorted(keys)):
             rows = await _rows(
                 session,
                 f"SELECT {columns} FROM awards WHERE {column.key} = ANY($1::text[]) AND status <> '{_OPEN}'",  # noqa: S608
@@ -92,13 +95,16 @@ async def load_open_awards(
                 values = list(_aware(row))
                 values[11] = AwardStatus(values[11])
                 state.add_loaded_award(Award(*values))
+    state.loaded_slots |= wanted_slots
+    state.loaded_subjects |= wanted_subjects
 
 
 async def load_buckets(session: AsyncSession, state: WorkingState, user_ids: set[str], days: set[date]) -> None:
-    if not user_ids or not days:
+    wanted = {(user_id, day) for user_id in user_ids for day in days} - state.loaded_bucket_scopes
+    if not wanted:
         return
-    day_list = sorted(days)
-    for batch in chunks(sorted(user_ids)):
+    day_list = sorted({day for _, day in wanted})
+    for batch in chunks(sorted({user_id for user_id, _ in wanted})):
         rows = await _rows(
             session,
             "SELECT user_id, cap_id, day, raw, credited FROM cap_buckets "
@@ -110,11 +116,14 @@ async def load_buckets(session: AsyncSession, state: WorkingState, user_ids: set
             day_list,
         )
         for user_id, cap_id, day, raw, credited in rows:
-            state.buckets.setdefault((user_id, cap_id, day), CapBucket(raw=raw, credited=credited))
+            if (user_id, day) in wanted:
+                state.buckets.setdefault((user_id, cap_id, day), CapBucket(raw=raw, credited=credited))
+    state.loaded_bucket_scopes |= wanted
 
 
 async def load_suspensions(session: AsyncSession, state: WorkingState, subjects: Iterable[str]) -> None:
-    for batch in chunks(sorted(set(subjects))):
+    wanted = set(subjects) - state.loaded_suspension_subjects
+    for batch in chunks(sorted(wanted)):
         rows = await _rows(
             session,
             "SELECT subject, event_type FROM suspensions WHERE subject = ANY($1::text[])",
@@ -122,6 +131,7 @@ async def load_suspensions(session: AsyncSession, state: WorkingState, subjects:
             batch,
         )
         state.suspensions.update((subject, event_type) for subject, event_type in rows)
+    state.loaded_suspension_subjects |= wanted
 
 
 _USER_FIELDS = (
