@@ -36,8 +36,14 @@ def serve(
 @app.command()
 def worker() -> None:
     """Apply queued events (production mode: needs REWARDS_REDIS_URL)."""
+    import logging.config
+
+    from arq.logs import default_log_config
+
     from rewards.worker import build_worker
 
+    logging.config.dictConfig(default_log_config(verbose=False))
+    logging.getLogger("rewards").setLevel(logging.INFO)
     build_worker(get_settings()).run()
 
 
@@ -79,6 +85,45 @@ def apikey_create(
     key = asyncio.run(run())
     typer.echo(f"API key {name!r} with scopes {', '.join(s.value for s in scope)} (shown only now, store it safely):")
     typer.echo(key)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """The keys: prefix, name, scopes, created, revoked (never the secret)."""
+    from rewards.auth.service import list_keys
+    from rewards.runtime import Runtime
+
+    async def run() -> list[dict[str, str]]:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            async with runtime.sessionmaker() as session:
+                return await list_keys(session)
+        finally:
+            await runtime.stop()
+
+    for key in asyncio.run(run()):
+        typer.echo("\t".join(key.values()))
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix: rk_<prefix>_...")]) -> None:
+    """Revoke a key (processes that verified it in the last 30 seconds may still accept it that long)."""
+    from rewards.auth.service import revoke_key
+    from rewards.db import unit_of_work
+    from rewards.runtime import Runtime, utcnow
+
+    async def run() -> bool:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                return await revoke_key(uow.session, prefix, utcnow())
+        finally:
+            await runtime.stop()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no active key with prefix {prefix!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked rk_{prefix}_...")
 
 
 @rules_app.command("validate")

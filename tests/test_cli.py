@@ -76,3 +76,13 @@ def test_migrate_brings_an_empty_database_up_to_date(tmp_path: Path) -> None:
     first = rewards("migrate", database_url=url)
     again = rewards("migrate", database_url=url)
     assert first.returncode == again.returncode == 0 and "up to date" in again.stdout
+
+
+def test_a_revoked_key_is_listed_as_revoked(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+    key = rewards("apikey", "create", "--scope", "read", "--name", "frontend", database_url=url).stdout.split()[-1]
+    prefix = key.split("_")[1]
+    assert rewards("apikey", "revoke", key[:15], database_url=url).returncode == 0
+    listed = rewards("apikey", "list", database_url=url).stdout
+    assert prefix in listed and "frontend" in listed and "active" not in listed
+    assert rewards("apikey", "revoke", prefix, database_url=url).returncode == 1

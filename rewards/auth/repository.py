@@ -21,6 +21,5 @@ async def by_prefix(session: AsyncSession, prefix: str) -> ApiKeyRow | None:
     return await session.scalar(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix))
 
 
-async def count_active(session: AsyncSession) -> int:
-    rows = await session.scalars(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)))
-    return len(list(rows))
+async def all_keys(session: AsyncSession) -> list[ApiKeyRow]:
+    return list(await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))

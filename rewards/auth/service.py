@@ -78,3 +78,25 @@ async def _verify(session: AsyncSession, presented: str | None) -> Principal:
 def require(principal: Principal, scope: Scope) -> None:
     if not principal.allows(scope):
         raise Forbidden(f"this API key lacks the {scope.value!r} scope (it has: {', '.join(sorted(principal.scopes))})")
+
+
+async def list_keys(session: AsyncSession) -> list[dict[str, str]]:
+    return [
+        {
+            "prefix": row.prefix,
+            "name": row.name,
+            "scopes": ",".join(row.scopes),
+            "created_at": row.created_at.isoformat(),
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else "active",
+        }
+        for row in await repository.all_keys(session)
+    ]
+
+
+async def revoke_key(session: AsyncSession, prefix: str, now: datetime) -> bool:
+    row = await repository.by_prefix(session, prefix.removeprefix("rk_").split("_")[0])
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    _verified.clear()
+    return True

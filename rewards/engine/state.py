@@ -143,10 +143,25 @@ class WorkingState:
     loaded_suspension_subjects: set[str] = field(default_factory=set)
 
     def size(self) -> int:
-        return len(self.users) + len(self.awards) + len(self.buckets) + len(self.loaded_slots)
+        return (
+            len(self.users)
+            + len(self.awards)
+            + len(self.buckets)
+            + len(self.loaded_slots)
+            + len(self.loaded_bucket_scopes)
+        )
 
     def committed(self) -> None:
         """The changes are saved: forget them, keep the state, and drop awards that can no longer change."""
+        for award_id in self.changed_awards:
+            award = self.awards.get(award_id)
+            if award is None or award.status != AwardStatus.UNDONE:
+                continue
+            del self.awards[award_id]
+            if award.slot is not None and award_id in self.awards_by_slot.get(award.slot, ()):
+                self.awards_by_slot[award.slot].remove(award_id)
+            if award.subject is not None and award_id in self.awards_by_subject.get(award.subject, ()):
+                self.awards_by_subject[award.subject].remove(award_id)
         self.new_users.clear()
         self.changed_users.clear()
         self.new_awards.clear()
@@ -155,13 +170,6 @@ class WorkingState:
         self.added_suspensions.clear()
         self.removed_suspensions.clear()
         self.entries.clear()
-        undone = [award_id for award_id, award in self.awards.items() if award.status == AwardStatus.UNDONE]
-        for award_id in undone:
-            award = self.awards.pop(award_id)
-            if award.slot is not None and award.slot in self.awards_by_slot:
-                self.awards_by_slot[award.slot].remove(award_id)
-            if award.subject is not None and award.subject in self.awards_by_subject:
-                self.awards_by_subject[award.subject].remove(award_id)
 
     # -- reading -------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserState | None:

@@ -172,20 +172,22 @@ async def apply_events(
     """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes."""
     wanted = [needs(ruleset, event) for event in events]
     users = set().union(*(need.users for need in wanted))
-    await ledger_repository.load_open_awards(
-        session,
-        state,
-        slots=set().union(*(need.slots for need in wanted)),
-        subjects=set().union(*(need.subjects for need in wanted)),
-    )
-    users.update(award.user_id for award in state.awards.values())
+    slots = set().union(*(need.slots for need in wanted))
+    subjects = set().union(*(need.subjects for need in wanted))
+    await ledger_repository.load_open_awards(session, state, slots=slots, subjects=subjects)
+    # Only these awards can be undone, suspended or restored by this batch: their owners and cap days too.
+    reachable = [award for slot in slots for award in state.awards_in_slot(slot)]
+    reachable += [award for subject in subjects for award in state.awards_on_subject(subject)]
+    users.update(award.user_id for award in reachable)
     await ledger_repository.load_users(session, state, users)
     await ledger_repository.load_suspensions(
         session, state, set().union(*(need.suspension_subjects for need in wanted))
     )
-    days = {event.time.date() for event in events}
-    days.update(award.cap_day for award in state.awards.values() if award.cap_day is not None)
-    await ledger_repository.load_buckets(session, state, users, days)
+    # Caps are per user and UTC day: the days of these events for everyone they name or award, and the days
+    # of the awards they may take back.
+    scopes = {(user, event.time.date()) for event, need in zip(events, wanted, strict=True) for user in need.users}
+    scopes.update((award.user_id, award.cap_day) for award in reachable if award.cap_day is not None)
+    await ledger_repository.load_buckets(session, state, scopes)
 
     outcomes: list[repository.Outcome] = []
     failed = 0

@@ -99,26 +99,30 @@ async def load_open_awards(
     state.loaded_subjects |= wanted_subjects
 
 
-async def load_buckets(session: AsyncSession, state: WorkingState, user_ids: set[str], days: set[date]) -> None:
-    wanted = {(user_id, day) for user_id in user_ids for day in days} - state.loaded_bucket_scopes
-    if not wanted:
-        return
-    day_list = sorted({day for _, day in wanted})
-    for batch in chunks(sorted({user_id for user_id, _ in wanted})):
+async def load_buckets(session: AsyncSession, state: WorkingState, scopes: set[tuple[str, date]]) -> None:
+    """Cap buckets of these (user, UTC day) pairs, unless the state has them already."""
+    wanted = scopes - state.loaded_bucket_scopes
+    users = sorted({user_id for user_id, _ in wanted})
+    days = sorted({day for _, day in wanted})
+    for batch in chunks(users):
         rows = await _rows(
             session,
             "SELECT user_id, cap_id, day, raw, credited FROM cap_buckets "
             "WHERE user_id = ANY($1::text[]) AND day = ANY($2::date[])",
             select(CapBucketRow.user_id, CapBucketRow.cap_id, CapBucketRow.day, CapBucketRow.raw, CapBucketRow.credited)
             .where(CapBucketRow.user_id.in_(batch))
-            .where(CapBucketRow.day.in_(day_list)),
+            .where(CapBucketRow.day.in_(days)),
             batch,
-            day_list,
+            days,
         )
         for user_id, cap_id, day, raw, credited in rows:
-            if (user_id, day) in wanted:
-                state.buckets.setdefault((user_id, cap_id, day), CapBucket(raw=raw, credited=credited))
-    state.loaded_bucket_scopes |= wanted
+            if (user_id, _day(day)) in wanted:
+                state.buckets.setdefault((user_id, cap_id, _day(day)), CapBucket(raw=raw, credited=credited))
+    state.loaded_bucket_scopes.update(wanted)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 async def load_suspensions(session: AsyncSession, state: WorkingState, subjects: Iterable[str]) -> None:
