@@ -33,6 +33,8 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "queue_name": ARQ_QUEUE,
         "max_jobs": 4,
         "job_timeout": 300,
+        # On SIGTERM, let the running drain finish its batches (it stops within DRAIN_BUDGET_SECONDS).
+        "job_completion_wait": 20,
         "keep_result": 0,
         "ctx": {"settings": settings},
         "job_serializer": serialize_job,

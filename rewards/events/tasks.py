@@ -10,8 +10,9 @@ from rewards.runtime import Runtime, holder_name
 
 log = logging.getLogger(__name__)
 
-# A job stops after this long and hands over to a fresh one, well inside arq's job timeout.
-DRAIN_BUDGET_SECONDS = 60.0
+# A job stops after this long and hands over to a fresh one: well inside arq's job timeout, and short enough
+# for a worker asked to stop to finish its current job first.
+DRAIN_BUDGET_SECONDS = 10.0
 
 
 async def apply_events(ctx: dict[str, Any], up_to_seq: int | None = None) -> int:
