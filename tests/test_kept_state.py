@@ -56,4 +56,5 @@ async def test_two_appliers_taking_turns_reach_the_state_of_a_replay(database_ur
 async def _reputation(runtime: Runtime, user: str) -> int:
     async with runtime.sessionmaker() as session:
         state = await snapshot(session)
-    return next(rep for user_id, rep, _ in state["users"] if user_id == user)
+    reputation: int = next(rep for user_id, rep, _ in state["users"] if user_id == user)
+    return reputation
