@@ -2,15 +2,61 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from rewards.deps import CanRead, SessionDep
+from rewards.deps import CanRead, RuntimeDep, SessionDep
 from rewards.users import service
-from rewards.users.schemas import HistoryOut, UserOut
+from rewards.users.schemas import HistoryOut, UserOut, UsersPageOut
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
+# Reputation next to posts may be this stale; the ETag lets a forum revalidate for nothing meanwhile.
+PAGE_CACHE_CONTROL = "private, max-age=10"
+FLAIR_CACHE_CONTROL = "public, max-age=300"
+
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id.")]
+
+
+@router.get(
+    "",
+    response_model=UsersPageOut,
+    responses={304: {"description": "Nothing changed since the ETag sent in If-None-Match."}},
+    summary="Users for a page of posts, in one call",
+)
+async def get_users(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CanRead,
+    ids: Annotated[str, Query(description="Up to 100 user ids, separated by commas.", max_length=25_000)],
+) -> UsersPageOut | Response:
+    """Reputation of up to 100 users at once, with an `ETag`: send it back as `If-None-Match` for a `304`."""
+    page = await service.page(session, service.parse_ids(ids), runtime.ruleset.version)
+    headers = {"ETag": page.etag, "Cache-Control": PAGE_CACHE_CONTROL}
+    if page.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return page.body
+
+
+def _etags(header: str | None) -> set[str]:
+    return {tag.strip() for tag in header.split(",")} if header else set()
+
+
+@router.get(
+    "/{user_id}/flair.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "Never named in any event."}},
+    summary="A small SVG badge with the user's reputation, for <img> tags",
+)
+async def get_flair(request: Request, user_id: UserId, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Public (an `<img>` cannot send a key) and cacheable for five minutes."""
+    flair = await service.flair(session, user_id, runtime.ruleset.version)
+    headers = {"ETag": flair.etag, "Cache-Control": FLAIR_CACHE_CONTROL}
+    if flair.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    return Response(flair.svg, media_type="image/svg+xml", headers=headers)
 
 
 @router.get("/{user_id}", response_model=UserOut, responses={404: {"description": "Never named in any event."}})

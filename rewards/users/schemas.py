@@ -21,3 +21,8 @@ class HistoryOut(BaseModel):
     reputation: int
     entries: list[LedgerEntryOut] = Field(description="Newest first.")
     next_before: int | None = Field(description="Pass as `before` for the next page; null on the last page.")
+
+
+class UsersPageOut(BaseModel):
+    users: list[UserOut] = Field(description="In the order asked, each user once; users never seen are left out.")
+    missing: list[str] = Field(description="Ids no event has named yet.")

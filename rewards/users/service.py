@@ -1,13 +1,17 @@
 """Use cases for reading users: profile and reputation history."""
 
+import hashlib
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.errors import NotFound
+from rewards.errors import InvalidInput, NotFound
 from rewards.events.service import entry_out
 from rewards.ledger import repository as ledger_repository
+from rewards.templating import templates
 from rewards.users import repository
 from rewards.users.models import UserRow
-from rewards.users.schemas import HistoryOut, UserOut
+from rewards.users.schemas import HistoryOut, UserOut, UsersPageOut
 
 
 async def _user(session: AsyncSession, user_id: str) -> UserRow:
@@ -17,8 +21,7 @@ async def _user(session: AsyncSession, user_id: str) -> UserRow:
     return user
 
 
-async def profile(session: AsyncSession, user_id: str) -> UserOut:
-    user = await _user(session, user_id)
+def _out(user: UserRow) -> UserOut:
     return UserOut(
         user_id=user.user_id,
         reputation=user.reputation,
@@ -26,6 +29,49 @@ async def profile(session: AsyncSession, user_id: str) -> UserOut:
         suspended_until=user.suspended_until,
         first_seen_at=user.first_seen_at,
         last_active_at=user.last_active_at,
+    )
+
+
+async def profile(session: AsyncSession, user_id: str) -> UserOut:
+    return _out(await _user(session, user_id))
+
+
+MAX_USERS_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class UsersPage:
+    body: UsersPageOut
+    etag: str
+
+
+def parse_ids(raw: str) -> list[str]:
+    ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not ids:
+        raise InvalidInput("`ids` is empty: pass up to 100 user ids separated by commas, e.g. ?ids=u1,u2")
+    if len(ids) > MAX_USERS_PER_PAGE:
+        raise InvalidInput(f"{len(ids)} ids asked; at most {MAX_USERS_PER_PAGE} per call")
+    if any(len(user_id) > 200 for user_id in ids):
+        raise InvalidInput("a user id is longer than 200 characters")
+    return ids
+
+
+async def page(session: AsyncSession, user_ids: list[str], ruleset_version: int) -> UsersPage:
+    """Users for a page of posts, and a validator that changes whenever any of them changes.
+
+    Every change to a user sets its `updated_seq` to the seq of the event that made it, and seqs only grow,
+    so the largest `updated_seq` among the users changes whenever one of them does. The ruleset version is in
+    it too: a replay under other rules changes reputations without new events.
+    """
+    found = await repository.get_many(session, user_ids)
+    newest = max((user.updated_seq for user in found.values()), default=0)
+    digest = hashlib.sha256("\x1f".join(user_ids).encode()).hexdigest()[:16]
+    return UsersPage(
+        body=UsersPageOut(
+            users=[_out(found[user_id]) for user_id in user_ids if user_id in found],
+            missing=[user_id for user_id in user_ids if user_id not in found],
+        ),
+        etag=f'W/"{ruleset_version}-{newest}-{len(found)}-{digest}"',
     )
 
 
@@ -39,3 +85,27 @@ async def history(session: AsyncSession, user_id: str, *, before: int | None, li
         entries=[entry_out(row) for row in page],
         next_before=page[-1].id if len(rows) > limit else None,
     )
+
+
+@dataclass(frozen=True)
+class Flair:
+    svg: str
+    etag: str
+
+
+async def flair(session: AsyncSession, user_id: str, ruleset_version: int) -> Flair:
+    user = await _user(session, user_id)
+    name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
+    reputation = f"{user.reputation:,}"
+    # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
+    name_width = 12 + 7 * len(name)
+    width = name_width + 12 + 7 * len(reputation)
+    svg = templates.get_template("flair.svg").render(
+        name=name,
+        reputation=reputation,
+        name_width=name_width,
+        width=width,
+        background="#9e9e9e" if user.suspended else "#0b57d0",
+        label=f"{user_id}: {reputation} reputation",
+    )
+    return Flair(svg=svg, etag=f'W/"flair-{ruleset_version}-{user.updated_seq}"')
