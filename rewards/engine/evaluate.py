@@ -4,10 +4,11 @@ Both are pure: plain data in, plain data out. `settle` changes only the in-memor
 """
 
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rewards.engine.expressions import EvaluationError, Namespace
+from rewards.engine.expressions import EvaluationError, Namespace, read_path
 from rewards.engine.ruleset import CompiledAward, CompiledRule, Ruleset
 from rewards.engine.state import (
     ENTRY_IDS_PER_EVENT,
@@ -71,15 +72,26 @@ def _text(value: object) -> str | None:
 
 
 def needs(ruleset: Ruleset, event: EventInput) -> Needs:
-    """Best effort: anything that cannot be worked out here fails the event later, in `evaluate`."""
+    """The users, slots and subjects an event may read, so that a batch can load them in a few queries."""
     names = event.namespace()
     result = Needs(users=set(event.named_users), slots=set(), subjects=set(), suspension_subjects=set())
 
     def subject_of(rule: CompiledRule) -> str | None:
         return _text(rule.subject.evaluate(names))
 
-    try:
-        for rule in ruleset.by_type.get(event.type, ()):
+    conditions = [
+        *(rule.when for rule in ruleset.by_type.get(event.type, ())),
+        *(award.when for rule in ruleset.by_type.get(event.type, ()) for award in rule.awards),
+        *(undo.when for _rule, undo in ruleset.undo_by_type.get(event.type, ())),
+    ]
+    for condition in conditions:
+        for path in condition.asks_about if condition is not None else ():
+            user = _text(read_path(names, path))
+            if user is not None:
+                result.users.add(user)
+    # Best effort, rule by rule: a rule that cannot be worked out here fails the event later, in `evaluate`.
+    for rule in ruleset.by_type.get(event.type, ()):
+        with suppress(EvaluationError):
             if rule.slot is not None:
                 result.slots.add(rule.slot.render(names))
             for award in rule.awards:
@@ -89,23 +101,20 @@ def needs(ruleset: Ruleset, event: EventInput) -> Needs:
             subject = subject_of(rule)
             if subject is not None and rule.suspended_by:
                 result.suspension_subjects.add(subject)
-        for rule, _undo in ruleset.undo_by_type.get(event.type, ()):
+    for rule, _undo in ruleset.undo_by_type.get(event.type, ()):
+        with suppress(EvaluationError):
             if rule.slot is not None:
                 result.slots.add(rule.slot.render(names))
             else:
                 subject = subject_of(rule)
                 if subject is not None:
                     result.subjects.add(subject)
-        for rule in (
-            *ruleset.suspend_by_type.get(event.type, ()),
-            *ruleset.restore_by_type.get(event.type, ()),
-        ):
+    for rule in (*ruleset.suspend_by_type.get(event.type, ()), *ruleset.restore_by_type.get(event.type, ())):
+        with suppress(EvaluationError):
             subject = subject_of(rule)
             if subject is not None:
                 result.subjects.add(subject)
                 result.suspension_subjects.add(subject)
-    except EvaluationError:
-        pass
     return result
 
 
@@ -172,7 +181,11 @@ def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisi
             user = _text(spec.to.evaluate(names))
             if user is None:
                 raise EvaluationError(f"rule {rule.id!r}: the recipient `{spec.to.source}` is missing from the event")
+            _check_length(rule, "recipient", user, MAX_USER_ID)
+            _check_length(rule, "subject", subject, MAX_SUBJECT)
+            _check_length(rule, "slot", slot, MAX_SLOT)
             award_label = spec.label.render(names, missing="?") if spec.label is not None else label
+            award_label = award_label if len(award_label) <= MAX_LABEL else award_label[: MAX_LABEL - 1] + "…"
             decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label))
             created += 1
         if created:
@@ -184,6 +197,14 @@ def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisi
 
 
 BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated"})
+
+# The widths of the columns these values are stored in.
+MAX_USER_ID, MAX_SUBJECT, MAX_SLOT, MAX_LABEL = 200, 300, 600, 500
+
+
+def _check_length(rule: CompiledRule, what: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise EvaluationError(f"rule {rule.id!r}: the {what} is {len(value)} characters long; at most {limit}")
 
 
 def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisions) -> None:

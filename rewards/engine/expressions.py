@@ -46,6 +46,10 @@ class _FieldsOnlyEval(EvalWithCompoundTypes):  # type: ignore[misc]
             return None
         raise EvaluationError(f"'.{node.attr}' read on a {type(value).__name__}, not on an object")
 
+    def _eval_name(self, node: ast.Name) -> Any:
+        # A field the event does not have reads as null, as on the compiled path.
+        return self.names.get(node.id)
+
     def _eval_call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name):
             raise EvaluationError("only the engine's own functions can be called")
@@ -103,7 +107,11 @@ def _fast(node: ast.AST) -> Compiled | None:
         return lambda names: constant
     if isinstance(node, ast.Tuple | ast.List | ast.Set) and all(isinstance(e, ast.Constant) for e in node.elts):
         values = tuple(e.value for e in node.elts)  # type: ignore[attr-defined]
-        collection: Any = frozenset(values) if isinstance(node, ast.Set) else values
+        collection: Any = values
+        if isinstance(node, ast.Set):
+            collection = frozenset(values)
+        elif isinstance(node, ast.List):
+            collection = list(values)
         return lambda names: collection
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         inner = _fast(node.operand)
@@ -154,6 +162,14 @@ class Expression:
         self._tree = tree.body
         self._evaluator = _FieldsOnlyEval(functions=dict(functions))
         self._fast = _fast(tree.body)
+        # The users this expression asks about (`reputation(actor)`): loaded before the event is evaluated.
+        self.asks_about: tuple[tuple[str, ...], ...] = tuple(
+            path
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            for path in (_path_of(node.args[0]),)
+            if path is not None
+        )
 
     def evaluate(self, namespace: Namespace) -> Any:
         if self.path is not None:
@@ -161,14 +177,14 @@ class Expression:
         if self._fast is not None:
             try:
                 return self._fast(namespace)
-            except TypeError as error:
+            except Exception as error:  # whatever the data, a bad value fails this event, never the batch
                 raise EvaluationError(f"{self.source!r}: {error}") from error
         self._evaluator.names = namespace
         try:
             return self._evaluator.eval(self.source, previously_parsed=self._tree)
         except EvaluationError as error:
             raise EvaluationError(f"{self.source!r}: {error}") from error
-        except (InvalidExpression, TypeError, ValueError, ZeroDivisionError, KeyError) as error:
+        except (InvalidExpression, Exception) as error:  # as above: the event fails, with the reason
             raise EvaluationError(f"{self.source!r}: {error}") from error
 
     def test(self, namespace: Namespace) -> bool:
@@ -200,6 +216,10 @@ def _parse(source: str, function_names: set[str]) -> ast.Expression:
                 raise ExpressionError(f"{source!r}: unknown function (the functions are: {known})")
             if node.keywords:
                 raise ExpressionError(f"{source!r}: functions take positional arguments only")
+            if len(node.args) != 1 or _path_of(node.args[0]) is None:
+                raise ExpressionError(
+                    f"{source!r}: {node.func.id}() takes one field that names a user, like {node.func.id}(actor)"
+                )
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > 200:
             raise ExpressionError(f"{source!r}: string constants are limited to 200 characters")
     return tree
@@ -208,8 +228,11 @@ def _parse(source: str, function_names: set[str]) -> ast.Expression:
 class Template:
     """A text with `{field.path}` placeholders: `vote/{post.id}/{actor}`."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, as_key: bool = False) -> None:
         self.source = source
+        # A key (a slot) must not be ambiguous: post "p" voted by "v/w" and post "p/v" voted by "w" would both
+        # render "vote/p/v/w". Values are escaped so that they cannot contain the separator.
+        self._as_key = as_key
         self._parts: list[str | tuple[str, ...]] = []
         try:
             parsed = list(string.Formatter().parse(source))
@@ -238,7 +261,8 @@ class Template:
                 if missing is None:
                     raise EvaluationError(f"template {self.source!r}: {'.'.join(part)} is missing from the event")
                 value = missing
-            out.append(str(value))
+            text = str(value)
+            out.append(text.replace("%", "%25").replace("/", "%2F") if self._as_key else text)
         return "".join(out)
 
     def __repr__(self) -> str:

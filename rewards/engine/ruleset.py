@@ -238,7 +238,7 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             label=Template(rule_spec.label or _default_label(rule_spec.id)),
             when=expr(rule_spec.when),
             subject=Expression(rule_spec.subject, functions),
-            slot=None if rule_spec.slot is None else Template(rule_spec.slot),
+            slot=None if rule_spec.slot is None else Template(rule_spec.slot, as_key=True),
             awards=tuple(
                 CompiledAward(
                     to=Expression(award.to, functions),

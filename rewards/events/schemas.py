@@ -1,9 +1,9 @@
 """The public event contract: CloudEvents 1.0 envelopes carrying forum events, and the API's answers."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
 
 from rewards.engine.ruleset import EVENT_TYPE_PATTERN
 
@@ -120,6 +120,14 @@ class CloudEvent(BaseModel):
     )
     time: AwareDatetime = Field(description="When it happened (RFC 3339); points are dated by it.")
     datacontenttype: Literal["application/json"] | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        if not 1970 <= value.year <= 2200:
+            raise ValueError("time must be between the years 1970 and 2200")
+        return value.astimezone(UTC)
+
     subject: Annotated[StrictStr, StringConstraints(max_length=500)] | None = None
     data: dict[str, Any]
 

@@ -97,15 +97,20 @@ def _shape_problem(item: Any) -> tuple[str, str] | None:
         return "(event)", f"an event is a JSON object, not {type(item).__name__}"
     if len(orjson.dumps(item)) > MAX_EVENT_BYTES:
         return "(event)", f"an event is limited to {MAX_EVENT_BYTES // 1024} KiB of JSON"
-    stack: list[tuple[Any, int]] = [(item.get("data"), 1)]
+    stack: list[tuple[Any, int, str]] = [(item, 0, "")]
     while stack:
-        value, depth = stack.pop()
+        value, depth, path = stack.pop()
         if depth > MAX_DATA_DEPTH:
             return "data", f"data is nested more than {MAX_DATA_DEPTH} levels deep"
+        if isinstance(value, str) and "\x00" in value:
+            return path or "(event)", "text cannot contain the NUL character (\\u0000)"
         if isinstance(value, dict):
-            stack.extend((child, depth + 1) for child in value.values())
+            for key, child in value.items():
+                if "\x00" in key:
+                    return path or "(event)", "a field name cannot contain the NUL character (\\u0000)"
+                stack.append((child, depth + 1, f"{path}.{key}" if path else key))
         elif isinstance(value, list):
-            stack.extend((child, depth + 1) for child in value)
+            stack.extend((child, depth + 1, f"{path}.{index}") for index, child in enumerate(value))
     return None
 
 
@@ -197,6 +202,11 @@ async def apply_events(
         except EvaluationError as error:
             failed += 1
             outcomes.append((event.seq, EventStatus.FAILED.value, str(error), [], []))
+            continue
+        except Exception as error:  # a bug, but one event must not stop the log: it fails, loudly
+            log.exception("evaluating event seq %d failed unexpectedly", event.seq)
+            failed += 1
+            outcomes.append((event.seq, EventStatus.FAILED.value, f"internal error: {error!r}", [], []))
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
