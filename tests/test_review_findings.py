@@ -112,3 +112,27 @@ def test_rules_with_a_bad_function_argument_are_refused_with_their_line() -> Non
     with pytest.raises(RulesetError) as error:
         load_ruleset_text(CUSTOM.replace("reputation(voucher)", 'reputation("x")'), "custom.yaml")
     assert error.value.detail[0]["line"] == 14  # the `when:` line of rule vouch
+
+
+async def test_an_event_the_database_refuses_is_isolated_and_recorded_as_failed(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import DataError
+
+    from rewards.ledger import repository
+
+    poison = upvote("v2", A)
+    events = [upvote("v1", A), poison, upvote("v3", A), upvote("v4", A)]
+    real_save = repository.save
+
+    async def refusing_save(session: object, state: object) -> None:
+        if any(entry.user_id == "expert" and entry.event_seq == 2 for entry in state.entries):  # type: ignore[attr-defined]
+            raise DataError("INSERT ...", {}, Exception("value out of range"))
+        await real_save(session, state)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "save", refusing_save)
+    await api.post_events(*events)
+    assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
+    assert await api.reputation("expert") == 30  # every vote but the refused one
+    status = (await api.client.get(f"/v1/events/forum/{poison['id']}")).json()
+    assert status["status"] == "failed" and "value out of range" in status["error"]

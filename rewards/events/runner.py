@@ -7,11 +7,16 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DataError, IntegrityError
+
 from rewards.db import unit_of_work
 from rewards.events import service
 from rewards.runtime import Runtime, utcnow
 
 log = logging.getLogger(__name__)
+
+# Errors about the data itself: retrying the same writes would fail again. (A lost connection is not one.)
+REFUSED_DATA = (DataError, IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -23,27 +28,43 @@ class DrainResult:
 
 
 async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = None) -> DrainResult:
-    """Apply pending events until none is left (or the time budget is spent)."""
+    """Apply pending events until none is left (or the time budget is spent).
+
+    If the database refuses a batch's writes (data it cannot store, not a lost connection), the batch is
+    retried one event at a time; the event the database still refuses is recorded as failed, with the
+    reason, and the log goes on past it.
+    """
     started = time.monotonic()
     applied = failed = batches = 0
+    batch_size = runtime.settings.apply_batch_size
     while True:
         kept = runtime.kept_state
         runtime.kept_state = None  # until this batch commits, the state it changes is not known to be exact
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            result, kept = await service.apply_next_batch(
-                uow.session,
-                runtime.ruleset,
-                runtime.settings.apply_batch_size,
-                holder,
-                utcnow(),
-                writer=runtime.writer,
-                kept=kept,
-            )
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                result, kept = await service.apply_next_batch(
+                    uow.session, runtime.ruleset, batch_size, holder, utcnow(), writer=runtime.writer, kept=kept
+                )
+        except REFUSED_DATA as error:
+            if batch_size > 1:
+                log.warning("the database refused a batch (%s); retrying it one event at a time", error)
+                batch_size = 1
+                continue
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                seq = await service.fail_next_event(
+                    uow.session, runtime.ruleset, holder, utcnow(), runtime.writer, str(error.orig)
+                )
+            log.error("event seq %s could not be stored: %s; it is recorded as failed", seq, error.orig)
+            failed += 1
+            batch_size = runtime.settings.apply_batch_size
+            continue
         if kept is not None:
             kept.state.committed()
             runtime.kept_state = kept
         if result.applied == 0 and result.failed == 0:
             return DrainResult(applied, failed, batches, finished=True)
+        if batch_size == 1 and result.applied:
+            batch_size = runtime.settings.apply_batch_size
         batches += 1
         applied += result.applied
         failed += result.failed

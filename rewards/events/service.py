@@ -243,6 +243,25 @@ async def apply_next_batch(
     return result, KeptState(writer=writer, applied_through=result.last_seq, state=state)
 
 
+async def fail_next_event(
+    session: AsyncSession, ruleset: Ruleset, holder: str, now: datetime, writer: str, reason: str
+) -> int | None:
+    """Record the next pending event as failed and move past it: the database would not store its effects."""
+    applied_through, _ = await repository.take_cursor(session, holder, now)
+    events = await repository.events_after(session, applied_through, 1)
+    if not events:
+        return None
+    seq = events[0].seq
+    await repository.record_outcomes(
+        session,
+        [(seq, EventStatus.FAILED.value, f"the database refused its effects: {reason}", [], [])],
+        ruleset.version,
+        now,
+    )
+    await repository.advance_cursor(session, seq, writer)
+    return seq
+
+
 async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holder: str, now: datetime) -> BatchResult:
     """Rebuild every derived table from the event log under `ruleset`, in one transaction."""
     writer = f"replay-{uuid.uuid4().hex}"
