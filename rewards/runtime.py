@@ -42,7 +42,7 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     ruleset: Ruleset
     queue: ArqRedis | None = None
-    # Embedded mode applies events in the API process; one drain at a time per process.
+    # One drain at a time per process (the API's in embedded mode, a worker's jobs in production).
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # This process's name on the apply cursor, and the engine state it keeps between its batches.
     writer: str = field(default_factory=lambda: uuid.uuid4().hex)

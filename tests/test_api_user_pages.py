@@ -54,7 +54,7 @@ async def test_flair_is_a_public_cacheable_svg(api: Api) -> None:
     assert response.headers["cache-control"] == "public, max-age=300"
     svg = ET.fromstring(response.text)  # noqa: S314 (our own output) well-formed XML, the id escaped, not injected
     texts = [node.text for node in svg.iter("{http://www.w3.org/2000/svg}text")]
-    assert texts == [author, "1,200"]
+    assert texts == [author, "1,200 · Trusted Helper"]
     assert "<b>" not in response.text
     not_modified = await api.client.get(
         f"/v1/users/{author}/flair.svg", headers={"If-None-Match": response.headers["etag"]}

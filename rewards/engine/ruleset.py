@@ -117,6 +117,15 @@ class Cap(_Strict):
     description: str | None = None
 
 
+class Rank(_Strict):
+    """A title earned by reputation, as Khoros communities give them (Newcomer, Contributor, ... Guru)."""
+
+    id: RuleId
+    title: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    reputation: int = Field(ge=0, description="Reputation from which the title is held.")
+    description: str | None = Field(default=None, max_length=500)
+
+
 class RulesetSpec(_Strict):
     """A rules file."""
 
@@ -124,11 +133,27 @@ class RulesetSpec(_Strict):
     description: str | None = None
     caps: dict[RuleId, Cap] = Field(default_factory=dict)
     points: list[PointsRule] = Field(default_factory=list)
+    ranks: list[Rank] = Field(default_factory=list, description="Lowest first; the first starts at 0.")
 
 
 def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
     """Problems that span several rules, each with the location of the offending field."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    if spec.ranks and spec.ranks[0].reputation != 0:
+        problems.append((("ranks", 0, "reputation"), "the first rank is everyone's: its reputation must be 0"))
+    rank_ids: set[str] = set()
+    for index, rank in enumerate(spec.ranks):
+        if rank.id in rank_ids:
+            problems.append((("ranks", index, "id"), f"rank id {rank.id!r} is used twice"))
+        rank_ids.add(rank.id)
+        if index and rank.reputation <= spec.ranks[index - 1].reputation:
+            problems.append(
+                (
+                    ("ranks", index, "reputation"),
+                    f"ranks go from lowest to highest: {rank.reputation} is not above "
+                    f"{spec.ranks[index - 1].title!r} at {spec.ranks[index - 1].reputation}",
+                )
+            )
     seen: set[str] = set()
     for index, rule in enumerate(spec.points):
         if rule.id in seen:

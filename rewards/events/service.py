@@ -167,8 +167,9 @@ class KeptState:
     state: WorkingState
 
 
-# Beyond this many users, awards and buckets in memory, an applier starts again from an empty state.
-MAX_KEPT_OBJECTS = 3_000_000
+# Beyond this many users, awards, buckets and loaded keys in memory (a few hundred MB), an applier starts
+# again from an empty state.
+MAX_KEPT_OBJECTS = 1_000_000
 
 
 async def apply_events(

@@ -7,9 +7,22 @@ from pydantic import BaseModel, Field
 from rewards.events.schemas import LedgerEntryOut
 
 
+class RankOut(BaseModel):
+    id: str
+    title: str
+    reputation: int = Field(description="Reputation from which the title is held.")
+
+
+class NextRankOut(RankOut):
+    reputation_needed: int = Field(description="How much more reputation the user needs for it.")
+    progress: float = Field(description="0 to 1: the way from the current rank's threshold to this one's.")
+
+
 class UserOut(BaseModel):
     user_id: str
     reputation: int = Field(description="The sum of the user's ledger.")
+    rank: RankOut | None = Field(description="The title the reputation earns (null if the ruleset has no ranks).")
+    next_rank: NextRankOut | None = Field(description="The next title up; null at the top.")
     suspended: bool
     suspended_until: datetime | None
     first_seen_at: datetime | None

@@ -5,13 +5,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.engine.ranks import standing
+from rewards.engine.ruleset import Rank
 from rewards.errors import InvalidInput, NotFound
 from rewards.events.service import entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.templating import templates
 from rewards.users import repository
 from rewards.users.models import UserRow
-from rewards.users.schemas import HistoryOut, UserOut, UsersPageOut
+from rewards.users.schemas import HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
 
 
 async def _user(session: AsyncSession, user_id: str) -> UserRow:
@@ -21,10 +23,19 @@ async def _user(session: AsyncSession, user_id: str) -> UserRow:
     return user
 
 
-def _out(user: UserRow) -> UserOut:
+def _out(user: UserRow, ranks: list[Rank]) -> UserOut:
+    where = standing(ranks, user.reputation)
     return UserOut(
         user_id=user.user_id,
         reputation=user.reputation,
+        rank=None if where.rank is None else RankOut(**where.rank.model_dump(include={"id", "title", "reputation"})),
+        next_rank=None
+        if where.next_rank is None or where.reputation_needed is None or where.progress is None
+        else NextRankOut(
+            **where.next_rank.model_dump(include={"id", "title", "reputation"}),
+            reputation_needed=where.reputation_needed,
+            progress=where.progress,
+        ),
         suspended=user.suspended,
         suspended_until=user.suspended_until,
         first_seen_at=user.first_seen_at,
@@ -32,8 +43,8 @@ def _out(user: UserRow) -> UserOut:
     )
 
 
-async def profile(session: AsyncSession, user_id: str) -> UserOut:
-    return _out(await _user(session, user_id))
+async def profile(session: AsyncSession, user_id: str, ranks: list[Rank]) -> UserOut:
+    return _out(await _user(session, user_id), ranks)
 
 
 MAX_USERS_PER_PAGE = 100
@@ -56,7 +67,7 @@ def parse_ids(raw: str) -> list[str]:
     return ids
 
 
-async def page(session: AsyncSession, user_ids: list[str], ruleset_version: int) -> UsersPage:
+async def page(session: AsyncSession, user_ids: list[str], ruleset_version: int, ranks: list[Rank]) -> UsersPage:
     """Users for a page of posts, and a validator that changes whenever any of them changes.
 
     Every change to a user sets its `updated_seq` to the seq of the event that made it, and seqs only grow,
@@ -68,7 +79,7 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset_version: int)
     digest = hashlib.sha256("\x1f".join(user_ids).encode()).hexdigest()[:16]
     return UsersPage(
         body=UsersPageOut(
-            users=[_out(found[user_id]) for user_id in user_ids if user_id in found],
+            users=[_out(found[user_id], ranks) for user_id in user_ids if user_id in found],
             missing=[user_id for user_id in user_ids if user_id not in found],
         ),
         etag=f'W/"{ruleset_version}-{newest}-{len(found)}-{digest}"',
@@ -93,10 +104,11 @@ class Flair:
     etag: str
 
 
-async def flair(session: AsyncSession, user_id: str, ruleset_version: int) -> Flair:
+async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks: list[Rank]) -> Flair:
     user = await _user(session, user_id)
     name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
-    reputation = f"{user.reputation:,}"
+    rank = standing(ranks, user.reputation).rank
+    reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
     # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
     name_width = 12 + 7 * len(name)
     width = name_width + 12 + 7 * len(reputation)
@@ -106,6 +118,6 @@ async def flair(session: AsyncSession, user_id: str, ruleset_version: int) -> Fl
         name_width=name_width,
         width=width,
         background="#9e9e9e" if user.suspended else "#0b57d0",
-        label=f"{user_id}: {reputation} reputation",
+        label=f"{user_id}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else ""),
     )
     return Flair(svg=svg, etag=f'W/"flair-{ruleset_version}-{user.updated_seq}"')
