@@ -3,7 +3,6 @@
 Both are pure: plain data in, plain data out. `settle` changes only the in-memory working state it is given.
 """
 
-from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -370,10 +369,3 @@ def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: 
 def apply_event(ruleset: Ruleset, event: EventInput, state: WorkingState) -> tuple[Decisions, list[LedgerEntry]]:
     decisions = evaluate(ruleset, event, state)
     return decisions, settle(ruleset, event, state, decisions)
-
-
-def reputation_of(entries: Iterable[LedgerEntry]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for entry in entries:
-        totals[entry.user_id] = totals.get(entry.user_id, 0) + entry.points
-    return totals

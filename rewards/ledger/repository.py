@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -377,10 +377,3 @@ async def history(session: AsyncSession, user_id: str, *, before_id: int | None,
         query = query.where(LedgerEntryRow.id < before_id)
     rows = await session.scalars(query.order_by(LedgerEntryRow.id.desc()).limit(limit))
     return list(rows)
-
-
-async def ledger_totals(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(
-        select(LedgerEntryRow.user_id, func.sum(LedgerEntryRow.points)).group_by(LedgerEntryRow.user_id)
-    )
-    return {user_id: int(total) for user_id, total in rows}

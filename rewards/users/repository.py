@@ -10,11 +10,6 @@ async def get(session: AsyncSession, user_id: str) -> UserRow | None:
     return await session.get(UserRow, user_id)
 
 
-async def all_reputations(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(UserRow.user_id, UserRow.reputation))
-    return {user_id: reputation for user_id, reputation in rows}
-
-
 async def get_many(session: AsyncSession, user_ids: list[str]) -> dict[str, UserRow]:
     rows = await session.scalars(select(UserRow).where(UserRow.user_id.in_(user_ids)))
     return {row.user_id: row for row in rows}
