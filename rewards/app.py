@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rewards.adapters.endpoints import router as adapters_router
 from rewards.config import Settings, get_settings
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(events_router)
     app.include_router(users_router)
+    app.include_router(adapters_router)
     app.include_router(pages_router)
     _install_error_handlers(app)
     _install_openapi(app)

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rewards import PROJECT_ROOT
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # a transaction short.
     apply_batch_size: int = Field(default=2000, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
+    # The secret of the Discourse webhook (Admin > API > Webhooks); unset: POST /v1/adapters/discourse is off.
+    discourse_webhook_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> "Settings":

@@ -13,10 +13,9 @@ from rewards.deps import CanRead, RuntimeDep, SessionDep, scope
 from rewards.errors import PayloadTooLarge, RewardsError
 from rewards.events import service
 from rewards.events.contract import all_event_schemas
-from rewards.events.runner import drain
+from rewards.events.runner import after_intake
 from rewards.events.schemas import EventStatusOut, IntakeResult
-from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
-from rewards.runtime import Runtime, holder_name, utcnow
+from rewards.runtime import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -51,7 +50,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit} bytes: send smaller batches")
@@ -82,7 +81,7 @@ async def post_events(request: Request, runtime: RuntimeDep) -> IntakeResult:
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES:
         raise RewardsError(f"send JSON ({', '.join(JSON_TYPES)}), not {media_type!r}", status_code=415)
-    body = await _read_body(request, settings.max_body_bytes)
+    body = await read_body(request, settings.max_body_bytes)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -98,7 +97,7 @@ async def post_events(request: Request, runtime: RuntimeDep) -> IntakeResult:
     async with unit_of_work(runtime.sessionmaker) as uow:
         intake = await service.store(uow.session, events, utcnow())
     if intake.accepted:
-        await _apply_or_enqueue(runtime, intake.max_seq)
+        await after_intake(runtime, intake.max_seq)
     return IntakeResult(
         accepted=len(intake.accepted),
         duplicates=len(intake.duplicates),
@@ -106,17 +105,6 @@ async def post_events(request: Request, runtime: RuntimeDep) -> IntakeResult:
         duplicate_ids=[event.id for event in intake.duplicates],
         mode="embedded" if runtime.queue is None else "queued",
     )
-
-
-async def _apply_or_enqueue(runtime: Runtime, up_to_seq: int) -> None:
-    if runtime.queue is None:
-        async with runtime.apply_lock:
-            await drain(runtime, holder_name("api"))
-        return
-    try:
-        await runtime.queue.enqueue_job(APPLY_JOB, up_to_seq, _job_id=APPLY_JOB_ID.format(up_to_seq=up_to_seq))
-    except Exception:  # the events are stored; the worker's sweep applies them even without this job
-        log.exception("could not enqueue %s up to seq %d; the next sweep will apply the events", APPLY_JOB, up_to_seq)
 
 
 @router.get("/events", response_model=EventStatusOut, summary="What became of an event")

@@ -163,3 +163,14 @@ async def restart_from_the_beginning(session: AsyncSession, writer: str) -> None
     """Before a replay: forget every outcome; every event will be applied again."""
     await session.execute(delete(EventOutcome))
     await advance_cursor(session, 0, writer)
+
+
+async def question_author(session: AsyncSession, source: str, question_id: str) -> str | None:
+    """Who posted a question, from its `question.posted` event (for adapters whose payloads do not say)."""
+    value = await session.scalar(
+        select(StoredEvent.data["post"]["author"].as_string())
+        .where(StoredEvent.source == source, StoredEvent.type == "question.posted")
+        .where(StoredEvent.data["post"]["id"].as_string() == question_id)
+        .limit(1)
+    )
+    return str(value) if value is not None else None

@@ -11,7 +11,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from rewards.db import unit_of_work
 from rewards.events import service
-from rewards.runtime import Runtime, utcnow
+from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
+from rewards.runtime import Runtime, holder_name, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +75,15 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
             )
         if time_budget is not None and time.monotonic() - started > time_budget:
             return DrainResult(applied, failed, batches, finished=False)
+
+
+async def after_intake(runtime: Runtime, up_to_seq: int) -> None:
+    """Embedded mode: apply now, before answering. Production mode: enqueue a job (after the commit)."""
+    if runtime.queue is None:
+        async with runtime.apply_lock:
+            await drain(runtime, holder_name("api"))
+        return
+    try:
+        await runtime.queue.enqueue_job(APPLY_JOB, up_to_seq, _job_id=APPLY_JOB_ID.format(up_to_seq=up_to_seq))
+    except Exception:  # the events are stored; the worker's sweep applies them even without this job
+        log.exception("could not enqueue %s up to seq %d; the next sweep will apply the events", APPLY_JOB, up_to_seq)

@@ -326,3 +326,7 @@ def entry_out(entry: Any) -> LedgerEntryOut:
         event_seq=entry.event_seq,
         occurred_at=entry.occurred_at,
     )
+
+
+async def question_author(session: AsyncSession, source: str, question_id: str) -> str | None:
+    return await repository.question_author(session, source, question_id)
