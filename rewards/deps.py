@@ -27,11 +27,14 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-async def get_session(uow: UowDep) -> AsyncSession:
-    return uow.session
+async def get_read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """For requests that only read: no transaction, no commit."""
+    maker = runtime.read_sessionmaker or runtime.sessionmaker
+    async with maker() as session:
+        yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 def _presented_key(authorization: str | None, x_api_key: str | None) -> str | None:

@@ -42,6 +42,9 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     ruleset: Ruleset
     queue: ArqRedis | None = None
+    # Reads need no transaction: a session on this engine runs each statement on its own (no BEGIN/COMMIT
+    # round trips), which is what the forum's many small reads want.
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # One drain at a time per process (the API's in embedded mode, a worker's jobs in production).
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # This process's name on the apply cursor, and the engine state it keeps between its batches.
@@ -60,7 +63,15 @@ class Runtime:
         if connect_queue and settings.redis_url is not None:
             queue = await connect(settings.redis_url)
         tune_garbage_collector()
-        return cls(settings=settings, engine=engine, sessionmaker=sessionmaker, ruleset=ruleset, queue=queue)
+        read_sessionmaker = create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            ruleset=ruleset,
+            queue=queue,
+            read_sessionmaker=read_sessionmaker,
+        )
 
     async def stop(self) -> None:
         if self.queue is not None:
