@@ -16,6 +16,8 @@ apikey_app = typer.Typer(help="API keys for the forum and other machines.", no_a
 rules_app = typer.Typer(help="Rules files.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(rules_app, name="rules")
+import_app = typer.Typer(help="Import a community's history.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 @app.command()
@@ -163,6 +165,46 @@ def replay() -> None:
 
     result = asyncio.run(run())
     typer.echo(json.dumps({"applied": result.applied, "failed": result.failed, "last_seq": result.last_seq}))
+
+
+@import_app.command("stackexchange")
+def import_stackexchange(
+    folder: Annotated[Path, typer.Argument(help="A Stack Exchange data dump folder (Posts.xml, Votes.xml, ...).")],
+    check: Annotated[bool, typer.Option("--check", help="Compare the reputation with the dump's Users.xml.")] = False,
+) -> None:
+    """Import posts, votes and accepted answers of a dump, apply them, and optionally check the reputation."""
+    from dataclasses import asdict
+
+    from rewards.errors import RewardsError
+    from rewards.imports import service
+    from rewards.runtime import Runtime
+
+    async def run() -> dict[str, object]:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
+                summary = await service.import_dump(runtime, folder, progress=bar.update)
+            report: dict[str, object] = {
+                "source": summary.source,
+                "accepted": summary.accepted,
+                "duplicates": summary.duplicates,
+                "failed": summary.failed,
+                "seconds": round(summary.seconds, 2),
+                "events_per_second": summary.events_per_second,
+                "dump": asdict(summary.stats),
+            }
+            if check:
+                report["check"] = asdict(await service.check(runtime, folder))
+            return report
+        finally:
+            await runtime.stop()
+
+    try:
+        report = asyncio.run(run())
+    except RewardsError as error:
+        typer.echo(f"import failed: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2))
 
 
 @app.command()

@@ -13,3 +13,13 @@ async def get(session: AsyncSession, user_id: str) -> UserRow | None:
 async def get_many(session: AsyncSession, user_ids: list[str]) -> dict[str, UserRow]:
     rows = await session.scalars(select(UserRow).where(UserRow.user_id.in_(user_ids)))
     return {row.user_id: row for row in rows}
+
+
+async def get_many_reputations(session: AsyncSession, user_ids: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(user_ids), 5000):
+        rows = await session.execute(
+            select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(user_ids[start : start + 5000]))
+        )
+        found.update({user_id: reputation for user_id, reputation in rows})
+    return found
