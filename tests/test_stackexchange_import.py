@@ -39,9 +39,13 @@ async def test_cardano_imports_once_and_is_checked_against_users_xml(runtime: Ru
     assert all(row["difference"] != 0 for row in report.biggest_differences)
 
 
-async def test_a_meta_site_imports_cleanly(runtime: Runtime, shared_data: Path) -> None:
-    summary = await service.import_dump(runtime, shared_data / "stackexchange" / "bicycles.meta")
+async def test_a_meta_site_imports_cleanly_and_is_reported_as_such(runtime: Runtime, shared_data: Path) -> None:
+    folder = shared_data / "stackexchange" / "bicycles.meta"
+    summary = await service.import_dump(runtime, folder)
     assert summary.accepted > 0 and summary.failed == 0
+    report = await service.check(runtime, folder)
+    assert report.meta_site and report.note is not None and "parent site" in report.note
+    assert not (await service.check(runtime, shared_data / "stackexchange" / "cardano")).meta_site
 
 
 async def test_broken_dumps_are_refused_with_file_and_line_and_keep_what_was_imported(

@@ -74,6 +74,8 @@ class Check:
     active_exact_or_association_bonus: float
     active_within_5_percent: float
     biggest_differences: list[dict[str, Any]]
+    meta_site: bool = False
+    note: str | None = None
 
 
 def _share(hits: int, total: int) -> float:
@@ -97,6 +99,7 @@ async def check(runtime: Runtime, folder: Path) -> Check:
         return any(abs(want - candidate) <= share * max(abs(want), 1) for candidate in (got, got + 100))
 
     active = [(u, w, g) for u, w, g in rows if w > 1]
+    meta = is_meta_site(folder)
     biggest = sorted(rows, key=lambda r: abs(r[1] - r[2]), reverse=True)[:10]
     return Check(
         users=len(rows),
@@ -108,4 +111,15 @@ async def check(runtime: Runtime, folder: Path) -> Check:
         active_exact_or_association_bonus=_share(sum(w in (g, g + 100) for _, w, g in active), len(active)),
         active_within_5_percent=_share(sum(near(w, g, 0.05) for _, w, g in active), len(active)),
         biggest_differences=[{"user_id": u, "dump": w, "engine": g, "difference": w - g} for u, w, g in biggest],
+        meta_site=meta,
+        note="a meta site shows each user's reputation on the parent site, which its own posts and votes cannot "
+        "reproduce: these shares say nothing about the import"
+        if meta
+        else None,
     )
+
+
+def is_meta_site(folder: Path) -> bool:
+    """`meta.<site>` or `<site>.meta` (or the dump's `...meta.stackexchange.com` folder names)."""
+    name = folder.resolve().name.lower()
+    return name.startswith("meta.") or ".meta" in name or name.endswith("meta")
