@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run demo-data test lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,25 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Embedded mode: SQLite file ./rewards.db, events applied in-process. A development key with every scope is
-# created once and kept in .dev-api-key.
+# Embedded mode: SQLite file ./rewards.db, events applied in-process. On the first run the database starts with
+# a real community (the cardano.stackexchange.com dump, when ../shared/data is there) or a generated one, and a
+# development key with every scope is created and kept in .dev-api-key.
 run: $(VENV)/.installed
+	@if [ ! -e rewards.db ]; then $(MAKE) --no-print-directory demo-data && rm -f .dev-api-key; fi
 	@test -s .dev-api-key || $(BIN)/rewards apikey create --scope admin --name development | tail -n 1 > .dev-api-key
 	@echo "API key (admin scope): $$(cat .dev-api-key)"
 	@echo "Try:  curl -s -H \"Authorization: Bearer $$(cat .dev-api-key)\" -H 'content-type: application/json' --data @events/samples/batch.json http://$(HOST):$(PORT)/v1/events"
 	$(BIN)/rewards serve --host $(HOST) --port $(PORT)
+
+demo-data: $(VENV)/.installed
+	@if [ -d ../shared/data/stackexchange/cardano ]; then \
+		echo "First run: importing the cardano.stackexchange.com dump as the demo community"; \
+		$(BIN)/rewards import stackexchange ../shared/data/stackexchange/cardano > /dev/null; \
+	else \
+		echo "First run: generating a demo community (bench/community.py: 2,000 users, 50,000 events)"; \
+		$(BIN)/python -m bench.community --users 2000 --events 50000 --out .demo-events.jsonl 2> /dev/null && \
+		$(BIN)/rewards import events .demo-events.jsonl > /dev/null && rm -f .demo-events.jsonl; \
+	fi
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check rewards tests bench migrations

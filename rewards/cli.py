@@ -207,6 +207,38 @@ def import_stackexchange(
     typer.echo(json.dumps(report, indent=2))
 
 
+@import_app.command("events")
+def import_events(file: Annotated[Path, typer.Argument(help="CloudEvents, one JSON object per line.")]) -> None:
+    """Import canonical events from a JSON-lines file (a redelivered event is a duplicate) and apply them."""
+    from rewards.errors import RewardsError
+    from rewards.imports import service
+    from rewards.runtime import Runtime
+
+    async def run() -> service.ImportSummary:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            summary = service.ImportSummary(source=str(file))
+            return await service.import_events(runtime, service.read_event_lines(file), summary)
+        finally:
+            await runtime.stop()
+
+    try:
+        summary = asyncio.run(run())
+    except RewardsError as error:
+        typer.echo(f"import failed: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        json.dumps(
+            {
+                "accepted": summary.accepted,
+                "duplicates": summary.duplicates,
+                "failed": summary.failed,
+                "seconds": round(summary.seconds, 2),
+            }
+        )
+    )
+
+
 @app.command()
 def schemas(out: Annotated[Path, typer.Option(help="Folder to write the JSON Schemas to.")] = Path("events")) -> None:
     """Write the JSON Schemas of the event types (the published contract) to a folder."""

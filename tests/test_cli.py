@@ -86,3 +86,21 @@ def test_a_revoked_key_is_listed_as_revoked(tmp_path: Path) -> None:
     listed = rewards("apikey", "list", database_url=url).stdout
     assert prefix in listed and "frontend" in listed and "active" not in listed
     assert rewards("apikey", "revoke", prefix, database_url=url).returncode == 1
+
+
+def test_import_events_from_json_lines_is_idempotent(tmp_path: Path) -> None:
+    import json
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lines.db'}"
+    lines = tmp_path / "events.jsonl"
+    a = answer("a1", "expert", "q1")
+    lines.write_text("\n".join(json.dumps(e) for e in (upvote("v1", a), upvote("v2", a), accept("asker", a))) + "\n\n")
+    first = rewards("import", "events", str(lines), database_url=url)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["accepted"] == 3
+    again = json.loads(rewards("import", "events", str(lines), database_url=url).stdout)
+    assert again["accepted"] == 0 and again["duplicates"] == 3
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"specversion": "1.0"}\n{not json\n')
+    result = rewards("import", "events", str(broken), database_url=url)
+    assert result.returncode == 1 and "line 2" in result.stderr

@@ -1,15 +1,17 @@
 """Import a Stack Exchange dump into the event log and apply it; compare the result with the dump."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from rewards.db import unit_of_work
 from rewards.events import service as events
 from rewards.events.runner import drain
-from rewards.imports.stackexchange import DumpStats, dump_events, dump_reputations
+from rewards.imports.stackexchange import DumpError, DumpStats, dump_events, dump_reputations
 from rewards.runtime import Runtime, holder_name, utcnow
 from rewards.users import repository as users
 
@@ -37,6 +39,30 @@ def site_source(folder: Path) -> str:
 async def import_dump(runtime: Runtime, folder: Path, progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Store every event of the dump (a second import finds them all duplicates) and apply them."""
     summary = ImportSummary(source=site_source(folder))
+    return await import_events(runtime, dump_events(folder, summary.source, summary.stats), summary, progress)
+
+
+def read_event_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """CloudEvents, one JSON object per line (blank lines are skipped)."""
+    try:
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        yield orjson.loads(line)
+                    except orjson.JSONDecodeError as error:
+                        raise DumpError(f"{path}: line {number}: not a JSON event ({error})") from None
+    except FileNotFoundError:
+        raise DumpError(f"{path}: no such file") from None
+
+
+async def import_events(
+    runtime: Runtime,
+    stream: Iterable[dict[str, Any]],
+    summary: ImportSummary,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Store events in batches (each validated whole, as `POST /v1/events` would) and apply them."""
     started = time.perf_counter()
     batch: list[dict[str, Any]] = []
 
@@ -50,7 +76,7 @@ async def import_dump(runtime: Runtime, folder: Path, progress: Callable[[int], 
             progress(len(batch))
         batch.clear()
 
-    for event in dump_events(folder, summary.source, summary.stats):
+    for event in stream:
         batch.append(event)
         if len(batch) >= BATCH:
             await flush()
