@@ -3,13 +3,20 @@
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from rewards.auth.service import Scope
 from rewards.config import get_settings
+
+if TYPE_CHECKING:
+    from rewards.imports.service import ImportSummary
+    from rewards.runtime import Runtime
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The rewards engine for expert communities.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="API keys for the forum and other machines.", no_args_is_help=True)
@@ -66,6 +73,26 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+def with_runtime(work: Callable[["Runtime"], Awaitable[T]]) -> T:
+    """Run one admin command against the configured database: start (and migrate), work, stop. An expected
+    failure (a broken dump, a bad file) ends the command with its message and exit code 1."""
+    from rewards.errors import RewardsError
+    from rewards.runtime import Runtime
+
+    async def run() -> T:
+        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.stop()
+
+    try:
+        return asyncio.run(run())
+    except RewardsError as error:
+        typer.echo(f"{error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
 @apikey_app.command("create")
 def apikey_create(
     scope: Annotated[list[Scope], typer.Option("--scope", help="Repeat for several scopes.")],
@@ -74,17 +101,13 @@ def apikey_create(
     """Create an API key; it is printed once, as the last line."""
     from rewards.auth.service import create_key
     from rewards.db import unit_of_work
-    from rewards.runtime import Runtime, utcnow
+    from rewards.runtime import utcnow
 
-    async def run() -> str:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                return await create_key(uow.session, name, scope, utcnow())
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> str:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            return await create_key(uow.session, name, scope, utcnow())
 
-    key = asyncio.run(run())
+    key = with_runtime(work)
     typer.echo(f"API key {name!r} with scopes {', '.join(s.value for s in scope)} (shown only now, store it safely):")
     typer.echo(key)
 
@@ -93,17 +116,12 @@ def apikey_create(
 def apikey_list() -> None:
     """The keys: prefix, name, scopes, created, revoked (never the secret)."""
     from rewards.auth.service import list_keys
-    from rewards.runtime import Runtime
 
-    async def run() -> list[dict[str, str]]:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            async with runtime.sessionmaker() as session:
-                return await list_keys(session)
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> list[dict[str, str]]:
+        async with runtime.sessionmaker() as session:
+            return await list_keys(session)
 
-    for key in asyncio.run(run()):
+    for key in with_runtime(work):
         typer.echo("\t".join(key.values()))
 
 
@@ -112,17 +130,13 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix: 
     """Revoke a key (processes that verified it in the last 30 seconds may still accept it that long)."""
     from rewards.auth.service import revoke_key
     from rewards.db import unit_of_work
-    from rewards.runtime import Runtime, utcnow
+    from rewards.runtime import utcnow
 
-    async def run() -> bool:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                return await revoke_key(uow.session, prefix, utcnow())
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> bool:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            return await revoke_key(uow.session, prefix, utcnow())
 
-    if not asyncio.run(run()):
+    if not with_runtime(work):
         typer.echo(f"no active key with prefix {prefix!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked rk_{prefix}_...")
@@ -151,19 +165,15 @@ def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
     from rewards.db import unit_of_work
     from rewards.events import service
-    from rewards.runtime import Runtime, holder_name, utcnow
+    from rewards.runtime import holder_name, utcnow
 
-    async def run() -> service.BatchResult:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                return await service.replay(
-                    uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder_name("replay"), utcnow()
-                )
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> service.BatchResult:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            return await service.replay(
+                uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder_name("replay"), utcnow()
+            )
 
-    result = asyncio.run(run())
+    result = with_runtime(work)
     typer.echo(json.dumps({"applied": result.applied, "failed": result.failed, "last_seq": result.last_seq}))
 
 
@@ -175,68 +185,40 @@ def import_stackexchange(
     """Import posts, votes and accepted answers of a dump, apply them, and optionally check the reputation."""
     from dataclasses import asdict
 
-    from rewards.errors import RewardsError
     from rewards.imports import service
-    from rewards.runtime import Runtime
 
-    async def run() -> dict[str, object]:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
-                summary = await service.import_dump(runtime, folder, progress=bar.update)
-            report: dict[str, object] = {
-                "source": summary.source,
-                "accepted": summary.accepted,
-                "duplicates": summary.duplicates,
-                "failed": summary.failed,
-                "seconds": round(summary.seconds, 2),
-                "events_per_second": summary.events_per_second,
-                "dump": asdict(summary.stats),
-            }
-            if check:
-                report["check"] = asdict(await service.check(runtime, folder))
-            return report
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> dict[str, object]:
+        with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
+            summary = await service.import_dump(runtime, folder, progress=bar.update)
+        report: dict[str, object] = {**_summary(summary), "dump": asdict(summary.stats)}
+        if check:
+            report["check"] = asdict(await service.check(runtime, folder))
+        return report
 
-    try:
-        report = asyncio.run(run())
-    except RewardsError as error:
-        typer.echo(f"import failed: {error.message}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(json.dumps(report, indent=2))
+    typer.echo(json.dumps(with_runtime(work), indent=2))
 
 
 @import_app.command("events")
 def import_events(file: Annotated[Path, typer.Argument(help="CloudEvents, one JSON object per line.")]) -> None:
     """Import canonical events from a JSON-lines file (a redelivered event is a duplicate) and apply them."""
-    from rewards.errors import RewardsError
     from rewards.imports import service
-    from rewards.runtime import Runtime
 
-    async def run() -> service.ImportSummary:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
-        try:
-            summary = service.ImportSummary(source=str(file))
-            return await service.import_events(runtime, service.read_event_lines(file), summary)
-        finally:
-            await runtime.stop()
+    async def work(runtime: "Runtime") -> service.ImportSummary:
+        summary = service.ImportSummary(source=str(file))
+        return await service.import_events(runtime, service.read_event_lines(file), summary)
 
-    try:
-        summary = asyncio.run(run())
-    except RewardsError as error:
-        typer.echo(f"import failed: {error.message}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(
-        json.dumps(
-            {
-                "accepted": summary.accepted,
-                "duplicates": summary.duplicates,
-                "failed": summary.failed,
-                "seconds": round(summary.seconds, 2),
-            }
-        )
-    )
+    typer.echo(json.dumps(_summary(with_runtime(work))))
+
+
+def _summary(summary: "ImportSummary") -> dict[str, object]:
+    return {
+        "source": summary.source,
+        "accepted": summary.accepted,
+        "duplicates": summary.duplicates,
+        "failed": summary.failed,
+        "seconds": round(summary.seconds, 2),
+        "events_per_second": summary.events_per_second,
+    }
 
 
 @app.command()

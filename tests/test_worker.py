@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from bench.community import generate_community
 from rewards import PROJECT_ROOT
 from rewards.db import unit_of_work
 from rewards.events import service
+from rewards.redis_keys import ARQ_QUEUE
 from rewards.runtime import Runtime, utcnow
 from rewards.worker import build_worker
 from tests.conftest import make_settings, open_api
@@ -62,15 +64,23 @@ async def test_queued_events_are_applied_by_the_worker(postgres_database_url: st
 
 
 async def test_events_are_kept_when_the_queue_is_down_and_applied_by_the_next_sweep(
-    postgres_database_url: str, redis_url: str
+    postgres_database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(postgres_database_url, redis_url=redis_url)
     async with open_api(settings) as api:
         assert api.runtime.queue is not None
-        await api.runtime.queue.aclose()
-        api.runtime.queue.connection_pool.connection_kwargs["port"] = 1  # nothing listens there
+
+        async def redis_is_down(*args: object, **kwargs: object) -> None:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        monkeypatch.setattr(api.runtime.queue, "enqueue_job", redis_is_down)
         result = await api.post_events(upvote("v1", A))
         assert result["accepted"] == 1
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            assert await redis.zcard(ARQ_QUEUE) == 0  # no job was enqueued: only the sweep can apply it
+        finally:
+            await redis.aclose()
         await _run_burst_workers(settings, 1)  # its start-up sweep finds the stored event
         assert await api.reputation("expert") == 10
 

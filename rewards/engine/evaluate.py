@@ -47,7 +47,6 @@ class Decisions:
     reinstatements: list[tuple[CompiledRule, str]] = field(default_factory=list)
     creations: list[NewAward] = field(default_factory=list)
     user_flags: list[tuple[str, bool, datetime | None]] = field(default_factory=list)
-    users_named: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rules_fired: list[str] = field(default_factory=list)
 
@@ -120,7 +119,7 @@ def needs(ruleset: Ruleset, event: EventInput) -> Needs:
 def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisions:
     """Decide what `event` does under `ruleset`, given `state`. Raises EvaluationError if a rule cannot run."""
     names = event.namespace()
-    decisions = Decisions(users_named=list(event.named_users))
+    decisions = Decisions()
     ruleset.state.reputation = state.reputation
     ruleset.state.is_suspended = state.is_suspended
     reversed_ids: set[int] = set()
@@ -338,8 +337,8 @@ class _Settler:
 def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: Decisions) -> list[LedgerEntry]:
     """Apply decisions to the working state; returns the ledger entries written, in order."""
     settler = _Settler(ruleset, event, state)
-    for user_id in decisions.users_named:
-        settler.user(user_id, active=user_id == decisions.users_named[0])
+    for position, user_id in enumerate(event.named_users):
+        settler.user(user_id, active=position == 0)
     for user_id, suspended, until in decisions.user_flags:
         user = settler.user(user_id)
         user.suspended = suspended

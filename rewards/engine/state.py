@@ -127,7 +127,6 @@ class WorkingState:
     buckets: dict[BucketKey, CapBucket] = field(default_factory=dict)
     suspensions: set[tuple[str, str]] = field(default_factory=set)
 
-    new_users: set[str] = field(default_factory=set)
     changed_users: set[str] = field(default_factory=set)
     new_awards: list[int] = field(default_factory=list)
     changed_awards: set[int] = field(default_factory=set)
@@ -162,7 +161,6 @@ class WorkingState:
                 self.awards_by_slot[award.slot].remove(award_id)
             if award.subject is not None and award_id in self.awards_by_subject.get(award.subject, ()):
                 self.awards_by_subject[award.subject].remove(award_id)
-        self.new_users.clear()
         self.changed_users.clear()
         self.new_awards.clear()
         self.changed_awards.clear()
@@ -223,7 +221,6 @@ class WorkingState:
         if user is None:
             user = UserState(user_id=user_id, first_seen_at=when)
             self.users[user_id] = user
-            self.new_users.add(user_id)
         if user.first_seen_at is None or when < user.first_seen_at:
             user.first_seen_at = when
         if active and (user.last_active_at is None or when > user.last_active_at):

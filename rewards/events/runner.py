@@ -34,7 +34,16 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
     If the database refuses a batch's writes (data it cannot store, not a lost connection), the batch is
     retried one event at a time; the event the database still refuses is recorded as failed, with the
     reason, and the log goes on past it.
+
+    One drain at a time per process: concurrent ones would only queue on the cursor's row lock and keep
+    dropping each other's in-memory state. A caller that waits here still drains after the holder, so the
+    events it came for are never left behind.
     """
+    async with runtime.apply_lock:
+        return await _drain(runtime, holder, time_budget)
+
+
+async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> DrainResult:
     started = time.monotonic()
     applied = failed = batches = 0
     batch_size = runtime.settings.apply_batch_size
@@ -80,8 +89,7 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
 async def after_intake(runtime: Runtime, up_to_seq: int) -> None:
     """Embedded mode: apply now, before answering. Production mode: enqueue a job (after the commit)."""
     if runtime.queue is None:
-        async with runtime.apply_lock:
-            await drain(runtime, holder_name("api"))
+        await drain(runtime, holder_name("api"))
         return
     try:
         await runtime.queue.enqueue_job(APPLY_JOB, up_to_seq, _job_id=APPLY_JOB_ID.format(up_to_seq=up_to_seq))

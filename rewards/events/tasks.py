@@ -21,11 +21,7 @@ async def apply_events(ctx: dict[str, Any], up_to_seq: int | None = None) -> int
     async with runtime.sessionmaker() as session:
         if not await service.has_pending(session, up_to_seq):
             return 0
-    # One drain at a time in this process: concurrent ones would only queue on the cursor's row lock and keep
-    # dropping each other's in-memory state. A job that waits here still drains after the holder, so the
-    # events it was enqueued for are never left behind.
-    async with runtime.apply_lock:
-        result = await drain(runtime, holder_name("worker"), time_budget=DRAIN_BUDGET_SECONDS)
+    result = await drain(runtime, holder_name("worker"), time_budget=DRAIN_BUDGET_SECONDS)
     if not result.finished:
         await ctx["redis"].enqueue_job(APPLY_JOB, None, _job_id=APPLY_JOB_ID.format(up_to_seq=f"more-{ctx['job_id']}"))
     return result.applied

@@ -82,8 +82,7 @@ async def import_events(
             await flush()
     if batch:
         await flush()
-    async with runtime.apply_lock:
-        result = await drain(runtime, holder_name("import"))
+    result = await drain(runtime, holder_name("import"))
     summary.failed = result.failed
     summary.seconds = time.perf_counter() - started
     return summary

@@ -2,11 +2,10 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
@@ -64,16 +63,7 @@ async def load_users(session: AsyncSession, state: WorkingState, user_ids: Itera
             batch,
         )
         for row in rows:
-            state.users[row[0]] = UserState(*_aware(row))
-
-
-def _aware(row: Any) -> Any:
-    """SQLite hands back naive datetimes; everything the engine holds is UTC-aware (asyncpg's already are)."""
-    if not isinstance(row, Row):
-        return row
-    return tuple(
-        value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value for value in row
-    )
+            state.users[row[0]] = UserState(*row)
 
 
 async def load_open_awards(
@@ -92,7 +82,7 @@ async def load_open_awards(
                 batch,
             )
             for row in rows:
-                values = list(_aware(row))
+                values = list(row)
                 values[11] = AwardStatus(values[11])
                 state.add_loaded_award(Award(*values))
     state.loaded_slots |= wanted_slots
@@ -116,13 +106,9 @@ async def load_buckets(session: AsyncSession, state: WorkingState, scopes: set[t
             days,
         )
         for user_id, cap_id, day, raw, credited in rows:
-            if (user_id, _day(day)) in wanted:
-                state.buckets.setdefault((user_id, cap_id, _day(day)), CapBucket(raw=raw, credited=credited))
+            if (user_id, day) in wanted:
+                state.buckets.setdefault((user_id, cap_id, day), CapBucket(raw=raw, credited=credited))
     state.loaded_bucket_scopes.update(wanted)
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 async def load_suspensions(session: AsyncSession, state: WorkingState, subjects: Iterable[str]) -> None:

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.sql import chunks
 from rewards.users.models import UserRow
 
 
@@ -17,9 +18,7 @@ async def get_many(session: AsyncSession, user_ids: list[str]) -> dict[str, User
 
 async def get_many_reputations(session: AsyncSession, user_ids: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for start in range(0, len(user_ids), 5000):
-        rows = await session.execute(
-            select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(user_ids[start : start + 5000]))
-        )
+    for batch in chunks(user_ids):
+        rows = await session.execute(select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(batch)))
         found.update({user_id: reputation for user_id, reputation in rows})
     return found
