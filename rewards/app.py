@@ -1,8 +1,9 @@
 """The FastAPI application: routers, error rendering, start-up and shut-down of shared resources."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
 from rewards.pages import router as pages_router
+from rewards.periodic import periodic_jobs, run_forever
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
 
@@ -37,11 +39,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings)
+        app.state.runtime = runtime
+        scheduler = None
+        if settings.embedded and settings.run_scheduler and settings.environment != "test":
+            scheduler = asyncio.create_task(run_forever(runtime, periodic_jobs()), name="rewards-scheduler")
         try:
             yield
         finally:
-            await app.state.runtime.stop()
+            if scheduler is not None:
+                scheduler.cancel()
+                with suppress(asyncio.CancelledError):
+                    await scheduler
+            await runtime.stop()
 
     app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(events_router)

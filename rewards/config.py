@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # The secret of the Discourse webhook (Admin > API > Webhooks); unset: POST /v1/adapters/discourse is off.
     discourse_webhook_secret: SecretStr | None = None
+    # Embedded mode runs the scheduled jobs (offer and perk expiry, webhook delivery, period closing) in the
+    # API process; tests turn this off and run them with a chosen clock.
+    run_scheduler: bool = True
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> "Settings":

@@ -3,12 +3,14 @@
 from typing import Any
 
 from arq import Worker, cron
+from arq.cron import CronJob
 
 from rewards.config import Settings
 from rewards.events.tasks import apply_events, sweep_pending
+from rewards.periodic import PeriodicJob, periodic_jobs
 from rewards.queue import deserialize_job, redis_settings, serialize_job
 from rewards.redis_keys import ARQ_QUEUE
-from rewards.runtime import Runtime
+from rewards.runtime import Runtime, utcnow
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -21,12 +23,26 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await runtime.stop()
 
 
+def _cron(job: PeriodicJob) -> CronJob:
+    async def run(ctx: dict[str, Any]) -> int:
+        return await job.run(ctx["runtime"], utcnow())
+
+    run.__qualname__ = run.__name__ = job.name
+    if job.every_seconds < 60:
+        return cron(run, name=job.name, second=set(range(0, 60, job.every_seconds)), run_at_startup=True)
+    minutes = max(job.every_seconds // 60, 1)
+    return cron(run, name=job.name, minute=set(range(0, 60, minutes)), second=0, run_at_startup=True)
+
+
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     if settings.redis_url is None:
         raise SystemExit("rewards worker needs REWARDS_REDIS_URL (without it, the API applies events itself)")
     options: dict[str, Any] = {
         "functions": [apply_events],
-        "cron_jobs": [cron(sweep_pending, second=set(range(0, 60, 5)), run_at_startup=True)],
+        "cron_jobs": [
+            cron(sweep_pending, second=set(range(0, 60, 5)), run_at_startup=True),
+            *(_cron(job) for job in periodic_jobs()),
+        ],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),

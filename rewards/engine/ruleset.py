@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from rewards.engine.boards import BoardSpec, check_boards
 from rewards.engine.expressions import Expression, ExpressionError, Function, Template
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
@@ -134,6 +135,7 @@ class RulesetSpec(_Strict):
     caps: dict[RuleId, Cap] = Field(default_factory=dict)
     points: list[PointsRule] = Field(default_factory=list)
     ranks: list[Rank] = Field(default_factory=list, description="Lowest first; the first starts at 0.")
+    leaderboards: list[BoardSpec] = Field(default_factory=list)
 
 
 def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
@@ -168,6 +170,7 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         f"cap {award.cap!r} is not declared in `caps` ({known})",
                     )
                 )
+    problems.extend(check_boards(spec))
     return problems
 
 

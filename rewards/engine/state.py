@@ -99,6 +99,20 @@ class LedgerEntry:
     occurred_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CounterChange:
+    """A user's counter (accepted answers, answers...) moved by `delta`, because an award counting towards it
+    started or stopped counting. `occurred_at` is the counted award's time, so that periods (this week's
+    accepted answers) stay put when the award is undone later; `scope` is the award's scope value (the post's
+    category), if the counter has one."""
+
+    user_id: str
+    counter_id: str
+    scope: str | None
+    delta: int
+    occurred_at: datetime
+
+
 BucketKey = tuple[str, str, date]
 
 # Fields of an event's data that name users; they are "seen" (and get a profile) when an event names them.
@@ -134,6 +148,7 @@ class WorkingState:
     added_suspensions: set[tuple[str, str]] = field(default_factory=set)
     removed_suspensions: set[tuple[str, str]] = field(default_factory=set)
     entries: list[LedgerEntry] = field(default_factory=list)
+    counter_changes: list[CounterChange] = field(default_factory=list)
 
     # What has been loaded completely, so that a state kept between batches knows what it need not load again.
     loaded_slots: set[str] = field(default_factory=set)
@@ -168,6 +183,7 @@ class WorkingState:
         self.added_suspensions.clear()
         self.removed_suspensions.clear()
         self.entries.clear()
+        self.counter_changes.clear()
 
     # -- reading -------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserState | None:

@@ -1,0 +1,46 @@
+"""Jobs that run on a schedule: as arq cron jobs in a worker, or in the API process in embedded mode.
+
+Each job is `async def job(runtime, now) -> int` (how many things it did) and must be safe to run in
+several processes at once (they take database locks or use unique keys, never "I am the only one").
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rewards.runtime import Runtime, utcnow
+
+log = logging.getLogger(__name__)
+
+PeriodicFunction = Callable[[Runtime, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every_seconds: int  # divides 60 (arq cron runs it on those seconds of each minute) or is a multiple of 60
+    run: PeriodicFunction
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    """Every scheduled job. Imported late so that each domain's tasks module may import the runtime."""
+    jobs: list[PeriodicJob] = []
+    return jobs
+
+
+async def run_forever(runtime: Runtime, jobs: list[PeriodicJob], tick_seconds: float = 1.0) -> None:
+    """Embedded mode: run each job every `every_seconds` in this process, until cancelled."""
+    loop = asyncio.get_running_loop()
+    next_run = {job.name: loop.time() for job in jobs}
+    while True:
+        for job in jobs:
+            if loop.time() < next_run[job.name]:
+                continue
+            next_run[job.name] = loop.time() + job.every_seconds
+            try:
+                await job.run(runtime, utcnow())
+            except Exception:  # one failing job must not stop the others; it runs again on its next turn
+                log.exception("scheduled job %s failed", job.name)
+        await asyncio.sleep(tick_seconds)
