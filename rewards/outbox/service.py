@@ -6,14 +6,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.outbox import repository
 from rewards.outbox.models import MessageStatus
 from rewards.redis_keys import WEBHOOK_JOB, WEBHOOK_JOB_ID
-from rewards.runtime import Runtime
+
+if TYPE_CHECKING:  # the runtime imports the event log, which records notifications: no cycle at run time
+    from rewards.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ async def record(
     return await repository.insert_messages(session, rows)
 
 
-async def kick(runtime: Runtime) -> None:
+async def kick(runtime: "Runtime") -> None:
     """After the caller's commit: ask a worker to deliver now. Embedded mode has no queue (the scheduler
     delivers every few seconds), and a failure here only delays delivery until the next sweep."""
     if runtime.queue is None:
