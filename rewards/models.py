@@ -4,6 +4,7 @@ from rewards.auth.models import ApiKeyRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
 from rewards.models_base import Base
+from rewards.outbox.models import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rewards.rulesets.models import RulesetVersionRow
 from rewards.users.models import UserRow
 
@@ -15,8 +16,12 @@ __all__ = [
     "CapBucketRow",
     "EventOutcome",
     "LedgerEntryRow",
+    "OutboxMessage",
     "RulesetVersionRow",
     "StoredEvent",
     "SuspensionRow",
     "UserRow",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
