@@ -10,6 +10,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rewards import PROJECT_ROOT
 
 
+# Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
+DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"
+DEVELOPMENT_SESSION_SECRET = "development-only-session-secret-not-for-production"
+PLACEHOLDER_SECRETS = frozenset({DEVELOPMENT_SSO_SECRET, DEVELOPMENT_SESSION_SECRET, "changeme", "secret"})
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REWARDS_", env_file=".env", extra="ignore")
 
@@ -31,6 +37,23 @@ class Settings(BaseSettings):
     # API process; tests turn this off and run them with a chosen clock.
     run_scheduler: bool = True
 
+    # Sign-in for the web pages (rewards/web): the forum hands the browser a JWT, HS256 with this shared secret or
+    # RS256 against a public key (PEM text or a file) or a JWKS (http(s) URL, file:// URL or file path).
+    # Outside production, unset secrets fall back to development placeholders, which production refuses.
+    sso_secret: SecretStr | None = None
+    sso_public_key: str | None = None
+    sso_jwks_url: str | None = None
+    sso_issuer: str = "forum"
+    sso_audience: str = "rewards"
+    sso_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Where "sign in" sends a browser: the forum's page that mints a token and comes back to /sso?token=...
+    sso_login_url: str | None = None
+    # Signs the engine's own session cookie (and the sign-in CSRF cookie).
+    session_secret: SecretStr | None = None
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+    # Secure cookies need HTTPS; unset means secure everywhere except `development` (http://127.0.0.1).
+    session_cookie_secure: bool | None = None
+
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> "Settings":
         if self.environment == "production" and self.database_url.startswith("sqlite"):
@@ -44,6 +67,40 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _production_refuses_placeholder_secrets(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        for name, secret in (("SSO_SECRET", self.sso_secret), ("SESSION_SECRET", self.session_secret)):
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value in PLACEHOLDER_SECRETS or len(value) < 32:
+                raise ValueError(f"REWARDS_{name} is a placeholder or shorter than 32 characters: set a random one")
+        if self.session_secret is None and (self.sso_secret or self.sso_public_key or self.sso_jwks_url):
+            raise ValueError("sign-in is configured (REWARDS_SSO_*) but REWARDS_SESSION_SECRET is not set")
+        return self
+
+    @property
+    def sso_hs256_secret(self) -> str | None:
+        """The shared secret for HS256 tokens; outside production, a development placeholder when unset."""
+        if self.sso_secret is not None:
+            return self.sso_secret.get_secret_value()
+        return None if self.environment == "production" else DEVELOPMENT_SSO_SECRET
+
+    @property
+    def session_signing_secret(self) -> str | None:
+        """None in production without REWARDS_SESSION_SECRET: browser sign-in is then off."""
+        if self.session_secret is not None:
+            return self.session_secret.get_secret_value()
+        return None if self.environment == "production" else DEVELOPMENT_SESSION_SECRET
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.environment != "development"
 
 
 @lru_cache
