@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # The secret of the Discourse webhook (Admin > API > Webhooks); unset: POST /v1/adapters/discourse is off.
     discourse_webhook_secret: SecretStr | None = None
+    # Seconds to wait for a webhook receiver (connect and answer) before the attempt counts as failed.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # Embedded mode runs the scheduled jobs (offer and perk expiry, webhook delivery, period closing) in the
     # API process; tests turn this off and run them with a chosen clock.
     run_scheduler: bool = True
