@@ -17,6 +17,7 @@ from rewards.config import Settings, get_settings
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
+from rewards.outbox.endpoints import router as webhooks_router
 from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
 from rewards.runtime import Runtime
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(adapters_router)
     app.include_router(pages_router)
+    app.include_router(webhooks_router)
     _install_error_handlers(app)
     _install_openapi(app)
     return app

@@ -27,6 +27,10 @@ class PeriodicJob:
 def periodic_jobs() -> list[PeriodicJob]:
     """Every scheduled job. Imported late so that each domain's tasks module may import the runtime."""
     jobs: list[PeriodicJob] = []
+    from rewards.outbox.tasks import sweep_webhooks
+
+    # Not named deliver_webhooks: arq keys functions and cron jobs by name, and that is the queued job's.
+    jobs.append(PeriodicJob("sweep_webhooks", 5, sweep_webhooks))
     return jobs
 
 

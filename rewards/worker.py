@@ -7,6 +7,7 @@ from arq.cron import CronJob
 
 from rewards.config import Settings
 from rewards.events.tasks import apply_events, sweep_pending
+from rewards.outbox.tasks import deliver_webhooks
 from rewards.periodic import PeriodicJob, periodic_jobs
 from rewards.queue import deserialize_job, redis_settings, serialize_job
 from rewards.redis_keys import ARQ_QUEUE
@@ -38,7 +39,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     if settings.redis_url is None:
         raise SystemExit("rewards worker needs REWARDS_REDIS_URL (without it, the API applies events itself)")
     options: dict[str, Any] = {
-        "functions": [apply_events],
+        "functions": [apply_events, deliver_webhooks],
         "cron_jobs": [
             cron(sweep_pending, second=set(range(0, 60, 5)), run_at_startup=True),
             *(_cron(job) for job in periodic_jobs()),
