@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo-data test lint bench clean
+.PHONY: run demo-data test lint bench clean messages
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: $(VENV)/.installed
 # Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (.ci/run starts them when they are down).
 test: lint
 	$(BIN)/python -m pytest
+
+# The pages' message catalogs (rewards/locales/): extract new strings from rewards/web and templates/, merge
+# them into every locale's .po (translate the empty msgstr entries, then commit). The app compiles .po at start-up.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project rewards -o rewards/locales/messages.pot .
+	$(BIN)/pybabel update -D messages -i rewards/locales/messages.pot -d rewards/locales --no-location --width 120
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run

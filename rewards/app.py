@@ -22,6 +22,7 @@ from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
+from rewards.web.endpoints import install as install_web_pages
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(adapters_router)
     app.include_router(pages_router)
     app.include_router(webhooks_router)
+    install_web_pages(app)  # sign-in, /me, /u/{id}, /admin, static files, HTML error pages
     _install_error_handlers(app)
     _install_openapi(app)
     return app

@@ -9,10 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rewards import PROJECT_ROOT
 
-
 # Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
-DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"
-DEVELOPMENT_SESSION_SECRET = "development-only-session-secret-not-for-production"
+DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"  # noqa: S105 (refused in production)
+DEVELOPMENT_SESSION_SECRET = "development-only-session-secret-not-for-production"  # noqa: S105
 PLACEHOLDER_SECRETS = frozenset({DEVELOPMENT_SSO_SECRET, DEVELOPMENT_SESSION_SECRET, "changeme", "secret"})
 
 

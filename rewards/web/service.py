@@ -1,0 +1,97 @@
+"""Use cases of the pages: sign-in, an expert's own page, public profiles, the console's people search."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.config import Settings
+from rewards.engine.ruleset import Rank
+from rewards.errors import NotFound
+from rewards.events.schemas import LedgerEntryOut
+from rewards.users import service as users
+from rewards.users.models import UserRow
+from rewards.users.schemas import UserOut
+from rewards.web import repository, sessions, sso
+from rewards.web.i18n import N_
+from rewards.web.render import PageError
+from rewards.web.sessions import Viewer
+
+HISTORY_PAGE = 30
+PEOPLE_PAGE = 50
+
+DEMO_MANAGER = sso.Identity(user_id="demo-manager", name="Demo manager", locale=None, roles=("manager",))
+
+
+def require_sign_in_available(settings: Settings) -> None:
+    if settings.session_signing_secret is None:
+        raise PageError(
+            503,
+            N_("Sign-in is not set up"),
+            N_("This engine has no REWARDS_SESSION_SECRET, so it cannot keep anyone signed in. Ask its operator."),
+        )
+
+
+def sign_in(settings: Settings, token: str) -> Viewer:
+    """Verify the forum's token and open a session for the person it names (a fresh session and CSRF token)."""
+    require_sign_in_available(settings)
+    try:
+        identity = sso.verify(token, settings)
+    except sso.SignInRefused as refused:
+        raise PageError(401, N_("Sign-in refused"), refused.message, **refused.params) from refused
+    return sessions.start(identity)
+
+
+async def development_identity(session: AsyncSession, settings: Settings, who: str, locale: str | None) -> sso.Identity:
+    """The demo manager, or the demo expert: the community's real member with the most reputation."""
+    if settings.environment != "development":
+        raise PageError(404, N_("Page not found"), N_("The development sign-in exists only in development."))
+    if who == "manager":
+        return sso.Identity(DEMO_MANAGER.user_id, DEMO_MANAGER.name, locale, DEMO_MANAGER.roles)
+    if who == "expert":
+        user_id = await repository.most_reputable_user_id(session)
+        if user_id is None:
+            raise PageError(409, N_("No experts yet"), N_("No event has named anyone yet: post some events first."))
+        return sso.Identity(user_id, user_id, locale, ())
+    raise PageError(400, N_("Unknown demo user"), N_("Choose the demo manager or the demo expert."))
+
+
+async def demo_expert_id(session: AsyncSession) -> str | None:
+    return await repository.most_reputable_user_id(session)
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """A member's reputation, rank and ledger; `user` is None when no event has named them yet."""
+
+    user_id: str
+    user: UserOut | None
+    entries: list[LedgerEntryOut]
+    next_before: int | None
+
+
+async def member_page(
+    session: AsyncSession, ranks: list[Rank], user_id: str, *, before: int | None, with_history: bool = True
+) -> MemberPage:
+    try:
+        user = await users.profile(session, user_id, ranks)
+    except NotFound:
+        return MemberPage(user_id, None, [], None)
+    if not with_history:
+        return MemberPage(user_id, user, [], None)
+    history = await users.history(session, user_id, before=before, limit=HISTORY_PAGE)
+    return MemberPage(user_id, user, history.entries, history.next_before)
+
+
+async def public_profile(session: AsyncSession, ranks: list[Rank], user_id: str) -> MemberPage:
+    page = await member_page(session, ranks, user_id, before=None, with_history=False)
+    if page.user is None:
+        raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
+    return page
+
+
+async def find_people(session: AsyncSession, query: str) -> list[UserRow]:
+    """Members whose id starts with `query`, most reputation first."""
+    query = query.strip()
+    if not query:
+        return []
+    return await repository.users_by_id_prefix(session, query[:200], limit=PEOPLE_PAGE)
