@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rewards.engine.expressions import EvaluationError, Namespace, read_path
+from rewards.engine.recognition import Recognizer
 from rewards.engine.ruleset import CompiledAward, CompiledRule, Ruleset
 from rewards.engine.state import (
     ENTRY_IDS_PER_EVENT,
@@ -30,6 +31,7 @@ class NewAward:
     subject: str | None
     slot: str | None
     label: str
+    counts: tuple[tuple[str, str | None, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class Needs:
     slots: set[str]
     subjects: set[str]  # subjects whose open awards may be undone, suspended or restored
     suspension_subjects: set[str]  # subjects whose suspension marks matter for new awards
+    counted_subjects: set[str] = field(default_factory=set)  # posts whose counters new awards move
 
 
 def _words(event_type: str) -> str:
@@ -99,6 +102,8 @@ def needs(ruleset: Ruleset, event: EventInput) -> Needs:
             subject = subject_of(rule)
             if subject is not None and rule.suspended_by:
                 result.suspension_subjects.add(subject)
+            if subject is not None and rule.id in ruleset.post_counting_rules:
+                result.counted_subjects.add(subject)
     for rule, _undo in ruleset.undo_by_type.get(event.type, ()):
         with suppress(EvaluationError):
             if rule.slot is not None:
@@ -184,7 +189,10 @@ def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisi
             _check_length(rule, "slot", slot, MAX_SLOT)
             award_label = spec.label.render(names, missing="?") if spec.label is not None else label
             award_label = award_label if len(award_label) <= MAX_LABEL else award_label[: MAX_LABEL - 1] + "…"
-            decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label))
+            counts = tuple(
+                (counter_id, _scope_of(ruleset, counter_id, names), weight) for counter_id, weight in spec.counts
+            )
+            decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label, counts))
             created += 1
         if created:
             decisions.rules_fired.append(rule.id)
@@ -198,6 +206,14 @@ BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated"})
 
 # The widths of the columns these values are stored in.
 MAX_USER_ID, MAX_SUBJECT, MAX_SLOT, MAX_LABEL = 200, 300, 600, 500
+
+
+def _scope_of(ruleset: Ruleset, counter_id: str, names: Namespace) -> str | None:
+    counter = ruleset.counters.get(counter_id)
+    if counter is None or counter.scope is None:
+        return None
+    value = counter.scope.evaluate(names)
+    return str(value)[:100] if value is not None and value != "" else None
 
 
 def _check_length(rule: CompiledRule, what: str, value: str | None, limit: int) -> None:
@@ -228,6 +244,7 @@ class _Settler:
         self.state = state
         self.ordinal = 0
         self.entries: list[LedgerEntry] = []
+        self.recognizer = Recognizer(ruleset, event, state)
 
     def next_id(self) -> int:
         self.ordinal += 1
@@ -253,6 +270,8 @@ class _Settler:
 
     def write(self, award: Award, points: int, kind: EntryKind, reason: str, reverses: int | None = None) -> None:
         nominal = award.points if kind in (EntryKind.AWARD, EntryKind.REINSTATEMENT) else -award.points
+        if points == 0 and nominal == 0:  # an award that only counts (answers posted): nothing for the history
+            return
         if points != nominal:
             reason = f"{reason} (daily cap: {points:+d} instead of {nominal:+d})"
         entry = LedgerEntry(
@@ -271,12 +290,15 @@ class _Settler:
         self.entries.append(entry)
         user = self.user(award.user_id)
         user.reputation += points
+        if points:
+            self.recognizer.reputation_changed(award.user_id)
 
     def reverse(self, reversal: Reversal) -> None:
         award = self.state.awards[reversal.award_id]
         if award.status == AwardStatus.LIVE:
             delta = self.credit_change(award, activate=False)
             self.write(award, delta, EntryKind.REVERSAL, f"{award.label} undone: {reversal.cause}", award.id)
+            self.recognizer.count(award, -1, new=False)
         self.state.set_award_status(award, AwardStatus.UNDONE)
 
     def suspend(self, rule: CompiledRule, subject: str) -> int:
@@ -287,6 +309,7 @@ class _Settler:
                 reason = f"{award.label} suspended: {_words(self.event.type)}"
                 self.write(award, delta, EntryKind.SUSPENSION, reason, award.id)
                 self.state.set_award_status(award, AwardStatus.SUSPENDED)
+                self.recognizer.count(award, -1, new=False)
                 count += 1
         self.state.suspend_subject(subject, self.event.type)
         return count
@@ -305,6 +328,7 @@ class _Settler:
                     f"{award.label} restored: {_words(self.event.type)}",
                 )
                 self.state.set_award_status(award, AwardStatus.LIVE)
+                self.recognizer.count(award, 1, new=False)
                 count += 1
         return count
 
@@ -325,6 +349,7 @@ class _Settler:
             label=new.label,
             status=AwardStatus.SUSPENDED if suspended_by else AwardStatus.LIVE,
             occurred_at=self.event.time,
+            counts=new.counts,
         )
         self.state.create_award(award)
         if suspended_by:
@@ -332,6 +357,7 @@ class _Settler:
             # A held award is credited on restore; record the zero entry so the history explains it.
         else:
             self.write(award, self.credit_change(award, activate=True), EntryKind.AWARD, award.label)
+            self.recognizer.count(award, 1, new=True)
 
 
 def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: Decisions) -> list[LedgerEntry]:
@@ -361,6 +387,7 @@ def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: 
         state.lift_suspension(subject, event_type)
     for new in decisions.creations:
         settler.create(new)
+    settler.recognizer.finish()
     state.entries.extend(settler.entries)
     return settler.entries
 

@@ -4,6 +4,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -49,8 +50,21 @@ class AwardSpec(_Strict):
     when: str | None = Field(default=None, description="Only for this recipient when this holds.")
     cap: str | None = Field(default=None, description="Id of a cap (in `caps`) that limits these gains.")
     label: str | None = Field(default=None, description="Reason shown in the history; defaults to the rule's.")
+    counts: dict[RuleId, int] = Field(
+        default_factory=dict,
+        description="Counters (in `counters`) this award adds to while it is live, e.g. `[accepted_answers]`, or "
+        "with a weight: `{post_score: -1}`. Undo, suspension and restore move the counters with the points.",
+    )
 
     _to = field_validator("to")(_check_path)
+
+    @field_validator("counts", mode="before")
+    @classmethod
+    def _counts_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {value: 1}
+        return {item: 1 for item in value} if isinstance(value, list) else value
+
     _when = field_validator("when")(_check_expression)
     _label = field_validator("label")(_check_template)
 
@@ -127,13 +141,101 @@ class Rank(_Strict):
     description: str | None = Field(default=None, max_length=500)
 
 
+class Counter(_Strict):
+    """A running count kept by the engine: accepted answers of a user, the score of a post..."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: str | None = Field(default=None, max_length=500)
+    per: Literal["user", "post"] = Field(
+        default="user",
+        description="`user`: counts for the award's recipient; `post`: counts for the award's subject (a post), "
+        "for post badges such as Nice Answer.",
+    )
+    scope: str | None = Field(
+        default=None,
+        description="Also count per value of this event field, e.g. `post.category` for a category expert badge.",
+    )
+
+    _scope = field_validator("scope")(lambda value: None if value is None else _check_path(value))
+
+
+Tier = Literal["bronze", "silver", "gold"]
+TIER_ORDER: dict[str, int] = {"bronze": 1, "silver": 2, "gold": 3}
+
+
+class Badge(_Strict):
+    """A badge: one level (`level` + `at`) or tiers (`tiers: {bronze: 1, silver: 25, gold: 100}`), earned by a
+    counter of the user, a counter of one of their posts, a streak of days, or reputation."""
+
+    id: RuleId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: str = Field(min_length=1, max_length=500)
+    icon: str | None = Field(default=None, max_length=300, description="An image URL or a short symbol.")
+    level: Tier | None = Field(default=None, description="For a one-level badge: bronze, silver or gold.")
+    at: int | None = Field(default=None, ge=1, description="For a one-level badge: the threshold.")
+    tiers: dict[Tier, int] | None = Field(default=None, description="For a tiered badge: threshold per tier.")
+    counter: RuleId | None = Field(default=None, description="A `per: user` counter, e.g. accepted_answers.")
+    scope: str | None = Field(default=None, max_length=100, description="With `counter`: one scope value.")
+    post: RuleId | None = Field(default=None, description="A `per: post` counter: granted once per post.")
+    streak: RuleId | None = Field(
+        default=None, description="A `per: user` counter: consecutive UTC days on which it went up."
+    )
+    reputation: bool = Field(default=False, description="Thresholds are reputation.")
+    requires: dict[RuleId, int] = Field(
+        default_factory=dict,
+        description="Other counters that must be at least these values too: of the same post for a post badge "
+        "(Enlightened: an answer with score 10 that is also accepted), else of the user.",
+    )
+    repeat: bool = Field(
+        default=True,
+        description="For a post badge: granted again for every post that qualifies (Nice Answer); false grants "
+        "it once, for the first post (Teacher).",
+    )
+    revocable: bool = Field(
+        default=False,
+        description="Taken back when its count falls below the threshold again (after undo). By default badges "
+        "stay, as on Stack Exchange.",
+    )
+
+    @model_validator(mode="after")
+    def _one_criterion_and_levels(self) -> "Badge":
+        criteria = [name for name in ("counter", "post", "streak") if getattr(self, name) is not None]
+        criteria += ["reputation"] if self.reputation else []
+        if len(criteria) != 1:
+            raise ValueError(
+                "a badge needs exactly one criterion: `counter`, `post`, `streak` or `reputation: true`"
+                + (f" (it has {', '.join(criteria)})" if criteria else "")
+            )
+        if self.scope is not None and self.counter is None and self.post is None:
+            raise ValueError("`scope` goes with `counter` or `post`")
+        if (self.tiers is None) == (self.level is None or self.at is None):
+            raise ValueError("a badge has either `level` and `at` (one level) or `tiers`, not both")
+        if self.tiers is not None:
+            if not self.tiers:
+                raise ValueError("`tiers` needs at least one tier")
+            ordered = sorted(self.tiers.items(), key=lambda item: TIER_ORDER[item[0]])
+            for (low, low_at), (high, high_at) in pairwise(ordered):
+                if high_at <= low_at:
+                    raise ValueError(f"tier {high} ({high_at}) must need more than {low} ({low_at})")
+        return self
+
+    def levels(self) -> list[tuple[str, int]]:
+        """(tier, threshold), lowest first."""
+        if self.tiers is not None:
+            return sorted(self.tiers.items(), key=lambda item: TIER_ORDER[item[0]])
+        assert self.level is not None and self.at is not None
+        return [(self.level, self.at)]
+
+
 class RulesetSpec(_Strict):
     """A rules file."""
 
     ruleset: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     description: str | None = None
     caps: dict[RuleId, Cap] = Field(default_factory=dict)
+    counters: dict[RuleId, Counter] = Field(default_factory=dict)
     points: list[PointsRule] = Field(default_factory=list)
+    badges: list[Badge] = Field(default_factory=list)
     ranks: list[Rank] = Field(default_factory=list, description="Lowest first; the first starts at 0.")
     leaderboards: list[BoardSpec] = Field(default_factory=list)
 
@@ -170,6 +272,53 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         f"cap {award.cap!r} is not declared in `caps` ({known})",
                     )
                 )
+    for index, rule in enumerate(spec.points):
+        for award_index, award in enumerate(rule.award):
+            for counter_id in award.counts:
+                if counter_id not in spec.counters:
+                    known = ", ".join(sorted(spec.counters)) or "none are declared"
+                    problems.append(
+                        (
+                            ("points", index, "award", award_index, "counts"),
+                            f"counter {counter_id!r} is not declared in `counters` ({known})",
+                        )
+                    )
+    badge_ids: set[str] = set()
+    for index, badge in enumerate(spec.badges):
+        if badge.id in badge_ids:
+            problems.append((("badges", index, "id"), f"badge id {badge.id!r} is used twice"))
+        badge_ids.add(badge.id)
+        for field_name, per in (("counter", "user"), ("streak", "user"), ("post", "post")):
+            counter_id = getattr(badge, field_name)
+            if counter_id is None:
+                continue
+            counter = spec.counters.get(counter_id)
+            if counter is None:
+                known = ", ".join(sorted(spec.counters)) or "none are declared"
+                problems.append(
+                    (("badges", index, field_name), f"counter {counter_id!r} is not declared in `counters` ({known})")
+                )
+            elif counter.per != per:
+                problems.append(
+                    (
+                        ("badges", index, field_name),
+                        f"`{field_name}` needs a counter with `per: {per}`; {counter_id!r} is `per: {counter.per}`",
+                    )
+                )
+            elif badge.scope is not None and counter.scope is None and field_name != "streak":
+                problems.append(
+                    (("badges", index, "scope"), f"counter {counter_id!r} has no `scope`, so it cannot be scoped")
+                )
+        for counter_id in badge.requires:
+            required = spec.counters.get(counter_id)
+            per = "post" if badge.post is not None else "user"
+            if required is None or required.per != per:
+                problems.append(
+                    (
+                        ("badges", index, "requires"),
+                        f"`requires` names {counter_id!r}, which is not a declared `per: {per}` counter",
+                    )
+                )
     problems.extend(check_boards(spec))
     return problems
 
@@ -200,6 +349,14 @@ class CompiledAward:
     cap: Cap | None
     cap_id: str | None
     label: Template | None
+    counts: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledCounter:
+    id: str
+    per: str
+    scope: Expression | None
 
 
 @dataclass(frozen=True)
@@ -236,6 +393,14 @@ class Ruleset:
     undo_by_type: dict[str, list[tuple[CompiledRule, CompiledUndo]]] = field(default_factory=dict)
     suspend_by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
     restore_by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    counters: dict[str, CompiledCounter] = field(default_factory=dict)
+    badges: dict[str, Badge] = field(default_factory=dict)
+    # Badges by what moves them: a user counter, a post counter, a streak counter, reputation.
+    badges_by_counter: dict[str, list[Badge]] = field(default_factory=dict)
+    badges_by_post_counter: dict[str, list[Badge]] = field(default_factory=dict)
+    badges_by_streak: dict[str, list[Badge]] = field(default_factory=dict)
+    reputation_badges: list[Badge] = field(default_factory=list)
+    post_counting_rules: set[str] = field(default_factory=set)  # rules with awards that count for posts
 
     @property
     def name(self) -> str:
@@ -275,6 +440,7 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
                     cap=None if award.cap is None else spec.caps[award.cap],
                     cap_id=award.cap,
                     label=None if award.label is None else Template(award.label),
+                    counts=tuple(award.counts.items()),
                 )
                 for award in rule_spec.award
             ),
@@ -290,4 +456,25 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             ruleset.suspend_by_type.setdefault(event_type, []).append(rule)
         for event_type in rule.restored_by:
             ruleset.restore_by_type.setdefault(event_type, []).append(rule)
+    for counter_id, counter in spec.counters.items():
+        ruleset.counters[counter_id] = CompiledCounter(
+            id=counter_id,
+            per=counter.per,
+            scope=None if counter.scope is None else Expression(counter.scope, functions),
+        )
+    for rule in ruleset.rules.values():
+        if any(ruleset.counters[c].per == "post" for award in rule.awards for c, _ in award.counts):
+            ruleset.post_counting_rules.add(rule.id)
+    for badge in spec.badges:
+        ruleset.badges[badge.id] = badge
+        if badge.counter is not None:
+            for counter_id in (badge.counter, *badge.requires):
+                ruleset.badges_by_counter.setdefault(counter_id, []).append(badge)
+        if badge.post is not None:
+            for counter_id in (badge.post, *badge.requires):
+                ruleset.badges_by_post_counter.setdefault(counter_id, []).append(badge)
+        if badge.streak is not None:
+            ruleset.badges_by_streak.setdefault(badge.streak, []).append(badge)
+        if badge.reputation:
+            ruleset.reputation_badges.append(badge)
     return ruleset

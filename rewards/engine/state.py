@@ -63,6 +63,8 @@ class Award:
     label: str
     status: AwardStatus
     occurred_at: datetime
+    # Counters this award adds to while live: (counter id, scope value or None, weight).
+    counts: tuple[tuple[str, str | None, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -113,6 +115,57 @@ class CounterChange:
     occurred_at: datetime
 
 
+@dataclass(slots=True)
+class Streak:
+    """Consecutive UTC days on which a user's counter went up: the current run and the best one."""
+
+    last_day: date
+    length: int
+    best: int
+
+
+class BadgeSource(StrEnum):
+    RULE = "rule"  # earned under the rules; replay rebuilds it
+    MANUAL = "manual"  # granted by a manager; survives replay
+    BOARD = "board"  # a leaderboard's period-end award
+
+
+@dataclass(slots=True)
+class BadgeHolding:
+    """A badge (tier) a user holds or held: one per user, badge, tier and post ('' for badges not about a post)."""
+
+    user_id: str
+    badge_id: str
+    tier: str
+    post: str
+    granted_at: datetime
+    event_seq: int
+    source: BadgeSource
+    reason: str
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    # Who revoked it: "rules" when its criterion stopped holding, else the manager. A manager's revocation
+    # sticks: the rules do not grant that badge again.
+    revoked_by: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something to tell the outside world (a badge awarded, a rank changed), written to the outbox."""
+
+    topic: str
+    user_id: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    key: str
+
+
+CounterKey = tuple[str, str, str]  # (owner: a user or a post, counter id, scope value or "" for the total)
+BadgeKey = tuple[str, str, str, str]  # (user, badge, tier, post or "")
 BucketKey = tuple[str, str, date]
 
 # Fields of an event's data that name users; they are "seen" (and get a profile) when an event names them.
@@ -149,12 +202,24 @@ class WorkingState:
     removed_suspensions: set[tuple[str, str]] = field(default_factory=set)
     entries: list[LedgerEntry] = field(default_factory=list)
     counter_changes: list[CounterChange] = field(default_factory=list)
+    counters: dict[CounterKey, int] = field(default_factory=dict)
+    streaks: dict[tuple[str, str], Streak] = field(default_factory=dict)
+    badges: dict[BadgeKey, BadgeHolding] = field(default_factory=dict)
+    badge_keys_by_user: dict[str, list[BadgeKey]] = field(default_factory=dict)
+    changed_counters: set[CounterKey] = field(default_factory=set)
+    changed_streaks: set[tuple[str, str]] = field(default_factory=set)
+    changed_badges: set[BadgeKey] = field(default_factory=set)
+    notices: list[Notice] = field(default_factory=list)
+    # Reputation of each user changed in this batch, as it was before the batch (for rank changes).
+    reputation_before: dict[str, int] = field(default_factory=dict)
 
     # What has been loaded completely, so that a state kept between batches knows what it need not load again.
     loaded_slots: set[str] = field(default_factory=set)
     loaded_subjects: set[str] = field(default_factory=set)
     loaded_bucket_scopes: set[tuple[str, date]] = field(default_factory=set)
     loaded_suspension_subjects: set[str] = field(default_factory=set)
+    loaded_counter_owners: set[str] = field(default_factory=set)
+    loaded_recognition_users: set[str] = field(default_factory=set)  # their badges and streaks
 
     def size(self) -> int:
         return (
@@ -163,6 +228,8 @@ class WorkingState:
             + len(self.buckets)
             + len(self.loaded_slots)
             + len(self.loaded_bucket_scopes)
+            + len(self.counters)
+            + len(self.badges)
         )
 
     def committed(self) -> None:
@@ -184,6 +251,11 @@ class WorkingState:
         self.removed_suspensions.clear()
         self.entries.clear()
         self.counter_changes.clear()
+        self.changed_counters.clear()
+        self.changed_streaks.clear()
+        self.changed_badges.clear()
+        self.notices.clear()
+        self.reputation_before.clear()
 
     # -- reading -------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserState | None:
@@ -242,8 +314,23 @@ class WorkingState:
         if active and (user.last_active_at is None or when > user.last_active_at):
             user.last_active_at = when
         user.updated_seq = max(user.updated_seq, seq)
-        self.changed_users.add(user_id)
+        if user_id not in self.changed_users:
+            self.reputation_before.setdefault(user_id, user.reputation)
+            self.changed_users.add(user_id)
         return user
+
+    def put_badge(self, holding: BadgeHolding, *, loaded: bool = False) -> None:
+        key = (holding.user_id, holding.badge_id, holding.tier, holding.post)
+        if loaded and key in self.badges:
+            return
+        if key not in self.badges:
+            self.badge_keys_by_user.setdefault(holding.user_id, []).append(key)
+        self.badges[key] = holding
+        if not loaded:
+            self.changed_badges.add(key)
+
+    def badges_of(self, user_id: str) -> list[BadgeHolding]:
+        return [self.badges[key] for key in self.badge_keys_by_user.get(user_id, ())]
 
     def create_award(self, award: Award) -> None:
         self.add_loaded_award(award)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from rewards.db import unit_of_work
 from rewards.events import service
+from rewards.outbox import service as outbox
 from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
 from rewards.runtime import Runtime, holder_name, utcnow
 
@@ -71,6 +72,8 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
         if kept is not None:
             kept.state.committed()
             runtime.kept_state = kept
+        if result.notified:
+            await outbox.kick(runtime)
         if result.applied == 0 and result.failed == 0:
             return DrainResult(applied, failed, batches, finished=True)
         if batch_size == 1 and result.applied:

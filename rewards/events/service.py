@@ -11,10 +11,12 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import repository as badges_repository
 from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
+from rewards.engine.ranks import rank_changes
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import EventInput, WorkingState
+from rewards.engine.state import EventInput, Notice, WorkingState
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import repository
 from rewards.events.models import EventStatus
@@ -27,6 +29,7 @@ from rewards.events.schemas import (
     LedgerEntryOut,
 )
 from rewards.ledger import repository as ledger_repository
+from rewards.outbox import service as outbox
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ class BatchResult:
     applied: int
     failed: int
     last_seq: int
+    notified: int = 0  # notifications written to the outbox for delivery
 
 
 @dataclass
@@ -173,9 +177,18 @@ MAX_KEPT_OBJECTS = 1_000_000
 
 
 async def apply_events(
-    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], now: datetime, state: WorkingState
+    session: AsyncSession,
+    ruleset: Ruleset,
+    events: Sequence[EventInput],
+    now: datetime,
+    state: WorkingState,
+    *,
+    notify: bool = True,
 ) -> BatchResult:
-    """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes."""
+    """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes.
+
+    Badges awarded, ranks changed... go to the outbox in the same transaction; with `notify=False` (a replay)
+    they are kept there as suppressed, never delivered."""
     wanted = [needs(ruleset, event) for event in events]
     users = set().union(*(need.users for need in wanted))
     slots = set().union(*(need.slots for need in wanted))
@@ -194,6 +207,11 @@ async def apply_events(
     scopes = {(user, event.time.date()) for event, need in zip(events, wanted, strict=True) for user in need.users}
     scopes.update((award.user_id, award.cap_day) for award in reachable if award.cap_day is not None)
     await ledger_repository.load_buckets(session, state, scopes)
+    # Counters of the users and posts awards may move; badges and streaks of the users.
+    owners = users | subjects | {award.subject for award in reachable if award.subject is not None}
+    owners |= set().union(*(need.counted_subjects for need in wanted))
+    await badges_repository.load_counters(session, state, owners)
+    await badges_repository.load_recognition(session, state, users)
 
     outcomes: list[repository.Outcome] = []
     failed = 0
@@ -211,9 +229,24 @@ async def apply_events(
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
+    if events:
+        state.notices.extend(rank_changes(ruleset.spec.ranks, state, events[-1].time, events[-1].seq))
     await ledger_repository.save(session, state)
+    await badges_repository.save(session, state)
+    notified = await outbox.record(session, [_notification(notice) for notice in state.notices], now, deliver=notify)
     await repository.record_outcomes(session, outcomes, ruleset.version, now)
-    return BatchResult(applied=len(events) - failed, failed=failed, last_seq=events[-1].seq if events else 0)
+    return BatchResult(
+        applied=len(events) - failed,
+        failed=failed,
+        last_seq=events[-1].seq if events else 0,
+        notified=notified if notify else 0,
+    )
+
+
+def _notification(notice: Notice) -> outbox.Notification:
+    return outbox.Notification(
+        topic=notice.topic, user_id=notice.user_id, data=notice.data, occurred_at=notice.occurred_at, key=notice.key
+    )
 
 
 async def apply_next_batch(
@@ -268,6 +301,7 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
     writer = f"replay-{uuid.uuid4().hex}"
     await repository.take_cursor(session, holder, now)
     await ledger_repository.clear_derived_state(session)
+    await badges_repository.clear_rule_badges(session)
     await repository.restart_from_the_beginning(session, writer)
     applied = failed = last_seq = 0
     while True:
@@ -275,7 +309,7 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
         if not events:
             await repository.advance_cursor(session, last_seq, writer)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
-        result = await apply_events(session, ruleset, events, now, WorkingState())
+        result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False)
         applied += result.applied
         failed += result.failed
         last_seq = result.last_seq

@@ -43,6 +43,8 @@ class AwardRow(Base):
     label: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # JSON list of [counter id, scope value or null, weight] this award adds to while live; null if none.
+    counts: Mapped[str | None] = mapped_column(String(1000))
 
     __table_args__ = (
         Index(
@@ -77,3 +79,26 @@ class SuspensionRow(Base):
 
     subject: Mapped[str] = mapped_column(String(300), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class CounterRow(Base):
+    """A running count: of a user (accepted answers, per category too) or of a post (its score)."""
+
+    __tablename__ = "counters"
+
+    owner: Mapped[str] = mapped_column(String(300), primary_key=True)
+    counter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)  # "" for the total
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class StreakRow(Base):
+    """Consecutive UTC days on which a user's counter went up."""
+
+    __tablename__ = "streaks"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    counter_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date)
+    length: Mapped[int] = mapped_column(Integer)
+    best: Mapped[int] = mapped_column(Integer)

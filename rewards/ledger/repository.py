@@ -5,15 +5,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
-from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
+from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
 from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
 from rewards.users.models import UserRow
 
-DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow)
+DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow, CounterRow, StreakRow)
 
 
 _USER_COLUMNS = (
@@ -39,6 +40,7 @@ _AWARD_COLUMNS = (
     AwardRow.label,
     AwardRow.status,
     AwardRow.occurred_at,
+    AwardRow.counts,
 )
 _OPEN = AwardStatus.UNDONE.value
 
@@ -84,6 +86,7 @@ async def load_open_awards(
             for row in rows:
                 values = list(row)
                 values[11] = AwardStatus(values[11])
+                values[13] = decode_counts(values[13])
                 state.add_loaded_award(Award(*values))
     state.loaded_slots |= wanted_slots
     state.loaded_subjects |= wanted_subjects
@@ -176,7 +179,18 @@ def _award_values(award: Award) -> tuple[Any, ...]:
         award.label,
         award.status.value,
         award.occurred_at,
+        encode_counts(award.counts),
     )
+
+
+def encode_counts(counts: tuple[tuple[str, str | None, int], ...]) -> str | None:
+    return orjson.dumps(counts).decode() if counts else None
+
+
+def decode_counts(text: str | None) -> tuple[tuple[str, str | None, int], ...]:
+    if not text:
+        return ()
+    return tuple((str(counter), scope, int(weight)) for counter, scope, weight in orjson.loads(text))
 
 
 def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
