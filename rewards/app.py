@@ -13,10 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewards.adapters.endpoints import router as adapters_router
+from rewards.audit.endpoints import router as audit_router
+from rewards.badges.endpoints import router as badges_router
 from rewards.config import Settings, get_settings
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
+from rewards.leaderboards.endpoints import router as leaderboards_router
 from rewards.outbox.endpoints import router as webhooks_router
 from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
@@ -57,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.include_router(events_router)
+    app.include_router(badges_router)
     app.include_router(users_router)
+    app.include_router(audit_router)
+    app.include_router(leaderboards_router)
     app.include_router(adapters_router)
     app.include_router(pages_router)
     app.include_router(webhooks_router)

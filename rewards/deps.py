@@ -66,3 +66,9 @@ def scope(needed: Scope) -> Any:
 
 CanWriteEvents = Annotated[Principal, scope(Scope.EVENTS_WRITE)]
 CanRead = Annotated[Principal, scope(Scope.READ)]
+IsAdmin = Annotated[Principal, scope(Scope.ADMIN)]
+
+
+def actor_of(principal: Principal) -> str:
+    """How the audit log names who acted through the API."""
+    return f"key:{principal.name}"

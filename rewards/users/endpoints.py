@@ -32,7 +32,7 @@ async def get_users(
     ids: Annotated[str, Query(description="Up to 100 user ids, separated by commas.", max_length=25_000)],
 ) -> UsersPageOut | Response:
     """Reputation of up to 100 users at once, with an `ETag`: send it back as `If-None-Match` for a `304`."""
-    page = await service.page(session, service.parse_ids(ids), runtime.ruleset.version, runtime.ruleset.spec.ranks)
+    page = await service.page(session, service.parse_ids(ids), runtime.ruleset)
     headers = {"ETag": page.etag, "Cache-Control": PAGE_CACHE_CONTROL}
     if page.etag in _etags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
@@ -61,8 +61,8 @@ async def get_flair(request: Request, user_id: UserId, session: SessionDep, runt
 
 @router.get("/{user_id}", response_model=UserOut, responses={404: {"description": "Never named in any event."}})
 async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> UserOut:
-    """Reputation, rank and progress to the next rank, and standing of one user."""
-    return await service.profile(session, user_id, runtime.ruleset.spec.ranks)
+    """Reputation, rank and progress to the next rank, badge counts and top badges, and standing of one user."""
+    return await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
 
 
 @router.get("/{user_id}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from rewards.badges.schemas import BadgeSummaryOut
 from rewards.events.schemas import LedgerEntryOut
 
 
@@ -27,6 +28,7 @@ class UserOut(BaseModel):
     suspended_until: datetime | None
     first_seen_at: datetime | None
     last_active_at: datetime | None = Field(description="Time of the last event this user did.")
+    badges: BadgeSummaryOut | None = Field(default=None, description="Badge counts by tier and the top three badges.")
 
 
 class HistoryOut(BaseModel):

@@ -5,8 +5,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import repository as badges_repository
+from rewards.badges import service as badges_service
+from rewards.badges.schemas import BadgeSummaryOut
 from rewards.engine.ranks import standing
-from rewards.engine.ruleset import Rank
+from rewards.engine.ruleset import Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
 from rewards.events.service import entry_out
 from rewards.ledger import repository as ledger_repository
@@ -23,7 +26,7 @@ async def _user(session: AsyncSession, user_id: str) -> UserRow:
     return user
 
 
-def _out(user: UserRow, ranks: list[Rank]) -> UserOut:
+def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None) -> UserOut:
     where = standing(ranks, user.reputation)
     return UserOut(
         user_id=user.user_id,
@@ -40,11 +43,20 @@ def _out(user: UserRow, ranks: list[Rank]) -> UserOut:
         suspended_until=user.suspended_until,
         first_seen_at=user.first_seen_at,
         last_active_at=user.last_active_at,
+        badges=badges,
     )
 
 
-async def profile(session: AsyncSession, user_id: str, ranks: list[Rank]) -> UserOut:
-    return _out(await _user(session, user_id), ranks)
+async def _summaries(session: AsyncSession, ruleset: Ruleset, user_ids: list[str]) -> dict[str, BadgeSummaryOut]:
+    held = await badges_repository.held_badges_of(session, user_ids)
+    return badges_service.summaries(ruleset, held, user_ids)
+
+
+async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], ruleset: Ruleset | None = None) -> UserOut:
+    """With `ruleset`, the badge summary too."""
+    user = await _user(session, user_id)
+    summary = (await _summaries(session, ruleset, [user_id]))[user_id] if ruleset is not None else None
+    return _out(user, ranks, summary)
 
 
 MAX_USERS_PER_PAGE = 100
@@ -67,22 +79,27 @@ def parse_ids(raw: str) -> list[str]:
     return ids
 
 
-async def page(session: AsyncSession, user_ids: list[str], ruleset_version: int, ranks: list[Rank]) -> UsersPage:
+async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> UsersPage:
     """Users for a page of posts, and a validator that changes whenever any of them changes.
 
     Every change to a user sets its `updated_seq` to the seq of the event that made it, and seqs only grow,
     so the largest `updated_seq` among the users changes whenever one of them does. The ruleset version is in
-    it too: a replay under other rules changes reputations without new events.
+    it too: a replay under other rules changes reputations without new events. Badges granted or revoked by a
+    manager change no seq, so the held badges are part of the digest.
     """
     found = await repository.get_many(session, user_ids)
+    held = await badges_repository.held_badges_of(session, list(found))
+    summaries = badges_service.summaries(ruleset, held, list(found))
     newest = max((user.updated_seq for user in found.values()), default=0)
-    digest = hashlib.sha256("\x1f".join(user_ids).encode()).hexdigest()[:16]
+    fingerprint = "\x1f".join(user_ids) + "\x1e" + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+    ranks = ruleset.spec.ranks
     return UsersPage(
         body=UsersPageOut(
-            users=[_out(found[user_id], ranks) for user_id in user_ids if user_id in found],
+            users=[_out(found[user_id], ranks, summaries[user_id]) for user_id in user_ids if user_id in found],
             missing=[user_id for user_id in user_ids if user_id not in found],
         ),
-        etag=f'W/"{ruleset_version}-{newest}-{len(found)}-{digest}"',
+        etag=f'W/"{ruleset.version}-{newest}-{len(found)}-{digest}"',
     )
 
 
