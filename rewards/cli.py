@@ -25,6 +25,8 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(rules_app, name="rules")
 import_app = typer.Typer(help="Import a community's history.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+leaderboards_app = typer.Typer(help="Leaderboards.", no_args_is_help=True)
+app.add_typer(leaderboards_app, name="leaderboards")
 
 
 @app.command()
@@ -219,6 +221,21 @@ def _summary(summary: "ImportSummary") -> dict[str, object]:
         "seconds": round(summary.seconds, 2),
         "events_per_second": summary.events_per_second,
     }
+
+
+@leaderboards_app.command("rebuild")
+def leaderboards_rebuild() -> None:
+    """Recompute every leaderboard from the ledger (and reload Redis in production mode)."""
+    from rewards.leaderboards import service
+    from rewards.runtime import utcnow
+
+    async def work(runtime: "Runtime") -> service.RebuildReport:
+        return await service.rebuild(runtime, utcnow())
+
+    report = with_runtime(work)
+    typer.echo(
+        json.dumps({"rows": report.rows, "redis_periods": report.redis_periods, "last_seq": report.applied_through})
+    )
 
 
 @app.command()

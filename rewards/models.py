@@ -4,6 +4,12 @@ from rewards.audit.models import AuditRow
 from rewards.auth.models import ApiKeyRow
 from rewards.badges.models import BadgeAwardRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
+from rewards.leaderboards.models import (
+    LeaderboardPeriodClosure,
+    LeaderboardScoreRow,
+    LeaderboardSync,
+    LeaderboardWinner,
+)
 from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
 from rewards.models_base import Base
 from rewards.outbox.models import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -21,6 +27,10 @@ __all__ = [
     "CapBucketRow",
     "CounterRow",
     "EventOutcome",
+    "LeaderboardPeriodClosure",
+    "LeaderboardScoreRow",
+    "LeaderboardSync",
+    "LeaderboardWinner",
     "LedgerEntryRow",
     "OutboxMessage",
     "PerkCodeRow",

@@ -31,6 +31,10 @@ def periodic_jobs() -> list[PeriodicJob]:
 
     # Not named deliver_webhooks: arq keys functions and cron jobs by name, and that is the queued job's.
     jobs.append(PeriodicJob("sweep_webhooks", 5, sweep_webhooks))
+    from rewards.leaderboards.tasks import CLOSE_EVERY_SECONDS, HEAL_EVERY_SECONDS, close_periods, heal_boards
+
+    jobs.append(PeriodicJob("heal_leaderboards", HEAL_EVERY_SECONDS, heal_boards))
+    jobs.append(PeriodicJob("close_leaderboard_periods", CLOSE_EVERY_SECONDS, close_periods))
     return jobs
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from rewards.db import unit_of_work
 from rewards.events import service
+from rewards.leaderboards import service as leaderboards
 from rewards.outbox import service as outbox
 from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
 from rewards.runtime import Runtime, holder_name, utcnow
@@ -56,6 +57,8 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
                 result, kept = await service.apply_next_batch(
                     uow.session, runtime.ruleset, batch_size, holder, utcnow(), writer=runtime.writer, kept=kept
                 )
+                # Production mode: the batch's board changes go to Redis still under the cursor (see leaderboards).
+                await leaderboards.mirror_batch(runtime, uow.session, utcnow())
         except REFUSED_DATA as error:
             if batch_size > 1:
                 log.warning("the database refused a batch (%s); retrying it one event at a time", error)

@@ -28,6 +28,7 @@ from rewards.events.schemas import (
     ItemError,
     LedgerEntryOut,
 )
+from rewards.leaderboards import service as leaderboards
 from rewards.ledger import repository as ledger_repository
 from rewards.outbox import service as outbox
 
@@ -232,6 +233,7 @@ async def apply_events(
     if events:
         state.notices.extend(rank_changes(ruleset.spec.ranks, state, events[-1].time, events[-1].seq))
     await ledger_repository.save(session, state)
+    await leaderboards.record_batch(session, ruleset, events, state)
     await badges_repository.save(session, state)
     notified = await outbox.record(session, [_notification(notice) for notice in state.notices], now, deliver=notify)
     await repository.record_outcomes(session, outcomes, ruleset.version, now)
