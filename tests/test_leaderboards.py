@@ -375,6 +375,7 @@ def rules_with_weekly_prizes(tmp_path: Path) -> Path:
         "    periods: [all-time, yearly, quarterly, monthly, weekly, daily]\n"
         "    awards:\n"
         "      - {period: weekly, top: 2, perk: workshop-invite}\n"
+        "      - {period: weekly, top: 1, badge: citizen-patrol}\n"
         "      - {period: monthly, top: 1, perk: mug}\n",
         1,
     )
@@ -403,13 +404,18 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
         assert response.status_code == 200, response.text
         by_period = {c["at"]: c for c in response.json()["closed"]}
         assert set(by_period) == {"2026-W48", "2026-10"}
-        winners = [(w["rank"], w["user_id"], w["score"], w["prize"]) for w in by_period["2026-W48"]["winners"]]
-        # Top 2 with the tie at the border: ann 30, then bob and cid both at 20 (rank 2).
-        assert winners == [
-            (1, "ann", 30, "perk:workshop-invite"),
-            (2, "bob", 20, "perk:workshop-invite"),
-            (2, "cid", 20, "perk:workshop-invite"),
+        winners = [
+            (w["rank"], w["user_id"], w["score"], w["prize"], w["granted"]) for w in by_period["2026-W48"]["winners"]
         ]
+        # Top 2 with the tie at the border: ann 30, then bob and cid both at 20 (rank 2); the badge went to ann.
+        assert winners == [
+            (1, "ann", 30, "badge:citizen-patrol", True),
+            (1, "ann", 30, "perk:workshop-invite", False),
+            (2, "bob", 20, "perk:workshop-invite", False),
+            (2, "cid", 20, "perk:workshop-invite", False),
+        ]
+        badges = (await api.client.get("/v1/users/ann/badges")).json()
+        assert "citizen-patrol" in str(badges)
         assert by_period["2026-10"]["winners"] == []
 
 

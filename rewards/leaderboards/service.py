@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import service as badges_service
+from rewards.badges.schemas import GrantBadgeIn
 from rewards.db import unit_of_work
 from rewards.engine.boards import (
     AT_FORMATS,
@@ -439,6 +441,9 @@ async def close_periods(runtime: "Runtime", now: datetime) -> int:
                 for award in awards:
                     prize = f"badge:{award.badge}" if award.badge is not None else f"perk:{award.perk}"
                     for row in await top_with_ties(uow.session, board.id, key, award.top):
+                        granted = False
+                        if award.badge is not None:
+                            granted = await _grant_badge(uow.session, runtime, board, key, award.badge, row, now)
                         rows.append(
                             {
                                 "board": board.id,
@@ -447,7 +452,7 @@ async def close_periods(runtime: "Runtime", now: datetime) -> int:
                                 "prize": prize,
                                 "rank": row.rank,
                                 "score": row.score,
-                                "granted": False,
+                                "granted": granted,
                             }
                         )
                 await repository.add_winners(uow.session, rows)
@@ -462,3 +467,22 @@ async def top_with_ties(session: AsyncSession, board: str, key: str, top: int) -
     if len(rows) == top:
         rows = await repository.at_least(session, board, key, rows[-1][1])
     return [row for row in competition_ranks(rows, 1, 0) if row.rank <= top]
+
+
+async def _grant_badge(
+    session: AsyncSession, runtime: "Runtime", board: BoardSpec, key: str, badge: str, row: Ranked, now: datetime
+) -> bool:
+    """Hand a period's badge to a winner (audit-logged and notified by the badge service); False when the user
+    already holds it (a one-per-user badge won again), which the winners table keeps as not granted."""
+    try:
+        await badges_service.grant(
+            session,
+            runtime.ruleset,
+            GrantBadgeIn(user_id=row.user_id, badge_id=badge, reason=f"{board.title}: #{row.rank} of {key}"),
+            f"leaderboard:{board.id}",
+            now,
+        )
+    except InvalidInput as error:
+        log.info("%s %s: %s", board.id, key, error.message)
+        return False
+    return True
