@@ -88,8 +88,8 @@ def _key_for(algorithm: object, token: str, settings: Settings) -> Any:
             return _public_key(settings.sso_public_key)
         if settings.sso_jwks_url:
             try:
-                return _jwks_client(_jwks_uri(settings.sso_jwks_url)).get_signing_key_from_jwt(token).key
-            except jwt.PyJWKClientError as error:
+                return _jwks_key(settings.sso_jwks_url, token)
+            except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError, ValueError) as error:
                 raise SignInRefused(
                     N_("no key of the forum's JWKS verifies this token (%(error)s)"), error=str(error)
                 ) from error
@@ -108,16 +108,29 @@ def _public_key(configured: str) -> str:
     return Path(configured).read_text()
 
 
-def _jwks_uri(configured: str) -> str:
-    if "://" in configured:
-        return configured
-    return Path(configured).resolve().as_uri()
+def _jwks_key(configured: str, token: str) -> Any:
+    """The JWKS key named by the token's `kid` (or the only one), from a URL or a file."""
+    if configured.startswith(("https://", "http://")):
+        return _jwks_client(configured).get_signing_key_from_jwt(token).key
+    path = Path(configured.removeprefix("file://"))
+    keys = _jwks_file(path, path.stat().st_mtime_ns)
+    kid = jwt.get_unverified_header(token).get("kid")
+    for key in keys.keys:
+        if (kid is None and len(keys.keys) == 1) or key.key_id == kid:
+            return key.key
+    raise jwt.PyJWKClientError(f"no key with kid {kid!r} in {path}")
 
 
 @lru_cache(maxsize=4)
 def _jwks_client(uri: str) -> jwt.PyJWKClient:
     # Keys are cached for five minutes, so a rotated key is picked up without a restart.
     return jwt.PyJWKClient(uri, cache_keys=True, lifespan=300, timeout=5)
+
+
+@lru_cache(maxsize=4)
+def _jwks_file(path: Path, _mtime_ns: int) -> jwt.PyJWKSet:
+    # Keyed by the file's modification time too: a rotated key file is read again.
+    return jwt.PyJWKSet.from_json(path.read_text())
 
 
 def _identity(claims: dict[str, Any]) -> Identity:
