@@ -38,3 +38,9 @@ class RulesetError(RewardsError):
     """A rules file that cannot be used; `detail` lists every problem with file, line and rule id."""
 
     status_code = 422
+
+
+class Conflict(RewardsError):
+    """The request does not fit the current state (claiming an offer that is gone...)."""
+
+    status_code = 409

@@ -35,6 +35,9 @@ def periodic_jobs() -> list[PeriodicJob]:
 
     jobs.append(PeriodicJob("heal_leaderboards", HEAL_EVERY_SECONDS, heal_boards))
     jobs.append(PeriodicJob("close_leaderboard_periods", CLOSE_EVERY_SECONDS, close_periods))
+    from rewards.perks.tasks import sweep_perks
+
+    jobs.append(PeriodicJob("sweep_perks", 30, sweep_perks))
     return jobs
 
 

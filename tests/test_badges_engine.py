@@ -332,11 +332,6 @@ def test_a_revocable_tiered_badge_loses_only_the_tiers_whose_threshold_is_no_lon
     assert holding(c, "expert", "solver", "silver").revoked_at is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recognition.py Recognizer._check: the `repeat: false` post-badge branch returns before any revocation, "
-    "so `revocable: true` is silently ignored for once-only post badges",
-)
 def test_a_revocable_once_only_post_badge_is_revoked_when_its_post_falls_below_the_threshold() -> None:
     c = Community(
         small_rules("""
@@ -481,11 +476,6 @@ def test_a_post_badge_revoked_by_a_manager_is_not_granted_again_for_that_post() 
     assert held(c, "expert", "nice-answer") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recognition.py Recognizer._check, `repeat: false` branch: grants whenever no post holds the tier, "
-    "without looking at a manager's revocation, and overwrites the manager-revoked holding of the same post",
-)
 def test_teacher_revoked_by_a_manager_is_not_granted_again_when_the_same_answer_scores_again() -> None:
     c = Community()
     c.send(upvote("v1", A))
@@ -495,11 +485,6 @@ def test_teacher_revoked_by_a_manager_is_not_granted_again_when_the_same_answer_
     assert held(c, "expert", "teacher") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recognition.py Recognizer._check, `repeat: false` branch: a manager-revoked once-only badge is "
-    "granted again for the user's next qualifying post",
-)
 def test_teacher_revoked_by_a_manager_is_not_granted_again_for_another_answer() -> None:
     c = Community()
     c.send(upvote("v1", A))

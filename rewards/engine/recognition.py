@@ -118,14 +118,7 @@ class Recognizer:
         self, user_id: str, badge: Badge, value: int, post: str, requirements_met: bool, *, revocable: bool = True
     ) -> None:
         if badge.post is not None and not badge.repeat:
-            # Granted once, for the first post that qualifies; a later post does not take it back.
-            held = [tier for tier, _ in badge.levels() if self._held_any_post(user_id, badge.id, tier)]
-            if value < badge.levels()[0][1] or not requirements_met:
-                return
-            post_key = post
-            for tier, threshold in badge.levels():
-                if value >= threshold and tier not in held:
-                    self._grant((user_id, badge.id, tier, post_key), badge, tier, threshold)
+            self._check_once(user_id, badge, value, post, requirements_met)
             return
         for tier, threshold in badge.levels():
             key: BadgeKey = (user_id, badge.id, tier, post)
@@ -142,11 +135,26 @@ class Recognizer:
             ):
                 self._revoke(holding, badge, f"{_criterion(self.ruleset, badge)} fell below {threshold}")
 
-    def _held_any_post(self, user_id: str, badge_id: str, tier: str) -> bool:
-        return any(
-            holding.badge_id == badge_id and holding.tier == tier and holding.held
-            for holding in self.state.badges_of(user_id)
-        )
+    def _check_once(self, user_id: str, badge: Badge, value: int, post: str, requirements_met: bool) -> None:
+        """A post badge granted once per user, for the first post that qualifies (Teacher)."""
+        holdings = [holding for holding in self.state.badges_of(user_id) if holding.badge_id == badge.id]
+        for tier, threshold in badge.levels():
+            of_tier = [holding for holding in holdings if holding.tier == tier]
+            held = [holding for holding in of_tier if holding.held]
+            if held:
+                for holding in held:
+                    if (
+                        badge.revocable
+                        and holding.post == post
+                        and holding.source == BadgeSource.RULE
+                        and (value < threshold or not requirements_met)
+                    ):
+                        self._revoke(holding, badge, f"{_criterion(self.ruleset, badge)} fell below {threshold}")
+                continue
+            if any(holding.revoked_by not in (None, RULES) for holding in of_tier):
+                continue  # a manager's revocation sticks
+            if value >= threshold and requirements_met:
+                self._grant((user_id, badge.id, tier, post), badge, tier, threshold)
 
     def _grant(self, key: BadgeKey, badge: Badge, tier: str, threshold: int) -> None:
         user_id, _, _, post = key

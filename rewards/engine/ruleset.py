@@ -4,6 +4,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -227,6 +228,62 @@ class Badge(_Strict):
         return [(self.level, self.at)]
 
 
+class Eligibility(_Strict):
+    """What an expert needs for a perk; each unmet part is shown to them as what is missing."""
+
+    reputation: int | None = Field(default=None, ge=0)
+    rank: RuleId | None = Field(default=None, description="A rank id: this rank or a higher one.")
+    badges: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}(/(bronze|silver|gold))?$")]] = (
+        Field(default_factory=list, description="Badge ids, or `id/tier` for a tier or higher: `solver/silver`.")
+    )
+    counters: dict[RuleId, int] = Field(default_factory=dict, description="Counter minimums: `{accepted_answers: 10}`.")
+    active_within_days: int | None = Field(default=None, ge=1, description="Active in the last N days.")
+
+
+class PerkDetails(_Strict):
+    """What the expert is given: a workshop's date, place and agenda; a role's forum group."""
+
+    date: datetime | None = None
+    place: str | None = Field(default=None, max_length=300)
+    agenda: str | None = Field(default=None, max_length=2000)
+    group: str | None = Field(default=None, max_length=100, description="For `role` perks: the forum group.")
+    url: str | None = Field(default=None, max_length=500)
+
+
+class Perk(_Strict):
+    """A non-monetary reward: beta access, a workshop or briefing seat, a role such as moderator."""
+
+    id: RuleId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: str = Field(min_length=1, max_length=1000)
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = Field(
+        description="`beta_access` (hands out a code), `workshop`, `briefing`, `role`, or your own word."
+    )
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    seats: int | None = Field(default=None, ge=0, description="Capacity; unset is unlimited.")
+    opens: datetime | None = Field(default=None, description="No offers before this time.")
+    closes: datetime | None = Field(default=None, description="No new offers from this time.")
+    expires_after_days: int | None = Field(default=None, ge=1, description="An active perk ends this long after.")
+    approval: bool = Field(default=False, description="A manager approves each request before the offer.")
+    claim_within_days: int | None = Field(
+        default=None, ge=1, description="The expert claims the offer within N days; unset grants it at once."
+    )
+    when_suspended: Literal["keep", "revoke"] = Field(
+        default="revoke", description="What happens to an active perk when its holder is suspended."
+    )
+    details: PerkDetails = Field(default_factory=PerkDetails)
+
+    @model_validator(mode="after")
+    def _window(self) -> "Perk":
+        if self.opens is not None and self.closes is not None and self.closes <= self.opens:
+            raise ValueError("`closes` must be after `opens`")
+        for name in ("opens", "closes"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"`{name}` needs a time zone, e.g. 2026-12-01T09:00:00Z")
+        return self
+
+
 class RulesetSpec(_Strict):
     """A rules file."""
 
@@ -236,6 +293,7 @@ class RulesetSpec(_Strict):
     counters: dict[RuleId, Counter] = Field(default_factory=dict)
     points: list[PointsRule] = Field(default_factory=list)
     badges: list[Badge] = Field(default_factory=list)
+    perks: list[Perk] = Field(default_factory=list)
     ranks: list[Rank] = Field(default_factory=list, description="Lowest first; the first starts at 0.")
     leaderboards: list[BoardSpec] = Field(default_factory=list)
 
@@ -318,6 +376,24 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         ("badges", index, "requires"),
                         f"`requires` names {counter_id!r}, which is not a declared `per: {per}` counter",
                     )
+                )
+    perk_ids: set[str] = set()
+    for index, perk in enumerate(spec.perks):
+        if perk.id in perk_ids:
+            problems.append((("perks", index, "id"), f"perk id {perk.id!r} is used twice"))
+        perk_ids.add(perk.id)
+        needs = perk.eligibility
+        if needs.rank is not None and needs.rank not in rank_ids:
+            problems.append((("perks", index, "eligibility", "rank"), f"no rank {needs.rank!r} in `ranks`"))
+        for badge_ref in needs.badges:
+            if badge_ref.split("/")[0] not in badge_ids:
+                problems.append(
+                    (("perks", index, "eligibility", "badges"), f"no badge {badge_ref.split('/')[0]!r} in `badges`")
+                )
+        for counter_id in needs.counters:
+            if spec.counters.get(counter_id) is None or spec.counters[counter_id].per != "user":
+                problems.append(
+                    (("perks", index, "eligibility", "counters"), f"{counter_id!r} is not a `per: user` counter")
                 )
     problems.extend(check_boards(spec))
     return problems

@@ -31,6 +31,7 @@ from rewards.events.schemas import (
 from rewards.leaderboards import service as leaderboards
 from rewards.ledger import repository as ledger_repository
 from rewards.outbox import service as outbox
+from rewards.perks import service as perks_service
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +186,13 @@ async def apply_events(
     state: WorkingState,
     *,
     notify: bool = True,
+    perks: bool = True,
 ) -> BatchResult:
     """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes.
 
     Badges awarded, ranks changed... go to the outbox in the same transaction; with `notify=False` (a replay)
-    they are kept there as suppressed, never delivered."""
+    they are kept there as suppressed, never delivered. Then perk eligibility is re-checked for the users the
+    batch changed (not during a replay, which checks once at the end)."""
     wanted = [needs(ruleset, event) for event in events]
     users = set().union(*(need.users for need in wanted))
     slots = set().union(*(need.slots for need in wanted))
@@ -236,6 +239,8 @@ async def apply_events(
     await leaderboards.record_batch(session, ruleset, events, state)
     await badges_repository.save(session, state)
     notified = await outbox.record(session, [_notification(notice) for notice in state.notices], now, deliver=notify)
+    if perks:
+        notified += await perks_service.after_batch(session, ruleset, state, now, notify=notify)
     await repository.record_outcomes(session, outcomes, ruleset.version, now)
     return BatchResult(
         applied=len(events) - failed,
@@ -310,8 +315,11 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
         events = await repository.events_after(session, last_seq, batch_size)
         if not events:
             await repository.advance_cursor(session, last_seq, writer)
+            # Perk grants are not derived state (claims and approvals are people's decisions): they stay, and
+            # eligibility is checked once against the rebuilt state, without notifications.
+            await perks_service.reconcile_everyone(session, ruleset, now, notify=False)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
-        result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False)
+        result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False, perks=False)
         applied += result.applied
         failed += result.failed
         last_seq = result.last_seq

@@ -1,0 +1,70 @@
+"""Perk eligibility: what an expert has against what a perk needs, and exactly what is missing. Pure."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rewards.engine.ranks import standing
+from rewards.engine.ruleset import TIER_ORDER, Perk, Ruleset
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What eligibility reads about one user."""
+
+    user_id: str
+    reputation: int
+    suspended: bool
+    last_active_at: datetime | None
+    badges: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # held (badge, tier)
+    counters: dict[str, int] = field(default_factory=dict)  # per-user counter totals
+
+
+@dataclass(frozen=True)
+class Verdict:
+    eligible: bool
+    missing: list[str]  # in words, each a thing the user can act on
+
+
+def window_open(perk: Perk, now: datetime) -> bool:
+    return (perk.opens is None or now >= perk.opens) and (perk.closes is None or now < perk.closes)
+
+
+def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verdict:
+    needs = perk.eligibility
+    missing: list[str] = []
+    if needs.reputation is not None and profile.reputation < needs.reputation:
+        missing.append(f"{needs.reputation - profile.reputation:,} more reputation")
+    if needs.rank is not None:
+        ranks = ruleset.spec.ranks
+        wanted = next((rank for rank in ranks if rank.id == needs.rank), None)
+        current = standing(ranks, profile.reputation).rank
+        if wanted is not None and (current is None or current.reputation < wanted.reputation):
+            missing.append(f"the rank {wanted.title}")
+    for reference in needs.badges:
+        badge_id, _, tier = reference.partition("/")
+        badge = ruleset.badges.get(badge_id)
+        name = badge.name if badge is not None else badge_id
+        floor = TIER_ORDER.get(tier, 0)
+        if not any(held == badge_id and TIER_ORDER.get(t, 0) >= floor for held, t in profile.badges):
+            missing.append(f"{name} {tier}" if tier else f"the {name} badge")
+    for counter_id, at in needs.counters.items():
+        value = profile.counters.get(counter_id, 0)
+        if value < at:
+            counter = ruleset.spec.counters.get(counter_id)
+            name = counter.name.lower() if counter is not None else counter_id
+            missing.append(f"{at - value:,} more {name}")
+    if needs.active_within_days is not None and (
+        profile.last_active_at is None or profile.last_active_at < now - timedelta(days=needs.active_within_days)
+    ):
+        missing.append(f"activity in the last {needs.active_within_days} days")
+    if profile.suspended:
+        missing.append("an account in good standing (it is suspended)")
+    return Verdict(eligible=not missing, missing=missing)
+
+
+def describe_missing(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    if len(missing) == 1:
+        return missing[0]
+    return ", ".join(missing[:-1]) + " and " + missing[-1]
