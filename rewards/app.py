@@ -23,6 +23,7 @@ from rewards.leaderboards.endpoints import router as leaderboards_router
 from rewards.outbox.endpoints import router as webhooks_router
 from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
+from rewards.perks.endpoints import router as perks_router
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
 from rewards.web.endpoints import install as install_web_pages
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(badges_router)
     app.include_router(users_router)
     app.include_router(audit_router)
+    app.include_router(perks_router)
     app.include_router(leaderboards_router)
     app.include_router(adapters_router)
     app.include_router(pages_router)
