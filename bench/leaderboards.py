@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -186,9 +185,9 @@ async def run_size(users: int, requests: int, concurrency: int, seed: int) -> di
         "REWARDS_REDIS_URL": REDIS_URL,
         "REWARDS_ENVIRONMENT": "development",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(PORT)]
-        + ["--log-level", "warning", "--no-access-log"],
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(PORT)),
+        *("--log-level", "warning", "--no-access-log"),
         env=env,
         cwd=PROJECT_ROOT,
     )
@@ -213,7 +212,7 @@ async def run_size(users: int, requests: int, concurrency: int, seed: int) -> di
             figures["page_at_random_offset"] = await measure(client, deep, concurrency, check="served_from")
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        await asyncio.wait_for(server.wait(), timeout=30)
     return figures
 
 
