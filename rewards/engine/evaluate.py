@@ -7,9 +7,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rewards.engine.expressions import EvaluationError, Namespace, read_path
+from rewards.engine.expressions import EvaluationError, Expression, Namespace, read_path
 from rewards.engine.recognition import Recognizer
-from rewards.engine.ruleset import CompiledAward, CompiledRule, Ruleset
+from rewards.engine.ruleset import MAX_POINTS, CompiledAward, CompiledRule, Ruleset
 from rewards.engine.state import (
     ENTRY_IDS_PER_EVENT,
     Award,
@@ -32,6 +32,7 @@ class NewAward:
     slot: str | None
     label: str
     counts: tuple[tuple[str, str | None, int], ...] = ()
+    points: int = 0
 
 
 @dataclass(slots=True)
@@ -192,7 +193,8 @@ def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisi
             counts = tuple(
                 (counter_id, _scope_of(ruleset, counter_id, names), weight) for counter_id, weight in spec.counts
             )
-            decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label, counts))
+            points = spec.points if spec.points_from is None else _points_from(rule, spec.points_from, names)
+            decisions.creations.append(NewAward(rule, spec, user, subject, slot, award_label, counts, points))
             created += 1
         if created:
             decisions.rules_fired.append(rule.id)
@@ -206,6 +208,17 @@ BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated"})
 
 # The widths of the columns these values are stored in.
 MAX_USER_ID, MAX_SUBJECT, MAX_SLOT, MAX_LABEL = 200, 300, 600, 500
+
+
+def _points_from(rule: CompiledRule, expression: Expression, names: Namespace) -> int:
+    value = expression.evaluate(names)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise EvaluationError(
+            f"rule {rule.id!r}: points `{expression.source}` must be a whole number; the event gives {value!r}"
+        )
+    if not -MAX_POINTS <= int(value) <= MAX_POINTS:
+        raise EvaluationError(f"rule {rule.id!r}: points `{expression.source}` = {value} is beyond ±{MAX_POINTS:,}")
+    return int(value)
 
 
 def _scope_of(ruleset: Ruleset, counter_id: str, names: Namespace) -> str | None:
@@ -342,7 +355,7 @@ class _Settler:
             event_seq=self.event.seq,
             subject=new.subject,
             slot=new.slot,
-            points=spec.points,
+            points=new.points,
             cap_id=spec.cap_id,
             cap_max=spec.cap.max if spec.cap is not None else None,
             cap_day=self.event.time.date() if spec.cap is not None else None,

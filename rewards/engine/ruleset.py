@@ -43,11 +43,17 @@ def _check_path(value: str) -> str:
     return value
 
 
+MAX_POINTS = 100_000
+
+
 class AwardSpec(_Strict):
     """Who receives how many points when the rule fires."""
 
     to: str = Field(description="The user who receives the points: `post.author`, `actor`, `flagger`...")
-    points: int = Field(ge=-100_000, le=100_000)
+    points: int | str = Field(
+        description="A whole number, or an expression on the event for amounts the event carries, such as a "
+        "bounty: `bounty.amount`, `-bounty.amount`. Either way within ±100,000."
+    )
     when: str | None = Field(default=None, description="Only for this recipient when this holds.")
     cap: str | None = Field(default=None, description="Id of a cap (in `caps`) that limits these gains.")
     label: str | None = Field(default=None, description="Reason shown in the history; defaults to the rule's.")
@@ -69,9 +75,18 @@ class AwardSpec(_Strict):
     _when = field_validator("when")(_check_expression)
     _label = field_validator("label")(_check_template)
 
+    @field_validator("points")
+    @classmethod
+    def _points_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not -MAX_POINTS <= value <= MAX_POINTS:
+            raise ValueError(f"points must be within ±{MAX_POINTS:,}")
+        if isinstance(value, str):
+            Expression(value, STATE_FUNCTION_NAMES)
+        return value
+
     @model_validator(mode="after")
     def _caps_limit_gains(self) -> "AwardSpec":
-        if self.cap is not None and self.points <= 0:
+        if self.cap is not None and isinstance(self.points, int) and self.points <= 0:
             raise ValueError("a cap limits gains only; remove `cap` from an award of zero or negative points")
         return self
 
@@ -421,6 +436,7 @@ class StateReader:
 class CompiledAward:
     to: Expression
     points: int
+    points_from: Expression | None  # points read from the event, when the rule says so
     when: Expression | None
     cap: Cap | None
     cap_id: str | None
@@ -511,7 +527,8 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             awards=tuple(
                 CompiledAward(
                     to=Expression(award.to, functions),
-                    points=award.points,
+                    points=award.points if isinstance(award.points, int) else 0,
+                    points_from=expr(award.points) if isinstance(award.points, str) else None,
                     when=expr(award.when),
                     cap=None if award.cap is None else spec.caps[award.cap],
                     cap_id=award.cap,
