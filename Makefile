@@ -48,7 +48,7 @@ test: lint
 # them into every locale's .po (translate the empty msgstr entries, then commit). The app compiles .po at start-up.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project rewards -o rewards/locales/messages.pot .
-	$(BIN)/pybabel update -D messages -i rewards/locales/messages.pot -d rewards/locales --no-location --width 120
+	$(BIN)/pybabel update -D messages -i rewards/locales/messages.pot -d rewards/locales --no-fuzzy-matching --width 120
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run

@@ -23,6 +23,7 @@ from rewards import PROJECT_ROOT
 from rewards.config import Settings
 from tests.conftest import open_api
 from tests.factories import accept, answer, upvote
+from tests.test_web import rules_with_test_perk
 
 CHROMIUM = "/usr/bin/chromium"
 HOW_TO_INSTALL = "install it: `apt-get update && apt-get install -y chromium` (.ci/run does this when it is missing)"
@@ -80,14 +81,18 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     """A development server (demo sign-in on) as `make run` starts it, with a small community in its database."""
     folder = tmp_path_factory.mktemp("browser")
     database_url = f"sqlite+aiosqlite:///{folder / 'rewards.db'}"
-    async with open_api(Settings(database_url=database_url, environment="test")) as api:
+    rules = rules_with_test_perk(folder)  # a beta perk at 30 reputation: piotr.expert is offered it
+    async with open_api(Settings(database_url=database_url, environment="test", rules_path=rules)) as api:
         await api.post_events(*_community())
+        uploaded = await api.client.post("/v1/admin/perks/router-beta/codes", json={"codes": ["BETA-7731"]})
+        assert uploaded.status_code == 200, uploaded.text
     port = _free_port()
     log = folder / "server.log"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("REWARDS_")}
     environment.update(
         REWARDS_DATABASE_URL=database_url,
         REWARDS_ENVIRONMENT="development",
+        REWARDS_RULES_PATH=str(rules),
         REWARDS_RUN_SCHEDULER="false",
         REWARDS_SSO_SECRET=SSO_SECRET,
         REWARDS_SESSION_SECRET=SESSION_SECRET,
@@ -192,15 +197,25 @@ async def test_an_expert_signs_in_on_a_phone_and_sees_reputation_rank_and_histor
     await expect(history).to_have_count(8)
     await expect(history.first).to_have_text("+10 upvote on answer a4")
     await expect(page.get_by_text("+15 answer a2 accepted")).to_be_visible()
+    await expect(page.locator("#badges")).to_contain_text("Teacher")
+
+    # An offered perk: claim it, and the code is there.
+    offer = page.locator("#perk-router-beta")
+    await expect(offer).to_contain_text("Claim or decline by")
+    await offer.get_by_role("button", name="Claim Router beta programme").click()
+    assert page.url == f"{server.url}/me#perk-router-beta"
+    await expect(page.locator("#perk-router-beta code")).to_have_text("BETA-7731")
+    await expect(page.get_by_role("heading", name="Offered to you")).to_have_count(0)
     await _no_sideways_scrolling(page)
     if screenshots:
         await page.screenshot(path=screenshots / "me.png", full_page=True)
 
-    # The skip link is the first stop of the keyboard and leads to the content.
+    await page.goto(f"{server.url}/u/piotr.expert")
+    # The skip link is the keyboard's first stop and leads to the content.
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-
-    await page.goto(f"{server.url}/u/piotr.expert")
+    await page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
     await expect(page.get_by_role("heading", level=1)).to_have_text("piotr.expert")
     await expect(page.get_by_test_id("reputation")).to_have_text("90")
     await _no_sideways_scrolling(page)

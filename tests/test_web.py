@@ -525,3 +525,96 @@ async def test_the_home_page_and_the_stylesheet_are_served_in_the_shell(web: Web
     assert 'href="/signin?next=%2F"' in home.text
     css = await web.browser.get("/static/site.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+# --- badges and perks ------------------------------------------------------------------------------------------------
+
+TEST_PERK = """  - id: router-beta
+    name: Router beta programme
+    description: Try the next home router before launch.
+    kind: beta_access
+    eligibility:
+      reputation: 30
+    seats: 5
+    claim_within_days: 7
+    details:
+      url: https://beta.example.test/router
+"""
+
+
+def rules_with_test_perk(folder: Path) -> Path:
+    """The default rules plus a perk within reach of a small test community (30 reputation, a beta code)."""
+    default = (PROJECT_ROOT / "rules" / "default.yaml").read_text()
+    assert default.count("\nperks:\n") == 1
+    path = folder / "rules.yaml"
+    path.write_text(default.replace("\nperks:\n", "\nperks:\n" + TEST_PERK, 1))
+    return path
+
+
+@pytest.fixture
+async def perk_web(database_url: str, tmp_path: Path) -> AsyncIterator[Web]:
+    async with open_web(web_settings(database_url, rules_path=rules_with_test_perk(tmp_path))) as opened:
+        yield opened
+
+
+async def test_an_expert_claims_an_offered_perk_and_sees_its_code(perk_web: Web) -> None:
+    web = perk_web
+    await community(web)  # piotr reaches 35 (offered the perk), anna 10 (in reach)
+    uploaded = await web.forum.post("/v1/admin/perks/router-beta/codes", json={"codes": ["BETA-7731"]})
+    assert uploaded.status_code == 200, uploaded.text
+    await web.sign_in("piotr")
+    page = await web.browser.get("/me")
+    assert "Offered to you" in page.text and "Router beta programme" in page.text
+    assert 'action="/me/perks/router-beta/claim"' in page.text and "BETA-7731" not in page.text
+
+    refused = await web.browser.post("/me/perks/router-beta/claim", data={})
+    assert refused.status_code == 403
+    assert "Offered to you" in (await web.browser.get("/me")).text  # nothing changed
+
+    claimed = await web.browser.post("/me/perks/router-beta/claim", data={"csrf_token": await web.csrf_token()})
+    assert claimed.status_code == 303 and claimed.headers["location"] == "/me#perk-router-beta"
+    page = await web.browser.get("/me")
+    assert '<code class="perk-code">BETA-7731</code>' in page.text and "Offered to you" not in page.text
+    again = await web.browser.post("/me/perks/router-beta/claim", data={"csrf_token": await web.csrf_token()})
+    assert again.status_code == 409 and "The perk was not changed" in again.text
+
+    # Another expert's page shows what they still miss, and they cannot claim an offer they do not have.
+    await web.sign_in("anna")
+    page = await web.browser.get("/me")
+    assert "In reach" in page.text and "Still missing: 20 more reputation" in page.text
+    assert "BETA-7731" not in page.text and "/claim" not in page.text
+    stolen = await web.browser.post("/me/perks/router-beta/claim", data={"csrf_token": await web.csrf_token()})
+    assert stolen.status_code == 409
+    assert "BETA-7731" not in stolen.text
+    unknown = await web.browser.post("/me/perks/router-beta/steal", data={"csrf_token": await web.csrf_token()})
+    assert unknown.status_code == 404
+
+    # A manager sees the member's perks in the console, without buttons to answer for them.
+    await web.sign_in("mia", roles=["manager"])
+    person = await web.browser.get("/admin/people/piotr")
+    assert "BETA-7731" in person.text and "/claim" not in person.text
+
+
+async def test_declining_an_offer_ends_it(perk_web: Web) -> None:
+    await community(perk_web)
+    await perk_web.sign_in("piotr")
+    token = await perk_web.csrf_token()
+    declined = await perk_web.browser.post("/me/perks/router-beta/decline", data={"csrf_token": token})
+    assert declined.status_code == 303
+    page = await perk_web.browser.get("/me")
+    assert "Offered to you" not in page.text and 'action="/me/perks/router-beta/claim"' not in page.text
+
+
+async def test_badges_are_on_the_expert_s_page_and_the_public_profile_but_perks_only_on_their_own(
+    perk_web: Web,
+) -> None:
+    await community(perk_web)
+    profile = await perk_web.browser.get("/u/piotr")
+    assert '<h2 id="badges-title">Badges</h2>' in profile.text
+    earned = re.findall(r'<span class="name">([^<]+)</span>', profile.text)
+    assert {"Teacher", "Solver"} <= set(earned)  # an answer with a score of 1 or more; one accepted answer
+    assert "Next badges" in profile.text and "Solver (silver): 1 / 25" in profile.text
+    assert "Perks" not in profile.text and "Router beta programme" not in profile.text
+    await perk_web.sign_in("piotr", locale="pl")
+    mine = await perk_web.browser.get("/me")
+    assert "Odznaki" in mine.text and "Przywileje" in mine.text and "Solver (srebrna): 1 / 25" in mine.text

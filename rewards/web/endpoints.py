@@ -2,13 +2,16 @@
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from rewards.deps import RuntimeDep, SessionDep
+from rewards.deps import RuntimeDep, SessionDep, UowDep
+from rewards.outbox import service as outbox
+from rewards.runtime import utcnow
 from rewards.web import csrf, i18n, service, sessions, sso
 from rewards.web.i18n import N_
 from rewards.web.render import (
@@ -150,13 +153,21 @@ async def my_page(
     runtime: RuntimeDep,
     before: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    page = await service.member_page(session, runtime.ruleset.spec.ranks, viewer.user_id, before=before)
+    page = await service.member_page(session, runtime.ruleset, viewer.user_id, before=before, now=utcnow())
     return render(request, "web/me.html", page=page)
+
+
+@router.post("/me/perks/{perk_id}/{action}")
+async def answer_offer(perk_id: str, action: str, viewer: ViewerDep, uow: UowDep, runtime: RuntimeDep) -> Response:
+    """Claim or decline one's own offer: the user is always the signed-in one, never a form field."""
+    await service.answer_offer(uow.session, runtime.ruleset, viewer.user_id, perk_id[:64], action, utcnow())
+    uow.after_commit(lambda: outbox.kick(runtime))
+    return RedirectResponse(f"/me#perk-{quote(perk_id[:64], safe='')}", status_code=303)
 
 
 @router.get("/u/{user_id:path}", response_class=HTMLResponse)
 async def profile(request: Request, user_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
-    page = await service.public_profile(session, runtime.ruleset.spec.ranks, user_id[:200])
+    page = await service.public_profile(session, runtime.ruleset, user_id[:200], utcnow())
     return render(request, "web/profile.html", page=page)
 
 
@@ -181,7 +192,7 @@ async def person(
     runtime: RuntimeDep,
     before: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    page = await service.member_page(session, runtime.ruleset.spec.ranks, user_id[:200], before=before)
+    page = await service.member_page(session, runtime.ruleset, user_id[:200], before=before, now=utcnow())
     if page.user is None:
         raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
     return render(request, "web/person.html", page=page)

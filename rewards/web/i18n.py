@@ -30,6 +30,10 @@ def N_(message: str) -> str:
     return message
 
 
+# Badge tiers come from the rules file; these three are the ones the pages translate.
+BADGE_TIERS = (N_("gold"), N_("silver"), N_("bronze"))
+
+
 @lru_cache(maxsize=len(LOCALES))
 def translations(locale: str) -> Translations:
     with (LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:

@@ -1,13 +1,18 @@
 """Use cases of the pages: sign-in, an expert's own page, public profiles, the console's people search."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import service as badges
+from rewards.badges.schemas import UserBadgesOut
 from rewards.config import Settings
-from rewards.engine.ruleset import Rank
-from rewards.errors import NotFound
+from rewards.engine.ruleset import Ruleset
+from rewards.errors import NotFound, RewardsError
 from rewards.events.schemas import LedgerEntryOut
+from rewards.perks import service as perks
+from rewards.perks.schemas import UserPerksOut
 from rewards.users import service as users
 from rewards.users.models import UserRow
 from rewards.users.schemas import UserOut
@@ -61,32 +66,67 @@ async def demo_expert_id(session: AsyncSession) -> str | None:
 
 @dataclass(frozen=True)
 class MemberPage:
-    """A member's reputation, rank and ledger; `user` is None when no event has named them yet."""
+    """A member's reputation, rank, ledger, badges and perks; `user` is None when no event has named them yet.
+    Parts a page does not show are left empty (`badges`/`perks` None)."""
 
     user_id: str
     user: UserOut | None
     entries: list[LedgerEntryOut]
     next_before: int | None
+    badges: UserBadgesOut | None = None
+    perks: UserPerksOut | None = None
 
 
 async def member_page(
-    session: AsyncSession, ranks: list[Rank], user_id: str, *, before: int | None, with_history: bool = True
+    session: AsyncSession,
+    ruleset: Ruleset,
+    user_id: str,
+    *,
+    before: int | None,
+    now: datetime,
+    with_history: bool = True,
+    with_perks: bool = True,
 ) -> MemberPage:
     try:
-        user = await users.profile(session, user_id, ranks)
+        user = await users.profile(session, user_id, ruleset.spec.ranks, ruleset)
     except NotFound:
         return MemberPage(user_id, None, [], None)
-    if not with_history:
-        return MemberPage(user_id, user, [], None)
-    history = await users.history(session, user_id, before=before, limit=HISTORY_PAGE)
-    return MemberPage(user_id, user, history.entries, history.next_before)
+    entries: list[LedgerEntryOut] = []
+    next_before = None
+    if with_history:
+        history = await users.history(session, user_id, before=before, limit=HISTORY_PAGE)
+        entries, next_before = history.entries, history.next_before
+    return MemberPage(
+        user_id,
+        user,
+        entries,
+        next_before,
+        badges=await badges.user_badges(session, ruleset, user_id),
+        perks=await perks.user_perks(session, ruleset, user_id, now) if with_perks else None,
+    )
 
 
-async def public_profile(session: AsyncSession, ranks: list[Rank], user_id: str) -> MemberPage:
-    page = await member_page(session, ranks, user_id, before=None, with_history=False)
+async def public_profile(session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime) -> MemberPage:
+    """What anyone may see: reputation, rank and badges (not the ledger, not perks)."""
+    page = await member_page(session, ruleset, user_id, before=None, now=now, with_history=False, with_perks=False)
     if page.user is None:
         raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
     return page
+
+
+async def answer_offer(
+    session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: str, action: str, now: datetime
+) -> None:
+    """The signed-in expert claims or declines their own offer (declining also leaves a waitlist)."""
+    use_case = {"claim": perks.claim, "decline": perks.decline}.get(action)
+    if use_case is None:
+        raise PageError(404, N_("Page not found"), N_("Perks can be claimed or declined, nothing else."))
+    try:
+        await use_case(session, ruleset, user_id, perk_id, now)
+    except RewardsError as error:
+        raise PageError(
+            error.status_code, N_("That did not work"), N_("The perk was not changed: %(reason)s"), reason=error.message
+        ) from error
 
 
 async def find_people(session: AsyncSession, query: str) -> list[UserRow]:
