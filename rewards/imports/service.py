@@ -1,6 +1,7 @@
 """Import a Stack Exchange dump into the event log and apply it; compare the result with the dump."""
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,14 +9,19 @@ from typing import Any
 
 import orjson
 
+from rewards import PROJECT_ROOT
 from rewards.db import unit_of_work
+from rewards.engine.loader import load_ruleset_file
 from rewards.events import service as events
 from rewards.events.runner import drain
-from rewards.imports.stackexchange import DumpError, DumpStats, dump_events, dump_reputations
+from rewards.imports import fidelity
+from rewards.imports.fidelity import BadgeAgreement
+from rewards.imports.stackexchange import DumpError, DumpStats, dump_badge_holders, dump_events, dump_users
 from rewards.runtime import Runtime, holder_name, utcnow
 from rewards.users import repository as users
 
 BATCH = 1000
+STACKEXCHANGE_RULES: Path = PROJECT_ROOT / "rules" / "stackexchange.yaml"
 
 
 @dataclass
@@ -36,10 +42,17 @@ def site_source(folder: Path) -> str:
     return f"stackexchange:{folder.resolve().name}"
 
 
-async def import_dump(runtime: Runtime, folder: Path, progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Store every event of the dump (a second import finds them all duplicates) and apply them."""
+async def import_dump(
+    runtime: Runtime,
+    folder: Path,
+    progress: Callable[[int], None] | None = None,
+    question_upvote: int | None = None,
+) -> ImportSummary:
+    """Store every event of the dump (a second import finds them all duplicates) and apply them under the
+    service's own ruleset. `question_upvote` overrides the value the dump's date gives question upvotes."""
     summary = ImportSummary(source=site_source(folder))
-    return await import_events(runtime, dump_events(folder, summary.source, summary.stats), summary, progress)
+    stream = dump_events(folder, summary.source, summary.stats, question_upvote)
+    return await import_events(runtime, stream, summary, progress)
 
 
 def read_event_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -90,57 +103,98 @@ async def import_events(
 
 @dataclass
 class Check:
-    users: int
-    exact: float
-    exact_or_association_bonus: float
-    within_1_percent: float  # these shares allow the association bonus too
-    within_10_percent: float
-    active_users: int
-    active_exact_or_association_bonus: float
-    active_within_5_percent: float
+    """The fidelity report: the dump's events under `ruleset`, compared with Users.xml and Badges.xml."""
+
+    ruleset: str
+    rules_path: str
+    service_ruleset: str
+    question_upvote: int
+    question_upvote_from: str
+    all_users: dict[str, Any]
+    active_users: dict[str, Any]  # reputation > 1 in the dump
+    causes: dict[str, int]  # users whose difference each cause explains (a user may have two)
     biggest_differences: list[dict[str, Any]]
+    badges: list[BadgeAgreement]
+    votes_on_deleted_posts: dict[str, int]
+    events_failed: list[str]
     meta_site: bool = False
     note: str | None = None
+    service_agrees: float | None = None  # share of users whose stored reputation equals the check's
+
+    @property
+    def users(self) -> int:
+        return int(self.all_users["users"])
+
+    @property
+    def active_exact_or_association_bonus(self) -> float:
+        return float(self.active_users["exact_or_association_bonus"])
+
+    @property
+    def active_within_5_percent(self) -> float:
+        return float(self.active_users["within_5_percent"])
 
 
-def _share(hits: int, total: int) -> float:
-    return round(100 * hits / total, 1) if total else 0.0
-
-
-async def check(runtime: Runtime, folder: Path) -> Check:
-    """The engine's reputation against the dump's `Users.xml`, user by user."""
-    expected = dump_reputations(folder)
-    async with runtime.sessionmaker() as session:
-        found = await users.get_many_reputations(session, list(expected))
-    rows = []
-    for user_id, want in expected.items():
-        # Stack Exchange starts everyone at 1 (the engine at 0) and never goes below 1.
-        got = max(1, 1 + found.get(user_id, 0))
-        rows.append((user_id, want, got))
-
-    def near(want: int, got: int, share: float) -> bool:
-        # Within `share` of the engine's figure, with or without the +100 association bonus (which a dump
-        # cannot show: it comes from the user's other sites).
-        return any(abs(want - candidate) <= share * max(abs(want), 1) for candidate in (got, got + 100))
-
-    active = [(u, w, g) for u, w, g in rows if w > 1]
+async def check(
+    runtime: Runtime, folder: Path, rules_path: Path = STACKEXCHANGE_RULES, question_upvote: int | None = None
+) -> Check:
+    """Reconstruct the dump under `rules_path` (by default Stack Exchange's own rules, whatever the service runs)
+    in memory, and compare it with the dump user by user and badge by badge. When the service runs the same
+    ruleset, also say how many of its stored figures equal the check's (they should all)."""
+    ruleset = load_ruleset_file(rules_path)
+    stats = DumpStats()
+    rebuilt = fidelity.reconstruct(ruleset, dump_events(folder, site_source(folder), stats, question_upvote))
+    users_in_dump = dump_users(folder)
     meta = is_meta_site(folder)
-    biggest = sorted(rows, key=lambda r: abs(r[1] - r[2]), reverse=True)[:10]
+    rows = fidelity.compare_users(
+        users_in_dump,
+        rebuilt,
+        meta=meta,
+        post_history=stats.post_history,
+        deleted_bounties=stats.bounties_on_missing_posts,
+    )
+    active = [row for row in rows if row.dump > 1]
+    causes: Counter[str] = Counter(cause for row in rows for cause in row.causes)
+    biggest = sorted(
+        (row for row in rows if not row.exact or row.causes), key=lambda r: abs(r.difference), reverse=True
+    )
+    engine_badges = {badge.name for badge in ruleset.badges.values()}
+    dump_badges = dump_badge_holders(folder)
+    service_agrees = None
+    if runtime.ruleset.digest == ruleset.digest:
+        async with runtime.sessionmaker() as session:
+            stored = await users.get_many_reputations(session, list(users_in_dump))
+        same = sum(stored.get(user_id, 0) == rebuilt.reputation.get(user_id, 0) for user_id in users_in_dump)
+        service_agrees = fidelity.share(same, len(users_in_dump))
     return Check(
-        users=len(rows),
-        exact=_share(sum(w == g for _, w, g in rows), len(rows)),
-        exact_or_association_bonus=_share(sum(w in (g, g + 100) for _, w, g in rows), len(rows)),
-        within_1_percent=_share(sum(near(w, g, 0.01) for _, w, g in rows), len(rows)),
-        within_10_percent=_share(sum(near(w, g, 0.10) for _, w, g in rows), len(rows)),
-        active_users=len(active),
-        active_exact_or_association_bonus=_share(sum(w in (g, g + 100) for _, w, g in active), len(active)),
-        active_within_5_percent=_share(sum(near(w, g, 0.05) for _, w, g in active), len(active)),
-        biggest_differences=[{"user_id": u, "dump": w, "engine": g, "difference": w - g} for u, w, g in biggest],
+        ruleset=ruleset.name,
+        rules_path=str(rules_path),
+        service_ruleset=runtime.ruleset.name,
+        question_upvote=stats.question_upvote,
+        question_upvote_from=stats.question_upvote_from,
+        all_users=fidelity.shares(rows),
+        active_users=fidelity.shares(active),
+        causes=dict(causes.most_common()),
+        biggest_differences=[
+            {
+                "user_id": row.user_id,
+                "dump": row.dump,
+                "engine": row.engine,
+                "difference": row.difference,
+                "causes": list(row.causes),
+            }
+            for row in biggest[:10]
+        ],
+        badges=fidelity.compare_badges(
+            dump_badges, rebuilt.badge_holders, [n for n in dump_badges if n in engine_badges], stats
+        ),
+        votes_on_deleted_posts=dict(stats.skipped_votes_on_missing_posts_by_type),
+        events_failed=rebuilt.failed[:20],
         meta_site=meta,
         note="a meta site shows each user's reputation on the parent site, which its own posts and votes cannot "
         "reproduce: these shares say nothing about the import"
         if meta
         else None,
+        service_agrees=service_agrees,
     )
 
 
