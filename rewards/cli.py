@@ -183,18 +183,37 @@ def replay() -> None:
 def import_stackexchange(
     folder: Annotated[Path, typer.Argument(help="A Stack Exchange data dump folder (Posts.xml, Votes.xml, ...).")],
     check: Annotated[bool, typer.Option("--check", help="Compare the reputation with the dump's Users.xml.")] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ruleset --check reconstructs the dump with [default: rules/stackexchange.yaml]. The import itself "
+            "is applied with the service's rules (REWARDS_RULES_PATH), which this does not change."
+        ),
+    ] = None,
+    question_upvote: Annotated[
+        int | None,
+        typer.Option(
+            help="What a question upvote is worth, 5 or 10 [default: by the dump's date, 5 before 2019-11-13]."
+        ),
+    ] = None,
 ) -> None:
-    """Import posts, votes and accepted answers of a dump, apply them, and optionally check the reputation."""
+    """Import posts, votes, accepted answers, bounties and approved suggested edits of a dump, apply them, and
+    optionally check the reputation and badges against the dump."""
     from dataclasses import asdict
 
     from rewards.imports import service
 
+    if question_upvote not in (None, 5, 10):
+        raise typer.BadParameter("a question upvote is worth 5 or 10", param_hint="--question-upvote")
+
     async def work(runtime: "Runtime") -> dict[str, object]:
         with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
-            summary = await service.import_dump(runtime, folder, progress=bar.update)
+            summary = await service.import_dump(runtime, folder, progress=bar.update, question_upvote=question_upvote)
         report: dict[str, object] = {**_summary(summary), "dump": asdict(summary.stats)}
         if check:
-            report["check"] = asdict(await service.check(runtime, folder))
+            checked = await service.check(runtime, folder, rules or service.STACKEXCHANGE_RULES, question_upvote)
+            typer.echo(service.format_check(checked), err=True)
+            report["check"] = asdict(checked)
         return report
 
     typer.echo(json.dumps(with_runtime(work), indent=2))

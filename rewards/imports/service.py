@@ -202,3 +202,47 @@ def is_meta_site(folder: Path) -> bool:
     """`meta.<site>` or `<site>.meta` (or the dump's `...meta.stackexchange.com` folder names)."""
     name = folder.resolve().name.lower()
     return name.startswith("meta.") or ".meta" in name or name.endswith("meta")
+
+
+def format_check(report: Check) -> str:
+    """The fidelity report for people: shares, causes, biggest differences and badges, as a few tables."""
+    lines = [
+        f"ruleset {report.ruleset} ({report.rules_path}); the service runs {report.service_ruleset!r}"
+        + ("" if report.service_agrees is None else f", whose stored figures equal these for {report.service_agrees}%"),
+        f"question upvote: +{report.question_upvote} ({report.question_upvote_from})",
+    ]
+    if report.note:
+        lines.append(f"META SITE: {report.note}")
+    lines.append(f"{'users':<24}{'count':>7}{'exact':>8}{'+100':>8}{'1%':>8}{'5%':>8}{'10%':>8}")
+    for name, shares in (("all", report.all_users), ("active (reputation > 1)", report.active_users)):
+        lines.append(
+            f"{name:<24}{shares['users']:>7}{shares['exact']:>7}%{shares['exact_or_association_bonus']:>7}%"
+            f"{shares['within_1_percent']:>7}%{shares['within_5_percent']:>7}%{shares['within_10_percent']:>7}%"
+        )
+    lines.append("(+100: exact allowing the association bonus; 1/5/10%: within that much, allowing it too)")
+    lines.append("differences by likely cause (users):")
+    lines.extend(f"  {count:>5}  {cause}" for cause, count in report.causes.items())
+    deleted = ", ".join(
+        f"{VOTE_TYPES.get(kind, kind)} {count}" for kind, count in report.votes_on_deleted_posts.items()
+    )
+    lines.append(f"votes on deleted posts (not in Posts.xml, owner unknown): {deleted or 'none'}")
+    lines.append("biggest differences:")
+    for row in report.biggest_differences:
+        lines.append(
+            f"  user {row['user_id']:>8}: dump {row['dump']:>7}, engine {row['engine']:>7}, {row['difference']:+6d}"
+            f"  {'; '.join(row['causes']) or 'within the association bonus'}"
+        )
+    lines.append(f"{'badge':<16}{'dump':>6}{'engine':>8}{'both':>6}{'only dump':>11}{'only engine':>13}")
+    for badge in report.badges:
+        lines.append(
+            f"{badge.badge:<16}{badge.dump_holders:>6}{badge.engine_holders:>8}{badge.both:>6}"
+            f"{badge.only_dump:>11}{badge.only_engine:>13}"
+        )
+    causes = sorted({cause for badge in report.badges for cause in badge.likely_causes})
+    lines.extend(f"  {cause}" for cause in causes)
+    if report.events_failed:
+        lines.append(f"events the ruleset could not apply: {', '.join(report.events_failed)}")
+    return "\n".join(lines)
+
+
+VOTE_TYPES = {"1": "accepts", "2": "upvotes", "3": "downvotes", "8": "bounty starts", "9": "bounty awards"}
