@@ -221,12 +221,18 @@ class BadgeAgreement:
 
 
 def compare_badges(
-    dump: dict[str, set[str]], engine: dict[str, set[str]], names: Iterable[str], stats: DumpStats
+    dump: dict[str, set[str]],
+    engine: dict[str, set[str]],
+    names: Iterable[str],
+    stats: DumpStats,
+    dump_user_ids: set[str],
 ) -> list[BadgeAgreement]:
-    """Per badge in both catalogues: holders in the dump and in the engine, and where they disagree, why."""
+    """Per badge in both catalogues: holders in the dump and in the engine, and where they disagree, why. Engine
+    holders who are not in Users.xml (users deleted since, whose posts the dump gives to `deleted-user-of-post-N`)
+    are left out: the dump keeps no badges of theirs."""
     result = []
     for name in names:
-        want, got = dump.get(name, set()), engine.get(name, set())
+        want, got = dump.get(name, set()), engine.get(name, set()) & dump_user_ids
         causes = []
         if want - got:
             causes.append(
@@ -236,8 +242,8 @@ def compare_badges(
             )
         if got - want:
             causes.append(
-                "only in the engine: votes within one day replayed in an order that passes the threshold where the "
-                "site's did not, or a badge the site gave another way (merged or migrated posts, users deleted)"
+                "only in the engine: a score that passed the threshold only in the dump's order of one day's votes "
+                "(the dump keeps their order, not their times), or votes the site no longer counts"
             )
         result.append(
             BadgeAgreement(name, len(want), len(got), len(want & got), len(want - got), len(got - want), causes)

@@ -185,7 +185,11 @@ async def check(
             for row in biggest[:10]
         ],
         badges=fidelity.compare_badges(
-            dump_badges, rebuilt.badge_holders, [n for n in dump_badges if n in engine_badges], stats
+            dump_badges,
+            rebuilt.badge_holders,
+            [name for name in dump_badges if name in engine_badges],
+            stats,
+            set(users_in_dump),
         ),
         votes_on_deleted_posts=dict(stats.skipped_votes_on_missing_posts_by_type),
         events_failed=rebuilt.failed[:20],
