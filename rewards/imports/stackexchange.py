@@ -273,10 +273,6 @@ def dump_users(folder: Path) -> dict[str, DumpUser]:
     }
 
 
-def dump_reputations(folder: Path) -> dict[str, int]:
-    return {user_id: user.reputation for user_id, user in dump_users(folder).items()}
-
-
 def dump_badge_holders(folder: Path) -> dict[str, set[str]]:
     """Badge name -> ids of the users holding it (Badges.xml; missing file: no badges)."""
     holders: dict[str, set[str]] = {}
