@@ -45,4 +45,9 @@ async def asyncpg_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's transaction, for COPY and array-based bulk statements."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    # SQLAlchemy's asyncpg adapter opens the database transaction lazily, on its first statement: make sure it
+    # is open, or a raw statement issued first would commit on its own.
+    adapter = raw.dbapi_connection
+    if getattr(adapter, "_transaction", True) is None and getattr(adapter, "isolation_level", "") != "autocommit":
+        await connection.exec_driver_sql("SELECT 1")
     return raw.driver_connection

@@ -32,7 +32,8 @@ class Recognizer:
         self.event = event
         self.state = state
         self.user_counters: set[tuple[str, str]] = set()  # (user, counter)
-        self.post_counters: set[tuple[str, str, str]] = set()  # (post, counter, the award's recipient)
+        # (post, counter, the award's recipient, the award's scope value)
+        self.post_counters: set[tuple[str, str, str, str]] = set()
         self.streaks: set[tuple[str, str]] = set()
         self.reputation_moved: set[str] = set()
 
@@ -52,7 +53,7 @@ class Recognizer:
                     self._bump((award.subject, counter_id, ""), delta)
                     if scope is not None:
                         self._bump((award.subject, counter_id, scope), delta)
-                    self.post_counters.add((award.subject, counter_id, award.user_id))
+                    self.post_counters.add((award.subject, counter_id, award.user_id, scope or ""))
                 continue
             self._bump((award.user_id, counter_id, ""), delta)
             if scope is not None:
@@ -85,22 +86,25 @@ class Recognizer:
 
     def finish(self) -> None:
         counters = self.state.counters
+        floors = self.ruleset.badge_floors
         checked: set[tuple[str, str, str]] = set()
         for user_id, counter_id in sorted(self.user_counters):
             for badge in self.ruleset.badges_by_counter.get(counter_id, ()):
-                if (user_id, badge.id, "") in checked:
-                    continue
-                checked.add((user_id, badge.id, ""))
                 assert badge.counter is not None
                 value = counters.get((user_id, badge.counter, badge.scope or ""), 0)
+                if (value < floors[badge.id] and not badge.revocable) or (user_id, badge.id, "") in checked:
+                    continue  # below every tier, and nothing to take back
+                checked.add((user_id, badge.id, ""))
                 self._check(user_id, badge, value, "", self._requirements_met(user_id, badge))
-        for post, counter_id, recipient in sorted(self.post_counters):
+        for post, counter_id, recipient, scope in sorted(self.post_counters):
             for badge in self.ruleset.badges_by_post_counter.get(counter_id, ()):
-                if (recipient, badge.id, post) in checked:
-                    continue
-                checked.add((recipient, badge.id, post))
+                if badge.scope is not None and scope and badge.scope != scope:
+                    continue  # a question's score does not make a Nice Answer
                 assert badge.post is not None
                 value = counters.get((post, badge.post, badge.scope or ""), 0)
+                if (value < floors[badge.id] and not badge.revocable) or (recipient, badge.id, post) in checked:
+                    continue
+                checked.add((recipient, badge.id, post))
                 self._check(recipient, badge, value, post, self._requirements_met(post, badge))
         for user_id, counter_id in sorted(self.streaks):
             for badge in self.ruleset.badges_by_streak.get(counter_id, ()):
@@ -109,6 +113,8 @@ class Recognizer:
         for user_id in sorted(self.reputation_moved):
             for badge in self.ruleset.reputation_badges:
                 value = self.state.reputation(user_id)
+                if value < floors[badge.id] and not badge.revocable:
+                    continue
                 self._check(user_id, badge, value, "", self._requirements_met(user_id, badge))
 
     def _requirements_met(self, owner: str, badge: Badge) -> bool:

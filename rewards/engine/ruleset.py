@@ -493,6 +493,7 @@ class Ruleset:
     badges_by_streak: dict[str, list[Badge]] = field(default_factory=dict)
     reputation_badges: list[Badge] = field(default_factory=list)
     post_counting_rules: set[str] = field(default_factory=set)  # rules with awards that count for posts
+    badge_floors: dict[str, int] = field(default_factory=dict)  # each badge's lowest threshold
 
     @property
     def name(self) -> str:
@@ -560,6 +561,7 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             ruleset.post_counting_rules.add(rule.id)
     for badge in spec.badges:
         ruleset.badges[badge.id] = badge
+        ruleset.badge_floors[badge.id] = badge.levels()[0][1]
         if badge.counter is not None:
             for counter_id in (badge.counter, *badge.requires):
                 ruleset.badges_by_counter.setdefault(counter_id, []).append(badge)

@@ -69,30 +69,23 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
             [d.reached_at for d in deltas],
         )
         return
-    table = table_of(Score)
-    for batch in chunks(deltas, 1000):
-        statement = upsert(session, table).values(
-            [
-                {
-                    "board": d.board,
-                    "period": d.period,
-                    "user_id": d.user_id,
-                    "score": d.points,
-                    "reached_at": d.reached_at,
-                }
-                for d in batch
-            ]
-        )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["board", "period", "user_id"],
-                set_={
-                    "score": Score.score + statement.excluded.score,
-                    # SQLite stores UTC times as fixed-width text, so the larger text is the later time.
-                    "reached_at": func.max(Score.reached_at, statement.excluded.reached_at),
-                },
-            )
-        )
+    # One compiled statement run for every row (a multi-row VALUES would be compiled anew for every batch).
+    statement = upsert(session, table_of(Score))
+    statement = statement.on_conflict_do_update(
+        index_elements=["board", "period", "user_id"],
+        set_={
+            "score": Score.score + statement.excluded.score,
+            # SQLite stores UTC times as fixed-width text, so the larger text is the later time.
+            "reached_at": func.max(Score.reached_at, statement.excluded.reached_at),
+        },
+    )
+    await session.execute(
+        statement,
+        [
+            {"board": d.board, "period": d.period, "user_id": d.user_id, "score": d.points, "reached_at": d.reached_at}
+            for d in deltas
+        ],
+    )
 
 
 async def clear_scores(session: AsyncSession) -> None:

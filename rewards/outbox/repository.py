@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,24 +16,44 @@ from rewards.outbox.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from rewards.sql import chunks, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
 
 # Eight bound parameters per row: stay well below SQLite's limit per statement.
 INSERT_CHUNK = 500
 
 
-async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert outbox rows, skipping keys already there; the ids of the new ones."""
-    ids: list[int] = []
-    for batch in chunks(rows, INSERT_CHUNK):
-        statement = (
-            upsert(session, table_of(OutboxMessage))
-            .values(batch)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(table_of(OutboxMessage).c.id)
-        )
-        ids.extend((await session.scalars(statement)).all())
-    return ids
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert outbox rows, skipping keys already there; how many were new.
+
+    A batch of events can write thousands of notices: PostgreSQL takes them as arrays in one statement, SQLite
+    as one compiled statement run per row (a multi-row VALUES would be compiled anew for every batch)."""
+    if not rows:
+        return 0
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        inserted = 0
+        for batch in chunks(rows, 5000):
+            result = await connection.fetch(
+                """
+                INSERT INTO outbox_messages (key, topic, user_id, data, occurred_at, created_at, status)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[],
+                                     $6::timestamptz[], $7::text[])
+                ON CONFLICT (key) DO NOTHING
+                RETURNING id
+                """,
+                [row["key"] for row in batch],
+                [row["topic"] for row in batch],
+                [row["user_id"] for row in batch],
+                [orjson.dumps(row["data"]).decode() for row in batch],
+                [row["occurred_at"] for row in batch],
+                [row["created_at"] for row in batch],
+                [row["status"] for row in batch],
+            )
+            inserted += len(result)
+        return inserted
+    statement = upsert(session, table_of(OutboxMessage)).on_conflict_do_nothing(index_elements=["key"])
+    result = await session.execute(statement, rows)
+    return int(result.rowcount)  # type: ignore[attr-defined]  # sqlite3 sums executemany's rows; skipped keys add 0
 
 
 async def message_by_key(session: AsyncSession, key: str) -> OutboxMessage | None:

@@ -114,7 +114,7 @@ async def record(
         }
         for notification in notifications
     ]
-    return len(await repository.insert_messages(session, rows))
+    return await repository.insert_messages(session, rows)
 
 
 async def kick(runtime: "Runtime") -> None:

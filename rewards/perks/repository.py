@@ -57,6 +57,16 @@ async def grants_of_user(session: AsyncSession, user_id: str) -> list[PerkGrantR
     return list(rows)
 
 
+async def users_with_open_grants(session: AsyncSession, user_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for batch in chunks(user_ids):
+        rows = await session.scalars(
+            select(PerkGrantRow.user_id).where(PerkGrantRow.user_id.in_(batch), PerkGrantRow.status.in_(OPEN_STATUSES))
+        )
+        found.update(rows)
+    return found
+
+
 async def open_grant(session: AsyncSession, perk_id: str, user_id: str) -> PerkGrantRow | None:
     query = select(PerkGrantRow).where(
         PerkGrantRow.perk_id == perk_id, PerkGrantRow.user_id == user_id, PerkGrantRow.status.in_(OPEN_STATUSES)

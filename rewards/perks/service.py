@@ -258,7 +258,7 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
     """Check the likely candidates for every perk (after a replay)."""
     if not ruleset.spec.perks:
         return 0
-    floor = min(perk.eligibility.reputation or 0 for perk in ruleset.spec.perks)
+    floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
     candidates = await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)
     return await reconcile(session, ruleset, await profiles_from_db(session, candidates), now, notify=notify)
 
@@ -266,11 +266,30 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
 async def after_batch(
     session: AsyncSession, ruleset: Ruleset, state: WorkingState, now: datetime, *, notify: bool
 ) -> int:
-    """The apply step's hook: re-check the users this batch changed."""
+    """The apply step's hook: re-check the users this batch changed.
+
+    Most of them are far from any perk: only those above the lowest reputation a perk asks for (directly or
+    through a rank), the suspended, and those who already hold or wait for a perk are looked at."""
     if not ruleset.spec.perks:
         return 0
-    users = sorted(state.changed_users)
+    floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
+    users = sorted(
+        user_id
+        for user_id in state.changed_users
+        if (user := state.users.get(user_id)) is not None and (user.reputation >= floor or user.suspended)
+    )
+    holders = await repository.users_with_open_grants(session, sorted(set(state.changed_users) - set(users)))
+    users = sorted({*users, *holders})
     return await reconcile(session, ruleset, profiles_from_state(state, users), now, notify=notify)
+
+
+def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
+    """The least reputation anyone eligible for `perk` has."""
+    floor = perk.eligibility.reputation or 0
+    if perk.eligibility.rank is not None:
+        rank = next((r for r in ruleset.spec.ranks if r.id == perk.eligibility.rank), None)
+        floor = max(floor, rank.reputation if rank is not None else 0)
+    return floor
 
 
 # -- the schedule ---------------------------------------------------------------------------------------
@@ -305,7 +324,7 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     # Windows that opened, and eligibility that time alone changes: check likely candidates.
     open_perks = [perk for perk in ruleset.spec.perks if window_open(perk, now)]
     if open_perks:
-        floor = min(perk.eligibility.reputation or 0 for perk in open_perks)
+        floor = min(_reputation_floor(ruleset, perk) for perk in open_perks)
         candidates = await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)
         written += await reconcile(session, ruleset, await profiles_from_db(session, candidates), now)
     suspended = await repository.active_of_suspended(session)
