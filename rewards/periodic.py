@@ -38,6 +38,9 @@ def periodic_jobs() -> list[PeriodicJob]:
     from rewards.perks.tasks import sweep_perks
 
     jobs.append(PeriodicJob("sweep_perks", 30, sweep_perks))
+    from rewards.users.tasks import lift_ended_suspensions
+
+    jobs.append(PeriodicJob("lift_ended_suspensions", 60, lift_ended_suspensions))
     return jobs
 
 

@@ -50,6 +50,7 @@ class Decisions:
     reinstatements: list[tuple[CompiledRule, str]] = field(default_factory=list)
     creations: list[NewAward] = field(default_factory=list)
     user_flags: list[tuple[str, bool, datetime | None]] = field(default_factory=list)
+    adjustments: list[tuple[str, int, str]] = field(default_factory=list)  # (user, points, label)
     notes: list[str] = field(default_factory=list)
     rules_fired: list[str] = field(default_factory=list)
 
@@ -204,7 +205,10 @@ def evaluate(ruleset: Ruleset, event: EventInput, state: WorkingState) -> Decisi
     return decisions
 
 
-BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated"})
+# A manager's correction, posted into the log like any event, so that a replay keeps it.
+ADJUSTMENT_TYPE = "points.adjusted"
+ADJUSTMENT_RULE = "manual-adjustment"
+BUILTIN_TYPES = frozenset({"user.suspended", "user.reinstated", ADJUSTMENT_TYPE})
 
 # The widths of the columns these values are stored in.
 MAX_USER_ID, MAX_SUBJECT, MAX_SLOT, MAX_LABEL = 200, 300, 600, 500
@@ -237,6 +241,9 @@ def _check_length(rule: CompiledRule, what: str, value: str | None, limit: int) 
 def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisions) -> None:
     if event.type not in BUILTIN_TYPES:
         return
+    if event.type == ADJUSTMENT_TYPE:
+        _adjustment(names, decisions)
+        return
     user = _text(names.get("user"))
     if user is None:
         raise EvaluationError(f"{event.type} needs `data.user`, the suspended user's id")
@@ -248,6 +255,22 @@ def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisio
             raise EvaluationError(f"`until` is not an RFC 3339 time: {names['until']!r}") from None
     decisions.user_flags.append((user, event.type == "user.suspended", until))
     decisions.notes.append(f"user {user} {'suspended' if event.type == 'user.suspended' else 'reinstated'}")
+
+
+def _adjustment(names: Namespace, decisions: Decisions) -> None:
+    user, points, reason = _text(names.get("user")), names.get("points"), _text(names.get("reason"))
+    if user is None:
+        raise EvaluationError(f"{ADJUSTMENT_TYPE} needs `data.user`, whose points change")
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > MAX_POINTS:
+        raise EvaluationError(
+            f"{ADJUSTMENT_TYPE} needs `data.points`, a whole number other than 0 within ±{MAX_POINTS:,}"
+        )
+    if reason is None:
+        raise EvaluationError(f"{ADJUSTMENT_TYPE} needs `data.reason`, shown in the user's history")
+    actor = _text(names.get("actor")) or "a manager"
+    label = f"adjusted by {actor}: {reason}"
+    decisions.adjustments.append((user, points, label[:MAX_LABEL]))
+    decisions.rules_fired.append(ADJUSTMENT_RULE)
 
 
 class _Settler:
@@ -345,6 +368,25 @@ class _Settler:
                 count += 1
         return count
 
+    def adjust(self, user_id: str, points: int, label: str) -> None:
+        award = Award(
+            id=self.next_id(),
+            user_id=user_id,
+            rule_id=ADJUSTMENT_RULE,
+            event_seq=self.event.seq,
+            subject=None,
+            slot=None,
+            points=points,
+            cap_id=None,
+            cap_max=None,
+            cap_day=None,
+            label=label,
+            status=AwardStatus.LIVE,
+            occurred_at=self.event.time,
+        )
+        self.state.create_award(award)
+        self.write(award, points, EntryKind.AWARD, label)
+
     def create(self, new: NewAward) -> None:
         spec = new.spec
         suspended_by = self.state.subject_suspended(new.subject, new.rule.suspended_by)
@@ -400,6 +442,8 @@ def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: 
         state.lift_suspension(subject, event_type)
     for new in decisions.creations:
         settler.create(new)
+    for user_id, points, label in decisions.adjustments:
+        settler.adjust(user_id, points, label)
     settler.recognizer.finish()
     state.entries.extend(settler.entries)
     return settler.entries

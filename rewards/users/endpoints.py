@@ -4,9 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from rewards.deps import CanRead, RuntimeDep, SessionDep
+from rewards.db import unit_of_work
+from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
+from rewards.events.runner import after_intake
+from rewards.runtime import utcnow
 from rewards.users import service
-from rewards.users.schemas import HistoryOut, UserOut, UsersPageOut
+from rewards.users.schemas import AdjustmentIn, AdjustmentOut, HistoryOut, UserOut, UsersPageOut
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -75,3 +78,15 @@ async def get_history(
 ) -> HistoryOut:
     """The user's ledger, newest first, each change with its reason in words: `+10 upvote on answer a9`."""
     return await service.history(session, user_id, before=before, limit=limit)
+
+
+@router.post("/{user_id}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])
+async def adjust_points(user_id: UserId, body: AdjustmentIn, runtime: RuntimeDep, principal: IsAdmin) -> AdjustmentOut:
+    """Add or take away points by hand, with a reason. It is an event in the log (`points.adjusted`), so a replay
+    keeps it, the user's history explains it, and the audit log records who did it."""
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        event, seq = await service.adjust(uow.session, user_id, body, actor_of(principal), utcnow())
+    await after_intake(runtime, seq)
+    async with runtime.sessionmaker() as session:
+        profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks)
+    return AdjustmentOut(event_source=event.source, event_id=event.id, user_id=user_id, reputation=profile.reputation)

@@ -1,5 +1,7 @@
 """All SQL for users."""
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,3 +24,13 @@ async def get_many_reputations(session: AsyncSession, user_ids: list[str]) -> di
         rows = await session.execute(select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(batch)))
         found.update({user_id: reputation for user_id, reputation in rows})
     return found
+
+
+async def suspensions_ended(session: AsyncSession, now: datetime, limit: int = 1000) -> list[tuple[str, datetime]]:
+    rows = await session.execute(
+        select(UserRow.user_id, UserRow.suspended_until)
+        .where(UserRow.suspended.is_(True), UserRow.suspended_until <= now)
+        .order_by(UserRow.suspended_until)
+        .limit(limit)
+    )
+    return [(user_id, until) for user_id, until in rows if until is not None]

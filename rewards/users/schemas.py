@@ -41,3 +41,15 @@ class HistoryOut(BaseModel):
 class UsersPageOut(BaseModel):
     users: list[UserOut] = Field(description="In the order asked, each user once; users never seen are left out.")
     missing: list[str] = Field(description="Ids no event has named yet.")
+
+
+class AdjustmentIn(BaseModel):
+    points: int = Field(ge=-100_000, le=100_000, description="Added to the user's reputation; negative to take away.")
+    reason: str = Field(min_length=3, max_length=400, description="Shown in the user's history and the audit log.")
+
+
+class AdjustmentOut(BaseModel):
+    event_source: str
+    event_id: str = Field(description="The adjustment is an event in the log: GET /v1/events/{source}/{id}.")
+    user_id: str
+    reputation: int

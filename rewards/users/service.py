@@ -1,22 +1,27 @@
 """Use cases for reading users: profile and reputation history."""
 
 import hashlib
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.audit import service as audit
 from rewards.badges import repository as badges_repository
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import BadgeSummaryOut
+from rewards.engine.evaluate import ADJUSTMENT_TYPE
 from rewards.engine.ranks import standing
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
-from rewards.events.service import entry_out
+from rewards.events import service as events_service
+from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.templating import templates
 from rewards.users import repository
 from rewards.users.models import UserRow
-from rewards.users.schemas import HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
+from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
 
 
 async def _user(session: AsyncSession, user_id: str) -> UserRow:
@@ -138,3 +143,30 @@ async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks
         label=f"{user_id}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else ""),
     )
     return Flair(svg=svg, etag=f'W/"flair-{ruleset_version}-{user.updated_seq}"')
+
+
+ADJUSTMENT_SOURCE = "rewards:admin"
+
+
+async def adjust(
+    session: AsyncSession, user_id: str, body: AdjustmentIn, actor: str, now: datetime
+) -> tuple[ValidEvent, int]:
+    """Store a `points.adjusted` event for the user (applied like any event, so replay keeps it) and audit it.
+    Returns the event and its seq; the caller applies it after the commit."""
+    if await repository.get(session, user_id) is None:
+        raise NotFound(f"user {user_id!r} has not appeared in any event yet")
+    if body.points == 0:
+        raise InvalidInput("an adjustment of 0 points changes nothing")
+    event = ValidEvent(
+        source=ADJUSTMENT_SOURCE,
+        id=uuid.uuid4().hex,
+        type=ADJUSTMENT_TYPE,
+        time=now,
+        data={"actor": actor, "user": user_id, "points": body.points, "reason": body.reason},
+    )
+    intake = await events_service.store(session, [event], now)
+    await audit.record(
+        session, actor=actor, action="points.adjust", now=now, user_id=user_id, target=None, reason=body.reason,
+        detail={"points": body.points, "event_id": event.id},
+    )  # fmt: skip
+    return event, intake.max_seq
