@@ -178,6 +178,12 @@ def test_rules_files_with_broken_boards_are_refused_with_the_place() -> None:
         "rules.yaml",
     )
     assert "not one of the board's periods" in "\n".join(str(problem) for problem in problems)
+    problems, _ = check_ruleset_text(
+        DEFAULT_RULES.read_text()
+        + "  - {id: x, title: X, periods: [daily], awards: [{period: daily, top: 1, perk: p}]}\n",
+        "rules.yaml",
+    )
+    assert "perk 'p' is not declared in `perks`" in "\n".join(str(problem) for problem in problems)
 
 
 # -- through the API (embedded mode, SQLite and PostgreSQL) ------------------------------------------------
@@ -374,9 +380,9 @@ def rules_with_weekly_prizes(tmp_path: Path) -> Path:
         "    periods: [all-time, yearly, quarterly, monthly, weekly, daily]\n",
         "    periods: [all-time, yearly, quarterly, monthly, weekly, daily]\n"
         "    awards:\n"
-        "      - {period: weekly, top: 2, perk: workshop-invite}\n"
+        "      - {period: weekly, top: 2, perk: expert-workshop}\n"
         "      - {period: weekly, top: 1, badge: citizen-patrol}\n"
-        "      - {period: monthly, top: 1, perk: mug}\n",
+        "      - {period: monthly, top: 1, perk: strategy-briefing}\n",
         1,
     )
     path = tmp_path / "rules.yaml"
@@ -410,12 +416,17 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
         # Top 2 with the tie at the border: ann 30, then bob and cid both at 20 (rank 2); the badge went to ann.
         assert winners == [
             (1, "ann", 30, "badge:citizen-patrol", True),
-            (1, "ann", 30, "perk:workshop-invite", False),
-            (2, "bob", 20, "perk:workshop-invite", False),
-            (2, "cid", 20, "perk:workshop-invite", False),
+            (1, "ann", 30, "perk:expert-workshop", True),
+            (2, "bob", 20, "perk:expert-workshop", True),
+            (2, "cid", 20, "perk:expert-workshop", True),
         ]
         badges = (await api.client.get("/v1/users/ann/badges")).json()
-        assert "citizen-patrol" in str(badges)
+        assert [(b["badge_id"], b["source"]) for b in badges["earned"] if b["badge_id"] == "citizen-patrol"] == [
+            ("citizen-patrol", "board")
+        ]
+        # The prize is an offer, whatever the perk's eligibility and without waiting for a manager's approval.
+        perks = (await api.client.get("/v1/users/bob/perks")).json()
+        assert [(g["perk_id"], g["status"]) for g in perks["offered"]] == [("expert-workshop", "offered")]
         assert by_period["2026-10"]["winners"] == []
 
 

@@ -176,7 +176,8 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 async def clear_rule_badges(session: AsyncSession) -> None:
-    """Before a replay: drop what the rules granted; keep grants by hand and revocations by a manager."""
+    """Before a replay: drop what the rules granted; keep grants by hand or by a leaderboard, and revocations by
+    a manager."""
     await session.execute(
         delete(BadgeAwardRow).where(
             BadgeAwardRow.source == BadgeSource.RULE.value,

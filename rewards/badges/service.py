@@ -195,8 +195,15 @@ async def _stop_kept_states(session: AsyncSession, now: datetime) -> None:
 
 
 async def grant(
-    session: AsyncSession, ruleset: Ruleset, body: GrantBadgeIn, actor: str, now: datetime
+    session: AsyncSession,
+    ruleset: Ruleset,
+    body: GrantBadgeIn,
+    actor: str,
+    now: datetime,
+    *,
+    source: BadgeSource = BadgeSource.MANUAL,
 ) -> EarnedBadgeOut:
+    """A grant outside the rules: by a manager, or a leaderboard's period-end prize (`source`). Survives replay."""
     badge, tier, post = _resolve(ruleset, body)
     if await users_repository.get(session, body.user_id) is None:
         raise NotFound(f"user {body.user_id!r} has not appeared in any event yet")
@@ -211,12 +218,13 @@ async def grant(
         post=post,
         granted_at=now,
         event_seq=0,
-        source=BadgeSource.MANUAL,
+        source=source,
         reason=body.reason,
     )
     await repository.put_holding(session, holding)
     await audit.record(
-        session, actor=actor, action="badge.grant", now=now, user_id=body.user_id, target=f"{badge.id}/{tier}",
+        session, actor=actor, action="badge.grant" if source == BadgeSource.MANUAL else f"badge.{source.value}",
+        now=now, user_id=body.user_id, target=f"{badge.id}/{tier}",
         reason=body.reason, detail={"post": post or None},
     )  # fmt: skip
     await outbox.record(

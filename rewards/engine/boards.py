@@ -122,6 +122,14 @@ def check_boards(spec: Any) -> list[tuple[tuple[str | int, ...], str]]:
                         f"badge {award.badge!r} is not declared in `badges`",
                     )
                 )
+            perk_ids = {perk.id for perk in getattr(spec, "perks", None) or ()}
+            if award.perk is not None and award.perk not in perk_ids:
+                problems.append(
+                    (
+                        ("leaderboards", index, "awards", award_index, "perk"),
+                        f"perk {award.perk!r} is not declared in `perks`",
+                    )
+                )
         score = board.score
         if isinstance(score, RulesScore):
             for rule_index, rule_id in enumerate(score.rules):

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from rewards.badges.schemas import BadgeSummaryOut
+
 
 class PeriodAwardOut(BaseModel):
     period: str
@@ -33,6 +35,7 @@ class EntryOut(BaseModel):
     reached_at: datetime = Field(description="When the user reached this score; among equal scores, earlier first.")
     reputation: int
     rank_title: str | None
+    badges: BadgeSummaryOut = Field(description="Badge counts by tier and the top three badges.")
 
 
 class BoardPageOut(BaseModel):

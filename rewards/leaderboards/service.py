@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import repository as badges_repository
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import GrantBadgeIn
 from rewards.db import unit_of_work
@@ -44,7 +45,7 @@ from rewards.engine.boards import (
 )
 from rewards.engine.ranks import standing
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import EventInput, WorkingState
+from rewards.engine.state import BadgeSource, EventInput, WorkingState
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.leaderboards import redis_store, repository
@@ -56,6 +57,7 @@ from rewards.leaderboards.schemas import (
     PeriodAwardOut,
     WinnerOut,
 )
+from rewards.perks import service as perks_service
 
 if TYPE_CHECKING:  # the runtime imports the event log, which imports this module to record batches
     from rewards.runtime import Runtime
@@ -226,7 +228,10 @@ def list_boards(ruleset: Ruleset, now: datetime) -> list[BoardOut]:
 
 
 async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]) -> list[EntryOut]:
-    reputations = await repository.reputations(session, [row.user_id for row in ranked]) if ranked else {}
+    user_ids = [row.user_id for row in ranked]
+    reputations = await repository.reputations(session, user_ids) if ranked else {}
+    held = await badges_repository.held_badges_of(session, user_ids) if ranked else []
+    summaries = badges_service.summaries(ruleset, held, user_ids)
     entries = []
     for row in ranked:
         reputation = reputations.get(row.user_id, 0)
@@ -239,6 +244,7 @@ async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]
                 reached_at=row.reached_at,
                 reputation=reputation,
                 rank_title=title.title if title is not None else None,
+                badges=summaries[row.user_id],
             )
         )
     return entries
@@ -441,9 +447,19 @@ async def close_periods(runtime: "Runtime", now: datetime) -> int:
                 for award in awards:
                     prize = f"badge:{award.badge}" if award.badge is not None else f"perk:{award.perk}"
                     for row in await top_with_ties(uow.session, board.id, key, award.top):
-                        granted = False
                         if award.badge is not None:
                             granted = await _grant_badge(uow.session, runtime, board, key, award.badge, row, now)
+                        else:
+                            assert award.perk is not None
+                            granted = await perks_service.offer_prize(
+                                uow.session,
+                                runtime.ruleset,
+                                award.perk,
+                                row.user_id,
+                                f"leaderboard:{board.id}",
+                                f"{board.title}: #{row.rank} of {key}",
+                                now,
+                            )
                         rows.append(
                             {
                                 "board": board.id,
@@ -481,6 +497,7 @@ async def _grant_badge(
             GrantBadgeIn(user_id=row.user_id, badge_id=badge, reason=f"{board.title}: #{row.rank} of {key}"),
             f"leaderboard:{board.id}",
             now,
+            source=BadgeSource.BOARD,
         )
     except InvalidInput as error:
         log.info("%s %s: %s", board.id, key, error.message)

@@ -236,13 +236,27 @@ async def reconcile(
 
 
 async def _queue(
-    session: AsyncSession, perk: Perk, user_id: str, source: str, now: datetime, changes: Changes
+    session: AsyncSession,
+    perk: Perk,
+    user_id: str,
+    source: str,
+    now: datetime,
+    changes: Changes,
+    decided_by: str | None = None,
 ) -> PerkGrantRow:
+    """A new grant: offered if a seat is free and nobody waits, else waitlisted. `decided_by` (a prize) skips
+    the manager's approval."""
     capacity = await _capacity(session, perk, now)
     grant = await repository.add_grant(
         session,
         PerkGrantRow(
-            perk_id=perk.id, user_id=user_id, status="waitlisted", queued_at=now, source=source, updated_at=now
+            perk_id=perk.id,
+            user_id=user_id,
+            status="waitlisted",
+            queued_at=now,
+            source=source,
+            decided_by=decided_by,
+            updated_at=now,
         ),
     )
     # Someone already waiting goes first: a new entry only gets a seat when nobody is ahead of it.
@@ -443,6 +457,23 @@ async def revoke(
     await _end(session, perk, grant, "revoked", reason, now, changes)
     await _finish(session, changes, actor, "perk.revoke", perk, user_id, reason, now)
     return await _grant_out(session, ruleset, grant)
+
+
+async def offer_prize(
+    session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
+) -> bool:
+    """A leaderboard's prize: the perk is offered (or the winner queued for a seat) whatever the eligibility.
+    False when the user already has it open, or the perk is not in the published rules."""
+    perk = next((p for p in ruleset.spec.perks if p.id == perk_id), None)
+    if perk is None:
+        return False
+    await repository.lock_perk(session, perk.id, now)
+    if await repository.open_grant(session, perk.id, user_id) is not None:
+        return False
+    changes = Changes()
+    await _queue(session, perk, user_id, "board", now, changes, decided_by=actor)
+    await _finish(session, changes, actor, "perk.prize", perk, user_id, reason, now)
+    return True
 
 
 async def upload_codes(
