@@ -24,6 +24,8 @@ from rewards.outbox.endpoints import router as webhooks_router
 from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
 from rewards.perks.endpoints import router as perks_router
+from rewards.rulesets.endpoints import router as rulesets_router
+from rewards.rulesets.service import follow_forever as follow_published_rules
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
 from rewards.web.endpoints import install as install_web_pages
@@ -50,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = None
         if settings.embedded and settings.run_scheduler and settings.environment != "test":
             scheduler = asyncio.create_task(run_forever(runtime, periodic_jobs()), name="rewards-scheduler")
+        # Publications made elsewhere (another process, `rewards rules publish`) reach this process too.
+        follower = asyncio.create_task(follow_published_rules(runtime), name="rewards-ruleset-follower")
         try:
             yield
         finally:
+            follower.cancel()
+            with suppress(asyncio.CancelledError):
+                await follower
             if scheduler is not None:
                 scheduler.cancel()
                 with suppress(asyncio.CancelledError):
@@ -69,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(adapters_router)
     app.include_router(pages_router)
     app.include_router(webhooks_router)
+    app.include_router(rulesets_router)
     install_web_pages(app)  # sign-in, /me, /u/{id}, /admin, static files, HTML error pages
     _install_error_handlers(app)
     _install_openapi(app)

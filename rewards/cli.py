@@ -162,6 +162,53 @@ def rules_validate(path: Annotated[Path, typer.Argument(help="A rules YAML file.
     typer.echo(f"{path}: ruleset {spec.ruleset!r} is valid ({len(spec.points)} points rules, {len(spec.caps)} caps)")
 
 
+@rules_app.command("publish")
+def rules_publish(
+    path: Annotated[Path, typer.Argument(help="A rules YAML file.")],
+    comment: Annotated[str, typer.Option(help="Why: shown in the history and the audit log.")],
+    retroactive: Annotated[
+        bool, typer.Option("--retroactive", help="Replay the whole log under it (default: from now on).")
+    ] = False,
+) -> None:
+    """Publish a rules file: every process applies it from its next batch (see README, Changing the rules)."""
+    from rewards.db import unit_of_work
+    from rewards.rulesets import service
+    from rewards.rulesets.schemas import PublishOut
+    from rewards.runtime import holder_name, utcnow
+
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        typer.echo(f"{path}: cannot read: {error}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(runtime: "Runtime") -> PublishOut:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            return await service.publish(
+                uow.session,
+                source=source,
+                version=None,
+                mode=service.RETROACTIVE if retroactive else service.FROM_NOW_ON,
+                comment=comment,
+                actor=f"cli:{_os_user()}",
+                via="cli",
+                now=utcnow(),
+                batch_size=runtime.settings.apply_batch_size,
+                holder=holder_name("publish"),
+            )
+
+    typer.echo(with_runtime(work).model_dump_json())
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database (containers)
+        return "unknown"
+
+
 @app.command()
 def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""

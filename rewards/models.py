@@ -14,7 +14,7 @@ from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntr
 from rewards.models_base import Base
 from rewards.outbox.models import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rewards.perks.models import PerkCodeRow, PerkGrantRow, PerkSettingRow
-from rewards.rulesets.models import RulesetVersionRow
+from rewards.rulesets.models import RulesetPublicationRow, RulesetVersionRow
 from rewards.users.models import UserRow
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "PerkCodeRow",
     "PerkGrantRow",
     "PerkSettingRow",
+    "RulesetPublicationRow",
     "RulesetVersionRow",
     "StoredEvent",
     "StreakRow",

@@ -58,7 +58,8 @@ class Runtime:
         await migrate(engine)
         sessionmaker = create_sessionmaker(engine)
         async with unit_of_work(sessionmaker) as uow:
-            await rulesets.register(uow.session, ruleset, str(settings.rules_path), utcnow())
+            # The rules file if it changed since it was last published from the file, else the published version.
+            ruleset = await rulesets.start_up(uow.session, ruleset, str(settings.rules_path), utcnow())
         queue = None
         if connect_queue and settings.redis_url is not None:
             queue = await connect(settings.redis_url)

@@ -14,6 +14,7 @@ from rewards.events import service
 from rewards.leaderboards import service as leaderboards
 from rewards.outbox import service as outbox
 from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
+from rewards.rulesets import service as rulesets
 from rewards.runtime import Runtime, holder_name, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,12 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
                 result, kept = await service.apply_next_batch(
                     uow.session, runtime.ruleset, batch_size, holder, utcnow(), writer=runtime.writer, kept=kept
                 )
+                # Under the cursor: another published version rolls this batch back and switches to it.
+                await rulesets.follow_published(runtime, uow.session)
                 # Production mode: the batch's board changes go to Redis still under the cursor (see leaderboards).
                 await leaderboards.mirror_batch(runtime, uow.session, utcnow())
+        except rulesets.PublishedRulesetChanged:
+            continue
         except REFUSED_DATA as error:
             if batch_size > 1:
                 log.warning("the database refused a batch (%s); retrying it one event at a time", error)

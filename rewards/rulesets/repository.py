@@ -1,12 +1,19 @@
-"""All SQL for ruleset versions."""
+"""All SQL for ruleset versions and their publications, and the event reads of a preview."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.rulesets.models import RulesetVersionRow
-from rewards.sql import upsert
+from rewards.engine.state import EventInput
+from rewards.events.models import StoredEvent
+from rewards.rulesets.models import RulesetPublicationRow, RulesetVersionRow
+from rewards.sql import dialect_name, upsert
+
+# Held for the length of a publishing transaction, so two processes starting with a new rules file at once
+# publish it once.
+PUBLISH_LOCK_KEY = 7_426_003
 
 
 async def version_of(session: AsyncSession, digest: str) -> int | None:
@@ -20,3 +27,78 @@ async def add_version(
     await session.execute(
         statement, [{"name": name, "digest": digest, "source": source, "origin": origin, "created_at": now}]
     )
+
+
+async def get_version(session: AsyncSession, version: int) -> RulesetVersionRow | None:
+    return await session.get(RulesetVersionRow, version)
+
+
+async def list_versions(session: AsyncSession) -> list[RulesetVersionRow]:
+    rows = await session.scalars(select(RulesetVersionRow).order_by(RulesetVersionRow.version.desc()))
+    return list(rows)
+
+
+async def lock_publications(session: AsyncSession) -> None:
+    if dialect_name(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
+
+
+async def published_version(session: AsyncSession) -> int | None:
+    """The version every process applies: the latest publication's. One indexed read (the drain's check)."""
+    return await session.scalar(
+        select(RulesetPublicationRow.version).order_by(RulesetPublicationRow.id.desc()).limit(1)
+    )
+
+
+async def last_publication(session: AsyncSession, *, via: str | None = None) -> RulesetPublicationRow | None:
+    query = select(RulesetPublicationRow)
+    if via is not None:
+        query = query.where(RulesetPublicationRow.via == via)
+    return await session.scalar(query.order_by(RulesetPublicationRow.id.desc()).limit(1))
+
+
+async def add_publication(
+    session: AsyncSession, *, version: int, now: datetime, published_by: str, comment: str, mode: str, via: str
+) -> RulesetPublicationRow:
+    row = RulesetPublicationRow(
+        version=version, published_at=now, published_by=published_by, comment=comment, mode=mode, via=via
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_publications(session: AsyncSession, *, limit: int) -> list[RulesetPublicationRow]:
+    rows = await session.scalars(select(RulesetPublicationRow).order_by(RulesetPublicationRow.id.desc()).limit(limit))
+    return list(rows)
+
+
+async def count_events_since(session: AsyncSession, since: datetime | None) -> int:
+    query = select(func.count()).select_from(StoredEvent)
+    if since is not None:
+        query = query.where(StoredEvent.time >= since)
+    return int(await session.scalar(query) or 0)
+
+
+async def first_seq_of_newest(session: AsyncSession, since: datetime | None, newest: int) -> int | None:
+    """The seq from which on the log holds (at most) the `newest` latest events of the window (by seq)."""
+    query = select(StoredEvent.seq)
+    if since is not None:
+        query = query.where(StoredEvent.time >= since)
+    return await session.scalar(query.order_by(StoredEvent.seq.desc()).offset(newest - 1).limit(1))
+
+
+async def events_page(
+    session: AsyncSession, *, since: datetime | None, from_seq: int, after_seq: int, limit: int
+) -> Sequence[EventInput]:
+    """The window's events with seq >= from_seq and > after_seq, in the order they were applied."""
+    query = select(
+        StoredEvent.seq, StoredEvent.source, StoredEvent.event_id, StoredEvent.type, StoredEvent.time, StoredEvent.data
+    ).where(StoredEvent.seq > after_seq, StoredEvent.seq >= from_seq)
+    if since is not None:
+        query = query.where(StoredEvent.time >= since)
+    result = await session.execute(query.order_by(StoredEvent.seq).limit(limit))
+    return [
+        EventInput(seq=seq, source=source, id=event_id, type=type_, time=time, data=data)
+        for seq, source, event_id, type_, time, data in result
+    ]

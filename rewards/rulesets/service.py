@@ -1,13 +1,59 @@
-"""Load the configured ruleset and give it a version number, so every ledger entry can name its ruleset."""
+"""Ruleset versions and publishing: which ruleset every process applies, changing it safely, and its history.
 
-from datetime import datetime
+Policy. The latest publication is the ruleset every process applies. At start-up the rules file
+(`REWARDS_RULES_PATH`) is published when its text differs from the last version published *from the file*: an
+operator who changes the file and restarts publishes it. Otherwise the latest publication stands, so a restart
+does not undo what a manager published in the console (or with `rewards rules publish`).
+"""
+
+import asyncio
+import difflib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.engine.loader import load_ruleset_file
+from rewards.audit import service as audit
+from rewards.engine.loader import RuleProblem, check_ruleset_text, load_ruleset_file, load_ruleset_text
 from rewards.engine.ruleset import Ruleset
+from rewards.errors import Conflict, NotFound, RulesetError
+from rewards.events import repository as events_repository
+from rewards.events import service as events
 from rewards.rulesets import repository
+from rewards.rulesets.models import RulesetPublicationRow
+from rewards.rulesets.preview import Comparison
+from rewards.rulesets.schemas import (
+    Mode,
+    PreviewOut,
+    ProblemOut,
+    PublicationOut,
+    PublishOut,
+    SourceOut,
+    VersionOut,
+    VersionsOut,
+)
+
+if TYPE_CHECKING:
+    from rewards.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FROM_NOW_ON: Mode = "from_now_on"
+RETROACTIVE: Mode = "retroactive"
+Via = Literal["file", "console", "api", "cli"]
+PREVIEW_PAGE = 2000
+# API processes that never drain (production mode) look for a new publication this often.
+FOLLOW_EVERY_SECONDS = 5.0
+DRAFT_FILE = "draft"
+
+
+class PublishedRulesetChanged(Exception):
+    """Raised inside a batch's transaction when another ruleset was published: the batch is rolled back and
+    applied again under the new one."""
 
 
 async def register(session: AsyncSession, ruleset: Ruleset, origin: str, now: datetime) -> int:
@@ -25,3 +71,328 @@ async def register(session: AsyncSession, ruleset: Ruleset, origin: str, now: da
 
 def load(path: Path) -> Ruleset:
     return load_ruleset_file(path)
+
+
+async def compile_version(session: AsyncSession, version: int) -> Ruleset:
+    row = await repository.get_version(session, version)
+    if row is None:
+        raise NotFound(f"no ruleset version {version}; GET /v1/rulesets lists them")
+    ruleset = load_ruleset_text(row.source, f"ruleset version {version}")
+    ruleset.version = version
+    return ruleset
+
+
+# -- which ruleset a process applies ------------------------------------------------------------------------------
+
+
+async def start_up(session: AsyncSession, file_ruleset: Ruleset, origin: str, now: datetime) -> Ruleset:
+    """The ruleset this process applies: the rules file when it changed since it was last published from the
+    file (then it is published now), else the latest publication."""
+    await repository.lock_publications(session)
+    version = await register(session, file_ruleset, origin, now)
+    last_from_file = await repository.last_publication(session, via="file")
+    if last_from_file is None or last_from_file.version != version:
+        previous = await repository.published_version(session)
+        comment = f"the rules file {origin} changed" if last_from_file is not None else f"the rules file {origin}"
+        await repository.add_publication(
+            session, version=version, now=now, published_by="file", comment=comment, mode=FROM_NOW_ON, via="file"
+        )
+        await audit.record(
+            session,
+            actor="file",
+            action="ruleset.published",
+            now=now,
+            target=f"ruleset:{version}",
+            reason=comment,
+            detail={"version": version, "previous_version": previous, "mode": FROM_NOW_ON, "via": "file"},
+        )
+        return file_ruleset
+    published = await repository.published_version(session)
+    if published is None or published == version:
+        return file_ruleset
+    try:
+        ruleset = await compile_version(session, published)
+    except RulesetError as error:
+        raise RulesetError(
+            f"the published ruleset version {published} no longer compiles ({error.message}); publish another "
+            f"version, or change the rules file {origin} (a changed file is published at start-up)",
+            detail=error.detail,
+        ) from None
+    log.info("applying ruleset version %d (published after the rules file %s)", published, origin)
+    return ruleset
+
+
+async def follow_published(runtime: "Runtime", session: AsyncSession) -> None:
+    """In a batch's transaction, under the apply cursor (a publication commits under it too): if the published
+    version is not the one this batch was applied under, switch to it and have the batch applied again."""
+    version = await repository.published_version(session)
+    if version is None or version == runtime.ruleset.version:
+        return
+    runtime.ruleset = await compile_version(session, version)
+    runtime.kept_state = None
+    log.info("ruleset version %d was published; applying it from now on", version)
+    raise PublishedRulesetChanged(version)
+
+
+async def refresh(runtime: "Runtime") -> bool:
+    """Switch this process to the published version if it changed (between batches). True if it did."""
+    async with runtime.apply_lock:
+        maker = runtime.read_sessionmaker or runtime.sessionmaker
+        async with maker() as session:
+            version = await repository.published_version(session)
+            if version is None or version == runtime.ruleset.version:
+                return False
+            ruleset = await compile_version(session, version)
+        runtime.ruleset = ruleset
+        runtime.kept_state = None
+        log.info("ruleset version %d was published; this process applies it now", version)
+        return True
+
+
+async def follow_forever(runtime: "Runtime", every_seconds: float = FOLLOW_EVERY_SECONDS) -> None:
+    """API processes: pick up publications made elsewhere (another process, the CLI), until cancelled."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await refresh(runtime)
+        except Exception:  # a broken publication must not stop the process; it keeps its ruleset and says so
+            log.exception("could not switch to the published ruleset")
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+
+
+_VIA: dict[str, Via] = {"file": "file", "console": "console", "api": "api", "cli": "cli"}
+
+
+def _publication_out(row: RulesetPublicationRow) -> PublicationOut:
+    return PublicationOut(
+        id=row.id,
+        version=row.version,
+        published_at=row.published_at,
+        published_by=row.published_by,
+        comment=row.comment,
+        mode=FROM_NOW_ON if row.mode == FROM_NOW_ON else RETROACTIVE,
+        via=_VIA.get(row.via, "api"),
+    )
+
+
+async def history(session: AsyncSession, limit: int = 200) -> list[PublicationOut]:
+    """Publications, newest first."""
+    return [_publication_out(row) for row in await repository.list_publications(session, limit=limit)]
+
+
+async def versions(session: AsyncSession) -> VersionsOut:
+    published = await repository.published_version(session)
+    by_version: dict[int, list[PublicationOut]] = {}
+    for publication in await history(session, limit=10_000):
+        by_version.setdefault(publication.version, []).append(publication)
+    return VersionsOut(
+        published_version=published,
+        versions=[
+            VersionOut(
+                version=row.version,
+                name=row.name,
+                digest=row.digest,
+                origin=row.origin,
+                created_at=row.created_at,
+                published=row.version == published,
+                publications=by_version.get(row.version, []),
+            )
+            for row in await repository.list_versions(session)
+        ],
+    )
+
+
+async def source_of(session: AsyncSession, version: int) -> SourceOut:
+    row = await repository.get_version(session, version)
+    if row is None:
+        raise NotFound(f"no ruleset version {version}; GET /v1/rulesets lists them")
+    return SourceOut(version=row.version, name=row.name, digest=row.digest, source=row.source)
+
+
+async def published_source(session: AsyncSession) -> SourceOut | None:
+    version = await repository.published_version(session)
+    return None if version is None else await source_of(session, version)
+
+
+# -- checking and comparing drafts ----------------------------------------------------------------------------------
+
+
+def problems_of(source: str, filename: str = DRAFT_FILE) -> list[ProblemOut]:
+    problems, _spec = check_ruleset_text(source, filename)
+    return [_problem_out(problem) for problem in problems]
+
+
+def _problem_out(problem: RuleProblem) -> ProblemOut:
+    return ProblemOut(
+        file=problem.file, line=problem.line, rule_id=problem.rule_id, field=problem.field, message=problem.message
+    )
+
+
+def compile_draft(source: str) -> Ruleset:
+    """The draft compiled, or RulesetError (422) listing every problem with its line."""
+    return load_ruleset_text(source, DRAFT_FILE)
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: Literal["hunk", "context", "added", "removed"]
+    old: int | None  # line number in the older text
+    new: int | None  # line number in the newer text
+    text: str
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def diff_lines(old: str, new: str, context: int = 3) -> list[DiffLine]:
+    """A unified diff (difflib) as numbered lines, for a page to render."""
+    lines: list[DiffLine] = []
+    old_no = new_no = 0
+    for raw in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=context):
+        if raw.startswith(("---", "+++")) and not lines:
+            continue
+        found = _HUNK.match(raw)
+        if found:
+            old_no, new_no = int(found.group(1)), int(found.group(2))
+            lines.append(DiffLine("hunk", None, None, raw))
+        elif raw.startswith("+"):
+            lines.append(DiffLine("added", None, new_no, raw[1:]))
+            new_no += 1
+        elif raw.startswith("-"):
+            lines.append(DiffLine("removed", old_no, None, raw[1:]))
+            old_no += 1
+        else:
+            lines.append(DiffLine("context", old_no, new_no, raw[1:]))
+            old_no += 1
+            new_no += 1
+    return lines
+
+
+async def diff(session: AsyncSession, from_version: int, to_version: int) -> list[DiffLine]:
+    older, newer = await source_of(session, from_version), await source_of(session, to_version)
+    return diff_lines(older.source, newer.source)
+
+
+# -- preview --------------------------------------------------------------------------------------------------------
+
+
+async def preview(
+    session: AsyncSession, draft_source: str, *, days: int | None, max_events: int, now: datetime
+) -> PreviewOut:
+    """Run the window's events (the last `days` by event time, or the whole log; at most the newest
+    `max_events` of it) in memory under the published ruleset and under the draft, both from an empty state."""
+    draft = compile_draft(draft_source)
+    published_version = await repository.published_version(session)
+    if published_version is None:
+        raise Conflict("no ruleset has been published yet")
+    # Compiled afresh: the process's own ruleset object is in use by the drain.
+    published = await compile_version(session, published_version)
+    since = now - timedelta(days=days) if days is not None else None
+    window_events = await repository.count_events_since(session, since)
+    capped = window_events > max_events
+    from_seq = (await repository.first_seq_of_newest(session, since, max_events) or 0) if capped else 0
+    comparison = Comparison(published, draft)
+    after_seq = 0
+    while True:
+        page = await repository.events_page(
+            session, since=since, from_seq=from_seq, after_seq=after_seq, limit=PREVIEW_PAGE
+        )
+        if not page:
+            break
+        comparison.feed(page)
+        after_seq = page[-1].seq
+        await asyncio.sleep(0)  # a long preview must not starve the process's other requests
+    result = comparison.finish(now)
+    message = None
+    if capped:
+        message = (
+            f"capped: the window holds {window_events:,} events; the preview ran the newest {result.events:,} "
+            f"(from {result.first_event_at:%Y-%m-%d %H:%M} UTC). Ask for more with max_events, or a shorter window."
+        )
+    return PreviewOut(
+        published_version=published_version,
+        days=days,
+        since=since,
+        baseline="empty",
+        window_events=window_events,
+        max_events=max_events,
+        capped=capped,
+        message=message,
+        result=result,
+    )
+
+
+# -- publishing -----------------------------------------------------------------------------------------------------
+
+
+async def publish(
+    session: AsyncSession,
+    *,
+    source: str | None,
+    version: int | None,
+    mode: Mode,
+    comment: str,
+    actor: str,
+    via: Via,
+    now: datetime,
+    batch_size: int,
+    holder: str,
+) -> PublishOut:
+    """Publish a draft (`source`) or an earlier version, from now on or retroactively (the log replayed under it,
+    in this transaction). Audit-logged. The caller commits, then calls `refresh` on its runtime."""
+    comment = comment.strip()
+    if not comment:
+        raise RulesetError("say why in a comment: it is shown in the history and the audit log")
+    await repository.lock_publications(session)
+    # Publications commit under the apply cursor, so a batch is applied wholly under one published version.
+    await events_repository.take_cursor(session, holder, now)
+    if version is not None:
+        ruleset = await compile_version(session, version)
+    else:
+        assert source is not None
+        ruleset = compile_draft(source)
+        await register(session, ruleset, f"{via}:{actor}", now)
+    previous = await repository.published_version(session)
+    if ruleset.version == previous and mode == FROM_NOW_ON:
+        raise Conflict(
+            f"version {ruleset.version} is already the published ruleset; publishing it again from now on would "
+            "change nothing (publish it retroactively to recompute the past under it)"
+        )
+    rolled_back = previous is not None and ruleset.version < previous
+    await repository.add_publication(
+        session, version=ruleset.version, now=now, published_by=actor, comment=comment, mode=mode, via=via
+    )
+    replayed = failed = None
+    if mode == RETROACTIVE:
+        result = await events.replay(session, ruleset, batch_size, holder, now)
+        replayed, failed = result.applied, result.failed
+    action: Literal["ruleset.published", "ruleset.rolled_back"] = (
+        "ruleset.rolled_back" if rolled_back else "ruleset.published"
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        now=now,
+        target=f"ruleset:{ruleset.version}",
+        reason=comment,
+        detail={
+            "version": ruleset.version,
+            "previous_version": previous,
+            "mode": mode,
+            "via": via,
+            "digest": ruleset.digest,
+            "replayed_events": replayed,
+            "failed_events": failed,
+        },
+    )
+    return PublishOut(
+        version=ruleset.version,
+        previous_version=previous,
+        mode=mode,
+        action=action,
+        replayed_events=replayed,
+        failed_events=failed,
+    )

@@ -1,0 +1,94 @@
+"""HTTP API for rulesets: versions and their publications, validating and previewing a draft, publishing."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from rewards.deps import IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
+from rewards.errors import RulesetError
+from rewards.rulesets import service
+from rewards.rulesets.schemas import (
+    PreviewIn,
+    PreviewOut,
+    PublishIn,
+    PublishOut,
+    SourceOut,
+    ValidateIn,
+    ValidateOut,
+    VersionsOut,
+)
+from rewards.runtime import holder_name, utcnow
+
+router = APIRouter(tags=["rulesets"])
+
+Version = Annotated[int, Path(ge=1, description="A ruleset version number.")]
+DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"description": "The draft has errors: `detail` lists each with file, line and reason."}
+}
+
+
+@router.get("/v1/rulesets", response_model=VersionsOut, summary="Ruleset versions, with their publications")
+async def list_versions(session: SessionDep, _: IsAdmin) -> VersionsOut:
+    return await service.versions(session)
+
+
+@router.get(
+    "/v1/rulesets/{version}",
+    response_model=SourceOut,
+    responses={404: {"description": "No such version."}},
+    summary="A version's rules file",
+)
+async def get_version(version: Version, session: SessionDep, _: IsAdmin) -> SourceOut:
+    return await service.source_of(session, version)
+
+
+@router.post("/v1/rulesets/validate", response_model=ValidateOut, responses=DRAFT_ERRORS, summary="Check a draft")
+async def validate(body: ValidateIn, _: IsAdmin) -> ValidateOut:
+    problems = service.problems_of(body.source)
+    if problems:
+        summary = "; ".join(f"line {problem.line}: {problem.message}" for problem in problems[:5])
+        raise RulesetError(
+            f"the draft has {len(problems)} problem(s): {summary}",
+            detail=[problem.model_dump() for problem in problems],
+        )
+    return ValidateOut(valid=True, problems=[])
+
+
+@router.post(
+    "/v1/rulesets/preview",
+    response_model=PreviewOut,
+    responses=DRAFT_ERRORS,
+    summary="What a draft would change, against the published ruleset",
+)
+async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOut:
+    """Runs the log's events (the last `days`, or all of it, at most `max_events`, the newest) in memory under
+    the published ruleset and the draft, both from an empty state, and compares: reputation movers, badges gained
+    and lost, perk eligibility, the top 10 of each all-time leaderboard, events and users affected. Changes
+    nothing."""
+    return await service.preview(session, body.source, days=body.days, max_events=body.max_events, now=utcnow())
+
+
+@router.post(
+    "/v1/rulesets/publish",
+    response_model=PublishOut,
+    responses={**DRAFT_ERRORS, 404: {"description": "No such version."}, 409: {"description": "Already published."}},
+    summary="Publish a draft or an earlier version (a rollback)",
+)
+async def publish(body: PublishIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> PublishOut:
+    """`from_now_on`: past awards stay as they were; events applied from now on use this version.
+    `retroactive`: the whole log is replayed under it in this request's transaction (no notifications).
+    Audit-logged with the key's name and the comment."""
+    published = await service.publish(
+        uow.session,
+        source=body.source,
+        version=body.version,
+        mode=body.mode,
+        comment=body.comment,
+        actor=actor_of(principal),
+        via="api",
+        now=utcnow(),
+        batch_size=runtime.settings.apply_batch_size,
+        holder=holder_name("publish"),
+    )
+    uow.after_commit(lambda: service.refresh(runtime))
+    return published
