@@ -1,5 +1,6 @@
 """The pages for people: forum sign-in, an expert's own page, public profiles and the managers' console."""
 
+import importlib
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -61,6 +62,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(importlib.import_module("rewards.web.console_rules").router)  # it imports this module
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
 

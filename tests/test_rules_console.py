@@ -1,0 +1,363 @@
+"""The rules console and API over HTTP: validate with lines, preview, publish from now on or retroactively,
+roll back, diffs, permissions, CSRF, and every process following the published version."""
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rewards import PROJECT_ROOT
+from rewards.auth.service import Scope, create_key
+from rewards.db import unit_of_work
+from rewards.events import service as events
+from rewards.events.runner import drain
+from rewards.rulesets import service as rulesets
+from rewards.runtime import Runtime, utcnow
+from tests.conftest import make_settings
+from tests.factories import answer, upvote
+from tests.test_cli import rewards
+from tests.test_web import Web, open_web, web_settings
+
+DEFAULT = (PROJECT_ROOT / "rules" / "default.yaml").read_text()
+UPVOTE_AWARD = "        points: 10\n        cap: upvotes-per-day\n"
+DOUBLED = DEFAULT.replace(UPVOTE_AWARD, UPVOTE_AWARD.replace("10", "20"))
+BROKEN_LINE = "    when: actor != post.author          # votes on one's own post earn nothing\n"
+BROKEN = DEFAULT.replace(BROKEN_LINE, "    when: actor = post.author\n")
+A1 = answer("a1", "piotr", "q1")
+
+
+@pytest.fixture
+async def web(database_url: str) -> AsyncIterator[Web]:
+    async with open_web(web_settings(database_url)) as opened:
+        yield opened
+
+
+async def manager(web: Web) -> str:
+    """Signs a manager in; the form token of the editor."""
+    await web.sign_in("mia", roles=["manager"])
+    return await web.csrf_token("/admin/rules/edit")
+
+
+async def three_upvotes(web: Web) -> None:
+    await web.post_events(*(upvote(voter, A1, minutes=n) for n, voter in enumerate(["ola", "marek", "tomek"])))
+
+
+async def history(web: Web, user_id: str) -> list[dict[str, Any]]:
+    response = await web.forum.get(f"/v1/users/{user_id}/history")
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["entries"]
+    return entries
+
+
+async def reputation(web: Web, user_id: str) -> int:
+    response = await web.forum.get(f"/v1/users/{user_id}")
+    assert response.status_code == 200, response.text
+    value: int = response.json()["reputation"]
+    return value
+
+
+async def published_version(web: Web) -> int:
+    response = await web.forum.get("/v1/rulesets")
+    assert response.status_code == 200, response.text
+    value: int = response.json()["published_version"]
+    return value
+
+
+async def edit(web: Web, token: str, action: str, source: str, **fields: str) -> Any:
+    form = {"csrf_token": token, "action": action, "source": source, **fields}
+    return await web.browser.post("/admin/rules/edit", data=form)
+
+
+def test_the_broken_draft_breaks_the_line_it_says() -> None:
+    assert DEFAULT.count(UPVOTE_AWARD) == 1 and DEFAULT.count(BROKEN_LINE) == 1
+
+
+async def test_validate_shows_each_error_at_its_line(web: Web) -> None:
+    token = await manager(web)
+    page = await web.browser.get("/admin/rules/edit")
+    assert page.status_code == 200
+    assert "ruleset: default" in page.text  # prefilled with the published rules
+    line = DEFAULT[: DEFAULT.index(BROKEN_LINE)].count("\n") + 1
+
+    refused = await edit(web, token, "validate", BROKEN)
+
+    assert refused.status_code == 422
+    assert f'<a href="#line-{line}">Line {line}</a>' in refused.text
+    assert "is not a valid expression" in refused.text
+    assert f'<tr id="line-{line}" class="problem">' in refused.text
+    assert 'class="problem"' not in refused.text.replace(f'<tr id="line-{line}" class="problem">', "")
+    valid = await edit(web, token, "validate", DOUBLED)
+    assert valid.status_code == 200 and "The draft is valid." in valid.text
+    assert "upvote-cap" not in valid.text and "points: 20" in valid.text  # the draft is kept in the textarea
+
+
+async def test_preview_shows_the_movers_and_changes_nothing(web: Web) -> None:
+    await three_upvotes(web)
+    token = await manager(web)
+
+    page = await edit(web, token, "preview", DOUBLED, days="")
+
+    assert page.status_code == 200, page.text
+    assert "The whole event log, run from an empty state" in page.text
+    assert re.search(r'data-testid="events-affected">3<', page.text)
+    movers = page.text[page.text.index('data-testid="movers"') :]
+    assert re.search(r"<td>piotr</td><td class=\"num\">30</td><td class=\"num\">60</td>", movers)
+    assert await reputation(web, "piotr") == 30  # nothing changed
+    assert len(await history(web, "piotr")) == 3
+
+
+async def test_publish_from_now_on_keeps_the_past_and_applies_the_new_version_to_new_events(web: Web) -> None:
+    await three_upvotes(web)
+    before = await history(web, "piotr")
+    first = await published_version(web)
+    token = await manager(web)
+
+    published = await edit(web, token, "publish", DOUBLED, mode="from_now_on", comment="upvotes count double")
+
+    assert published.status_code == 303, published.text
+    second = await published_version(web)
+    assert second != first
+    assert published.headers["location"] == f"/admin/rules?published={second}"
+    assert await history(web, "piotr") == before  # past awards stay as they were
+    assert await reputation(web, "piotr") == 30
+    await web.post_events(upvote("kasia", A1, minutes=10))
+    newest = (await history(web, "piotr"))[0]
+    assert (newest["points"], newest["ruleset_version"]) == (20, second)
+    assert {entry["ruleset_version"] for entry in before} == {first}
+    assert await reputation(web, "piotr") == 50
+
+    page = await web.browser.get(f"/admin/rules?published={second}")
+    assert f"Version {second} is published." in page.text
+    assert "upvotes count double" in page.text and "user:mia" in page.text and "from now on" in page.text
+    audit = await web.forum.get("/v1/audit", params={"action": "ruleset.published", "actor": "user:mia"})
+    [entry] = audit.json()["entries"]
+    assert entry["reason"] == "upvotes count double" and entry["detail"]["mode"] == "from_now_on"
+    assert (entry["detail"]["version"], entry["detail"]["previous_version"]) == (second, first)
+
+
+async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores_it(web: Web) -> None:
+    await three_upvotes(web)
+    first = await published_version(web)
+    token = await manager(web)
+
+    published = await edit(web, token, "publish", DOUBLED, mode="retroactive", comment="double, for everyone")
+
+    assert published.status_code == 303, published.text
+    second = await published_version(web)
+    assert await reputation(web, "piotr") == 60
+    assert {entry["ruleset_version"] for entry in await history(web, "piotr")} == {second}
+
+    # Roll back: open version 1 as a draft and publish it again, retroactively.
+    draft = await web.browser.get("/admin/rules/edit", params={"version": str(first)})
+    assert f"This draft starts from version {first}." in draft.text
+    rolled_back = await edit(
+        web, token, "publish", DEFAULT, mode="retroactive", comment="back to single", based_on=str(first)
+    )
+    assert rolled_back.status_code == 303, rolled_back.text
+    assert await published_version(web) == first
+    assert await reputation(web, "piotr") == 30
+    audit = await web.forum.get("/v1/audit", params={"action": "ruleset.rolled_back"})
+    [entry] = audit.json()["entries"]
+    assert entry["actor"] == "user:mia" and entry["detail"]["previous_version"] == second
+    listed = (await web.forum.get("/v1/rulesets")).json()
+    [one] = [version for version in listed["versions"] if version["version"] == first]
+    assert [p["comment"] for p in one["publications"]][:1] == ["back to single"] and one["published"]
+
+
+async def test_publishing_needs_a_comment_and_a_valid_draft(web: Web) -> None:
+    token = await manager(web)
+    first = await published_version(web)
+    refused = await edit(web, token, "publish", DOUBLED, mode="from_now_on", comment="  ")
+    assert refused.status_code == 422 and "say why in a comment" in refused.text
+    broken = await edit(web, token, "publish", BROKEN, mode="from_now_on", comment="oops")
+    assert broken.status_code == 422 and "is not a valid expression" in broken.text
+    same = await edit(web, token, "publish", DEFAULT, mode="from_now_on", comment="again")
+    assert same.status_code == 409 and "already the published ruleset" in same.text
+    assert await published_version(web) == first
+
+
+async def test_the_diff_between_two_versions_has_line_numbers(web: Web) -> None:
+    first = await published_version(web)
+    token = await manager(web)
+    await edit(web, token, "publish", DOUBLED, mode="from_now_on", comment="double")
+    second = await published_version(web)
+    line = DEFAULT[: DEFAULT.index(UPVOTE_AWARD)].count("\n") + 1
+
+    page = await web.browser.get("/admin/rules/diff", params={"from": str(first), "to": str(second)})
+
+    assert page.status_code == 200
+    assert f'<tr class="removed">\n    \n    <td class="no">{line}</td><td class="no"></td>' in page.text
+    assert f'<tr class="added">\n    \n    <td class="no"></td><td class="no">{line}</td>' in page.text
+    assert "points: 20" in page.text and "points: 10" in page.text
+    default_diff = await web.browser.get("/admin/rules/diff")  # the published version against the one before
+    assert default_diff.status_code == 200 and "points: 20" in default_diff.text
+    missing = await web.browser.get("/admin/rules/diff", params={"from": "999", "to": str(second)})
+    assert missing.status_code == 404 and "no ruleset version 999" in missing.text
+
+
+async def test_only_managers_reach_the_rules_pages_and_forms_need_their_token(web: Web) -> None:
+    await web.sign_in("piotr")  # an expert
+    for path in ("/admin/rules", "/admin/rules/edit", "/admin/rules/diff"):
+        response = await web.browser.get(path)
+        assert response.status_code == 403, path
+    expert_token = await web.csrf_token("/me")
+    refused = await edit(web, expert_token, "publish", DOUBLED, mode="from_now_on", comment="sneaky")
+    assert refused.status_code == 403
+    first = await published_version(web)
+
+    await manager(web)
+    no_token = await web.browser.post(
+        "/admin/rules/edit", data={"action": "publish", "source": DOUBLED, "mode": "retroactive", "comment": "x"}
+    )
+    assert no_token.status_code == 403 and "This form has expired" in no_token.text
+    assert await published_version(web) == first
+
+
+async def test_the_api_lists_validates_previews_and_publishes(web: Web) -> None:
+    await three_upvotes(web)
+    listed = await web.forum.get("/v1/rulesets")
+    first = listed.json()["published_version"]
+    [version] = listed.json()["versions"]
+    assert version["published"] and version["publications"][0]["via"] == "file"
+    source = await web.forum.get(f"/v1/rulesets/{first}")
+    assert source.status_code == 200 and source.json()["source"] == DEFAULT
+    missing = await web.forum.get("/v1/rulesets/999")
+    assert missing.status_code == 404 and "no ruleset version 999" in missing.json()["error"]
+
+    invalid = await web.forum.post("/v1/rulesets/validate", json={"source": BROKEN})
+    assert invalid.status_code == 422
+    [problem] = invalid.json()["detail"]
+    assert problem["line"] == DEFAULT[: DEFAULT.index(BROKEN_LINE)].count("\n") + 1
+    assert problem["rule_id"] == "upvote" and "is not a valid expression" in problem["message"]
+    assert (await web.forum.post("/v1/rulesets/validate", json={"source": DOUBLED})).json() == {
+        "valid": True,
+        "problems": [],
+    }
+
+    preview = await web.forum.post("/v1/rulesets/preview", json={"source": DOUBLED, "max_events": 2})
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert (body["window_events"], body["capped"], body["baseline"]) == (3, True, "empty")
+    assert body["message"].startswith("capped: the window holds 3 events; the preview ran the newest 2")
+    assert body["result"]["gainers"] == [{"user_id": "piotr", "before": 20, "after": 40, "delta": 20}]
+    assert (await web.forum.post("/v1/rulesets/preview", json={"source": BROKEN})).status_code == 422
+
+    published = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "by the API"}
+    )
+    assert published.status_code == 200, published.text
+    assert published.json()["replayed_events"] == 3 and published.json()["action"] == "ruleset.published"
+    assert await reputation(web, "piotr") == 60
+    again = await web.forum.post(
+        "/v1/rulesets/publish", json={"version": published.json()["version"], "mode": "from_now_on", "comment": "x"}
+    )
+    assert again.status_code == 409
+    unknown = await web.forum.post("/v1/rulesets/publish", json={"version": 999, "mode": "from_now_on", "comment": "x"})
+    assert unknown.status_code == 404
+    both = await web.forum.post(
+        "/v1/rulesets/publish", json={"version": 1, "source": DEFAULT, "mode": "from_now_on", "comment": "x"}
+    )
+    assert both.status_code == 422
+    back = await web.forum.post(
+        "/v1/rulesets/publish", json={"version": first, "mode": "retroactive", "comment": "rollback"}
+    )
+    assert back.json()["action"] == "ruleset.rolled_back" and await reputation(web, "piotr") == 30
+    audit = await web.forum.get("/v1/audit", params={"action": "ruleset.rolled_back"})
+    assert audit.json()["entries"][0]["actor"] == "key:forum"
+
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        reader = await create_key(uow.session, "reader", [Scope.READ], utcnow())
+    refused = await web.forum.get("/v1/rulesets", headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403
+
+
+async def test_a_second_process_follows_a_publication(database_url: str) -> None:
+    settings = make_settings(database_url, run_scheduler=False)
+    first = await Runtime.start(settings, connect_queue=False)
+    second = await Runtime.start(settings, connect_queue=False)
+    try:
+        assert first.ruleset.version == second.ruleset.version
+        async with unit_of_work(first.sessionmaker) as uow:
+            out = await rulesets.publish(
+                uow.session,
+                source=DOUBLED,
+                version=None,
+                mode="from_now_on",
+                comment="double",
+                actor="test",
+                via="api",
+                now=utcnow(),
+                batch_size=100,
+                holder="test",
+            )
+        # The other process, draining: its next batch notices, rolls back and applies under the new version.
+        vote = upvote("ola", A1)
+        async with unit_of_work(second.sessionmaker) as uow:
+            await events.store(uow.session, events.validate_batch([vote]), utcnow())
+        result = await drain(second, "test")
+        assert result.applied == 1
+        assert second.ruleset.version == out.version and second.ruleset.digest == rulesets.compile_draft(DOUBLED).digest
+        async with second.sessionmaker() as session:
+            entries = (await events.explain(session, vote["source"], vote["id"])).ledger_entries
+        assert [(entry.points, entry.ruleset_version) for entry in entries] == [(20, out.version)]
+        # A process that does not drain (an API process in production) switches between requests.
+        assert first.ruleset.version != out.version
+        assert await rulesets.refresh(first) and first.ruleset.version == out.version
+        assert not await rulesets.refresh(first)
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_a_restart_keeps_a_console_publication_but_publishes_a_changed_rules_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DEFAULT)
+    settings = make_settings(database_url, rules_path=rules)
+    runtime = await Runtime.start(settings, connect_queue=False)
+    try:
+        file_version = runtime.ruleset.version
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            console = await rulesets.publish(
+                uow.session,
+                source=DOUBLED,
+                version=None,
+                mode="from_now_on",
+                comment="console",
+                actor="user:mia",
+                via="console",
+                now=utcnow(),
+                batch_size=100,
+                holder="test",
+            )
+    finally:
+        await runtime.stop()
+
+    restarted = await Runtime.start(settings, connect_queue=False)  # the same file: the console's version stays
+    await restarted.stop()
+    assert restarted.ruleset.version == console.version and restarted.ruleset.source == DOUBLED
+
+    rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))  # an operator changes the file and restarts
+    changed = await Runtime.start(settings, connect_queue=False)
+    try:
+        assert changed.ruleset.version not in (file_version, console.version)
+        async with changed.sessionmaker() as session:
+            [latest, *_] = await rulesets.history(session)
+        assert (latest.via, latest.version, latest.published_by) == ("file", changed.ruleset.version, "file")
+    finally:
+        await changed.stop()
+
+
+def test_rules_publish_on_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    draft = tmp_path / "doubled.yaml"
+    draft.write_text(DOUBLED)
+    result = rewards("rules", "publish", str(draft), "--comment", "from the shell", "--retroactive", database_url=url)
+    assert result.returncode == 0, result.stderr
+    assert '"mode":"retroactive"' in result.stdout and '"action":"ruleset.published"' in result.stdout
+    again = rewards("rules", "publish", str(draft), "--comment", "again", database_url=url)
+    assert again.returncode == 1 and "already the published ruleset" in again.stderr
