@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
     # Secure cookies need HTTPS; unset means secure everywhere except `development` (http://127.0.0.1).
     session_cookie_secure: bool | None = None
+    # The company's own support staff, as forum user ids separated by commas: the programme dashboard counts
+    # their answers apart from the community's (volunteer moderators are community members).
+    staff_users: str = ""
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> "Settings":
@@ -96,6 +99,10 @@ class Settings(BaseSettings):
         if self.session_secret is not None:
             return self.session_secret.get_secret_value()
         return None if self.environment == "production" else DEVELOPMENT_SESSION_SECRET
+
+    @property
+    def staff_user_ids(self) -> frozenset[str]:
+        return frozenset(user_id.strip() for user_id in self.staff_users.split(",") if user_id.strip())
 
     @property
     def cookie_secure(self) -> bool:

@@ -63,6 +63,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(importlib.import_module("rewards.web.console_rules").router)  # it imports this module
+    app.include_router(importlib.import_module("rewards.web.console_ops").router)  # it imports this module
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
 
@@ -156,7 +157,8 @@ async def my_page(
     before: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     page = await service.member_page(session, runtime.ruleset, viewer.user_id, before=before, now=utcnow())
-    return render(request, "web/me.html", page=page)
+    spots = await service.my_spots(runtime, session, viewer.user_id, utcnow()) if page.user is not None else []
+    return render(request, "web/me.html", page=page, spots=spots)
 
 
 @router.post("/me/perks/{perk_id}/{action}")
@@ -193,8 +195,9 @@ async def person(
     session: SessionDep,
     runtime: RuntimeDep,
     before: Annotated[int | None, Query(ge=0)] = None,
+    done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     page = await service.member_page(session, runtime.ruleset, user_id[:200], before=before, now=utcnow())
     if page.user is None:
         raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
-    return render(request, "web/person.html", page=page)
+    return render(request, "web/person.html", page=page, forms=service.person_forms(runtime.ruleset, done=done))

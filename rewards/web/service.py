@@ -1,6 +1,6 @@
 """Use cases of the pages: sign-in, an expert's own page, public profiles, the console's people search."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,11 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges import service as badges
 from rewards.badges.schemas import UserBadgesOut
 from rewards.config import Settings
+from rewards.engine.boards import period_key
 from rewards.engine.ruleset import Ruleset
 from rewards.errors import NotFound, RewardsError
 from rewards.events.schemas import LedgerEntryOut
+from rewards.leaderboards import service as leaderboards
+from rewards.leaderboards.schemas import EntryOut
 from rewards.perks import service as perks
 from rewards.perks.schemas import UserPerksOut
+from rewards.runtime import Runtime
 from rewards.users import service as users
 from rewards.users.models import UserRow
 from rewards.users.schemas import UserOut
@@ -135,3 +139,76 @@ async def find_people(session: AsyncSession, query: str) -> list[UserRow]:
     if not query:
         return []
     return await repository.users_by_id_prefix(session, query[:200], limit=PEOPLE_PAGE)
+
+
+# -- the console's actions on a member's page ------------------------------------------------------------
+
+PERSON_ACTIONS = ("adjust", "badge-grant", "badge-revoke", "perk-grant", "perk-revoke")
+
+
+@dataclass(frozen=True)
+class BadgeChoice:
+    id: str
+    name: str
+    tiers: list[str]
+    per_post: bool
+
+
+@dataclass(frozen=True)
+class PersonForms:
+    """The action forms on a member's console page: what can be chosen, the action just done (`done`), or the
+    form that failed (`failed`) with the service's message and the values sent, kept."""
+
+    badges: list[BadgeChoice]
+    tiers: list[str]
+    perks: list[tuple[str, str]]
+    done: str | None = None
+    failed: str | None = None
+    error: str | None = None
+    error_params: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def person_forms(ruleset: Ruleset, *, done: str | None = None) -> PersonForms:
+    badges = [
+        BadgeChoice(badge.id, badge.name, [tier for tier, _ in badge.levels()], badge.post is not None)
+        for badge in sorted(ruleset.badges.values(), key=lambda badge: badge.name.lower())
+    ]
+    tiers = list(dict.fromkeys(tier for badge in badges for tier in badge.tiers))
+    perks_offered = [(perk.id, perk.name) for perk in ruleset.spec.perks]
+    return PersonForms(badges, tiers, perks_offered, done=done if done in PERSON_ACTIONS else None)
+
+
+# -- my spot on the leaderboards -------------------------------------------------------------------------
+
+SPOT_PERIODS = ("all-time", "monthly")
+SPOT_RADIUS = 2
+
+
+@dataclass(frozen=True)
+class BoardSpot:
+    """A member's place on one board and period with the neighbours; `entries` empty: not on it (yet)."""
+
+    board_id: str
+    title: str
+    period: str
+    at: str
+    entries: list[EntryOut]
+
+
+async def my_spots(runtime: Runtime, session: AsyncSession, user_id: str, now: datetime) -> list[BoardSpot]:
+    """The member's rank on every board, all-time and this month, with two neighbours above and below."""
+    spots: list[BoardSpot] = []
+    for board in runtime.ruleset.spec.leaderboards:
+        for period in SPOT_PERIODS:
+            if period not in board.periods:
+                continue
+            try:
+                found = await leaderboards.around_user(
+                    runtime, session, board.id, user_id, period, None, SPOT_RADIUS, now
+                )
+            except NotFound:
+                spots.append(BoardSpot(board.id, board.title, period, period_key(period, now), []))
+                continue
+            spots.append(BoardSpot(board.id, board.title, period, found.at, found.entries))
+    return spots
