@@ -4,7 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from rewards.deps import IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
+from rewards.db import unit_of_work
+from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
 from rewards.rulesets import service
 from rewards.rulesets.schemas import (
@@ -74,21 +75,23 @@ async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOu
     responses={**DRAFT_ERRORS, 404: {"description": "No such version."}, 409: {"description": "Already published."}},
     summary="Publish a draft or an earlier version (a rollback)",
 )
-async def publish(body: PublishIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> PublishOut:
+async def publish(body: PublishIn, runtime: RuntimeDep, principal: IsAdmin) -> PublishOut:
     """`from_now_on`: past awards stay as they were; events applied from now on use this version.
     `retroactive`: the whole log is replayed under it in this request's transaction (no notifications).
     Audit-logged with the key's name and the comment."""
-    published = await service.publish(
-        uow.session,
-        source=body.source,
-        version=body.version,
-        mode=body.mode,
-        comment=body.comment,
-        actor=actor_of(principal),
-        via="api",
-        now=utcnow(),
-        batch_size=runtime.settings.apply_batch_size,
-        holder=holder_name("publish"),
-    )
-    uow.after_commit(lambda: service.refresh(runtime))
+    # Committed before the answer is sent, so a client reading right after sees the publication.
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        published = await service.publish(
+            uow.session,
+            source=body.source,
+            version=body.version,
+            mode=body.mode,
+            comment=body.comment,
+            actor=actor_of(principal),
+            via="api",
+            now=utcnow(),
+            batch_size=runtime.settings.apply_batch_size,
+            holder=holder_name("publish"),
+        )
+    await service.refresh(runtime)
     return published

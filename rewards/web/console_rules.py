@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
-from rewards.deps import RuntimeDep, SessionDep, UowDep
+from rewards.db import unit_of_work
+from rewards.deps import RuntimeDep, SessionDep
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
@@ -20,7 +21,6 @@ from rewards.web.render import PageError, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
 
-DEFAULT_PREVIEW_DAYS = 90
 Action = Literal["validate", "preview", "publish"]
 
 
@@ -120,14 +120,14 @@ async def edit_page(
     request: Request, _: ManagerDep, session: SessionDep, version: Annotated[int | None, Query(ge=1)] = None
 ) -> Response:
     source, based_on = await _draft_of(session, version)
-    return _edit_page(request, source, DraftForm(based_on=based_on, days=DEFAULT_PREVIEW_DAYS))
+    # The preview's window starts empty: the whole log, up to the cap on events.
+    return _edit_page(request, source, DraftForm(based_on=based_on, days=None))
 
 
 @router.post("/admin/rules/edit", response_class=HTMLResponse)
 async def edit(
     request: Request,
     viewer: ManagerDep,
-    uow: UowDep,
     session: SessionDep,
     runtime: RuntimeDep,
     action: Annotated[Action, Form()],
@@ -156,19 +156,21 @@ async def edit(
             return _edit_page(request, source, form, status_code=409, refused=error.message)
         return _edit_page(request, source, form, valid=True, report=report)
     try:
-        published = await rulesets.publish(
-            uow.session,
-            source=source,
-            version=None,
-            mode=mode,
-            comment=comment,
-            actor=f"user:{viewer.user_id}",
-            via="console",
-            now=utcnow(),
-            batch_size=runtime.settings.apply_batch_size,
-            holder=holder_name("publish"),
-        )
+        # Committed here, before the redirect is sent: the next page must show the publication.
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            published = await rulesets.publish(
+                uow.session,
+                source=source,
+                version=None,
+                mode=mode,
+                comment=comment,
+                actor=f"user:{viewer.user_id}",
+                via="console",
+                now=utcnow(),
+                batch_size=runtime.settings.apply_batch_size,
+                holder=holder_name("publish"),
+            )
     except (Conflict, RulesetError) as error:
         return _edit_page(request, source, form, status_code=error.status_code, refused=error.message)
-    uow.after_commit(lambda: rulesets.refresh(runtime))
+    await rulesets.refresh(runtime)
     return RedirectResponse(f"/admin/rules?published={published.version}", status_code=303)
