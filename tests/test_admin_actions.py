@@ -92,7 +92,8 @@ async def test_badges_catalogue_user_badges_progress_and_grants_by_hand(api: Api
     await api.post_events(upvote("v2", b, minutes=10), accept("asker2", b, minutes=11))
     mine = (await api.client.get("/v1/users/ewa/badges")).json()
     assert "solver" not in {b["badge_id"] for b in mine["earned"]}
-    actions = [e["action"] for e in (await api.client.get("/v1/audit")).json()["entries"]]
+    audit = await api.client.get("/v1/audit", params={"action": "badge."})
+    actions = [e["action"] for e in audit.json()["entries"]]
     assert actions == ["badge.revoke", "badge.grant"]
 
 
@@ -109,3 +110,39 @@ async def test_a_suspension_with_an_end_is_lifted_by_the_schedule_once(api: Api)
     async with runtime.sessionmaker() as session:
         user = (await session.scalars(select(UserRow).where(UserRow.user_id == "zed"))).one()
     assert not user.suspended and user.suspended_until is None
+
+
+async def test_a_forum_cannot_post_the_engines_own_events(api: Api) -> None:
+    await api.post_events(upvote("v1", answer("a1", "ewa", "q1")))
+    adjustment = event("points.adjusted", {"actor": "x", "user": "ewa", "points": 100000, "reason": "free points"})
+    refused = await api.post_events(adjustment, expect=422)
+    assert "POST /v1/users/{id}/adjust" in refused["detail"][0]["message"]
+    spoofed = event("user.reinstated", {"actor": "x", "user": "ewa"}, source="rewards:schedule")
+    refused = await api.post_events(spoofed, expect=422)
+    assert refused["detail"][0]["field"] == "source"
+    assert await api.reputation("ewa") == 10
+    assert (await api.client.get("/v1/users/x")).status_code == 404
+
+
+async def test_a_suspension_extended_before_the_schedule_runs_is_not_lifted(api: Api) -> None:
+    until = BASE_TIME + timedelta(days=7)
+    await api.post_events(
+        upvote("v1", answer("a1", "zed", "q1")),
+        event("user.suspended", {"actor": "mod", "user": "zed", "until": until.isoformat()}, minutes=5),
+    )
+    runtime = api.runtime
+    # The schedule stores its reinstatement, then a permanent suspension is applied before it: the later
+    # suspension is what holds.
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        await events_service.store(
+            uow.session,
+            events_service.validate_batch([event("user.suspended", {"actor": "mod", "user": "zed"}, minutes=9)]),
+            utcnow(),
+        )
+    assert await lift_ended_suspensions(runtime, until + timedelta(minutes=1)) == 1
+    async with runtime.sessionmaker() as session:
+        user = (await session.scalars(select(UserRow).where(UserRow.user_id == "zed"))).one()
+    assert user.suspended and user.suspended_until is None
+    assert (await api.client.get("/v1/users", params={"ids": "zed,rewards:schedule"})).json()["missing"] == [
+        "rewards:schedule"
+    ]

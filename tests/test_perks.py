@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from rewards import PROJECT_ROOT
+from rewards.auth.service import Scope
 from rewards.db import unit_of_work
+from rewards.outbox.models import OutboxMessage
 from rewards.perks import service as perks
 from rewards.perks.models import PerkGrantRow
 from rewards.runtime import utcnow
@@ -167,14 +169,62 @@ async def test_a_perk_needing_approval_waits_for_a_manager_and_the_audit_log_kee
     assert q["id"] == "q1"
 
 
-async def test_a_suspended_expert_loses_active_perks_and_gets_no_new_offers(papi: Api) -> None:
+async def test_a_suspension_ends_open_perks_and_reinstatement_lets_the_expert_queue_again(papi: Api) -> None:
     await earn(papi, "zed", 2)
     assert {g["perk_id"] for g in (await perks_of(papi, "zed"))["active"]} == {"mods"}
     await papi.post_events(event("user.suspended", {"actor": "mod", "user": "zed"}, minutes=30))
     mine = await perks_of(papi, "zed")
     assert mine["active"] == [] and mine["offered"] == []
-    assert {(g["perk_id"], g["status"]) for g in mine["past"]} == {("mods", "revoked"), ("beta", "revoked")}
-    assert any("suspended" in item for p in mine["in_reach"] for item in p["missing"]) or mine["in_reach"] == []
+    assert {(g["perk_id"], g["status"]) for g in mine["past"]} == {("mods", "suspended"), ("beta", "suspended")}
+    await earn(papi, "zed", 1, post="a-later")  # still suspended: no new offers
+    assert (await perks_of(papi, "zed"))["offered"] == []
+    await papi.post_events(event("user.reinstated", {"actor": "mod", "user": "zed"}, minutes=60))
+    mine = await perks_of(papi, "zed")
+    assert [g["perk_id"] for g in mine["offered"]] == ["beta"] and [g["perk_id"] for g in mine["active"]] == ["mods"]
+
+
+async def test_a_waitlisted_expert_who_stops_qualifying_leaves_the_line_and_rejoins_when_qualifying_again(
+    papi: Api,
+) -> None:
+    for user in ("u1", "u2", "u3"):
+        await earn(papi, user, 2)
+    assert [w["perk_id"] for w in (await perks_of(papi, "u3"))["waitlisted"]] == ["beta"]
+    a = answer("a-u3", "u3", "q-u3-None")
+    await papi.post_events(event("post.downvoted", {"actor": "critic", "post": a}, minutes=40))
+    mine = await perks_of(papi, "u3")
+    assert mine["waitlisted"] == [] and [g["status"] for g in mine["past"] if g["perk_id"] == "beta"] == ["withdrawn"]
+    await earn(papi, "u3", 1, post="a-more")
+    assert [w["perk_id"] for w in (await perks_of(papi, "u3"))["waitlisted"]] == ["beta"]
+
+
+async def test_claims_and_declines_need_the_forums_write_key(papi: Api) -> None:
+    await earn(papi, "ania", 2)
+    reader = await papi.key(Scope.READ)
+    refused = await papi.client.post("/v1/users/ania/perks/beta/decline", headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403
+    assert [g["perk_id"] for g in (await perks_of(papi, "ania"))["offered"]] == ["beta"]
+
+
+async def test_two_sweeps_at_once_end_an_offer_once(postgres_database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(postgres_database_url, rules_path=rules_with_test_perks(tmp_path))
+    async with open_api(settings) as api:
+        await earn(api, "u1", 2)
+        await earn(api, "u2", 2)
+        runtime = api.runtime
+        later = utcnow() + timedelta(days=8)
+
+        async def sweep() -> None:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                await perks.sweep(uow.session, runtime.ruleset, later)
+
+        await asyncio.gather(sweep(), sweep(), sweep())
+        async with runtime.sessionmaker() as session:
+            topics = (
+                await session.scalars(select(OutboxMessage.topic).where(OutboxMessage.topic == "perk.offer_expired"))
+            ).all()
+            rows = (await session.scalars(select(PerkGrantRow).where(PerkGrantRow.perk_id == "beta"))).all()
+        assert len(topics) == 2
+        assert sorted(row.status for row in rows) == ["offer_expired", "offer_expired"]
 
 
 async def test_managers_grant_revoke_and_change_seats_and_bad_requests_are_explained(papi: Api) -> None:

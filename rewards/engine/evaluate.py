@@ -49,7 +49,8 @@ class Decisions:
     suspensions: list[tuple[CompiledRule, str]] = field(default_factory=list)
     reinstatements: list[tuple[CompiledRule, str]] = field(default_factory=list)
     creations: list[NewAward] = field(default_factory=list)
-    user_flags: list[tuple[str, bool, datetime | None]] = field(default_factory=list)
+    # (user, suspended, until, only if the suspension still ends at this time)
+    user_flags: list[tuple[str, bool, datetime | None, datetime | None]] = field(default_factory=list)
     adjustments: list[tuple[str, int, str]] = field(default_factory=list)  # (user, points, label)
     notes: list[str] = field(default_factory=list)
     rules_fired: list[str] = field(default_factory=list)
@@ -242,6 +243,8 @@ def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisio
     if event.type not in BUILTIN_TYPES:
         return
     if event.type == ADJUSTMENT_TYPE:
+        if not event.source.startswith("rewards:"):
+            raise EvaluationError(f"{ADJUSTMENT_TYPE} is only taken from the engine's own admin API")
         _adjustment(names, decisions)
         return
     user = _text(names.get("user"))
@@ -253,7 +256,15 @@ def _builtin_user_events(event: EventInput, names: Namespace, decisions: Decisio
             until = datetime.fromisoformat(names["until"])
         except ValueError:
             raise EvaluationError(f"`until` is not an RFC 3339 time: {names['until']!r}") from None
-    decisions.user_flags.append((user, event.type == "user.suspended", until))
+    only_if_until: datetime | None = None
+    if event.type == "user.reinstated" and isinstance(names.get("if_suspended_until"), str):
+        try:
+            only_if_until = datetime.fromisoformat(names["if_suspended_until"])
+        except ValueError:
+            raise EvaluationError(
+                f"`if_suspended_until` is not an RFC 3339 time: {names['if_suspended_until']!r}"
+            ) from None
+    decisions.user_flags.append((user, event.type == "user.suspended", until, only_if_until))
     decisions.notes.append(f"user {user} {'suspended' if event.type == 'user.suspended' else 'reinstated'}")
 
 
@@ -420,7 +431,12 @@ def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: 
     settler = _Settler(ruleset, event, state)
     for position, user_id in enumerate(event.named_users):
         settler.user(user_id, active=position == 0)
-    for user_id, suspended, until in decisions.user_flags:
+    for user_id, suspended, until, only_if_until in decisions.user_flags:
+        current = state.users.get(user_id)
+        if only_if_until is not None and (current is None or current.suspended_until != only_if_until):
+            # The schedule lifts a suspension that ended; not one extended or replaced since it looked.
+            decisions.notes.append(f"user {user_id}: the suspension changed since it was due to end; kept")
+            continue
         user = settler.user(user_id)
         user.suspended = suspended
         user.suspended_until = until if suspended else None

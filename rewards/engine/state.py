@@ -40,7 +40,10 @@ class EventInput:
         names = dict(self.data)
         names["event"] = {"type": self.type, "source": self.source, "id": self.id, "time": self.time.isoformat()}
         object.__setattr__(self, "names", names)
-        object.__setattr__(self, "named_users", tuple(_users_named(names)))
+        # The engine's own events (`rewards:admin`, `rewards:schedule`) name a manager or the schedule as actor,
+        # not a member of the community.
+        own = self.source.startswith("rewards:")
+        object.__setattr__(self, "named_users", tuple(_users_named(names, skip_actor=own)))
 
     def namespace(self) -> dict[str, Any]:
         return self.names
@@ -172,9 +175,11 @@ BucketKey = tuple[str, str, date]
 USER_FIELDS: tuple[tuple[str, ...], ...] = (("actor",), ("user",), ("flagger",), ("post", "author"))
 
 
-def _users_named(names: dict[str, Any]) -> list[str]:
+def _users_named(names: dict[str, Any], *, skip_actor: bool = False) -> list[str]:
     found: list[str] = []
     for path in USER_FIELDS:
+        if skip_actor and path == ("actor",):
+            continue
         value: Any = names
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None

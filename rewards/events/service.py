@@ -48,6 +48,12 @@ class ValidEvent:
     data: dict[str, Any]
 
 
+# Written by the engine itself (a manager's adjustment through the admin API, the schedule lifting a suspension):
+# a forum cannot post them, or any event in the engine's own sources.
+RESERVED_TYPES = frozenset({"points.adjusted"})
+RESERVED_SOURCE_PREFIX = "rewards:"
+
+
 def validate_batch(items: Sequence[Any]) -> list[ValidEvent]:
     """Every event, or InvalidInput with one error per offending item: a batch is taken whole or not at all."""
     errors: list[ItemError] = []
@@ -62,6 +68,27 @@ def validate_batch(items: Sequence[Any]) -> list[ValidEvent]:
             envelope = CloudEvent.model_validate(item)
         except ValidationError as error:
             errors.extend(_item_errors(index, event_id, error, prefix=()))
+            continue
+        if envelope.type in RESERVED_TYPES:
+            errors.append(
+                ItemError(
+                    index=index,
+                    id=event_id,
+                    field="type",
+                    message=f"{envelope.type!r} is written by the engine itself: use POST /v1/users/{{id}}/adjust "
+                    "(scope admin) to change points by hand",
+                )
+            )
+            continue
+        if envelope.source.startswith(RESERVED_SOURCE_PREFIX):
+            errors.append(
+                ItemError(
+                    index=index,
+                    id=event_id,
+                    field="source",
+                    message=f"sources starting with {RESERVED_SOURCE_PREFIX!r} are the engine's own; use your forum's",
+                )
+            )
             continue
         try:
             DATA_MODELS.get(envelope.type, CustomData).model_validate(envelope.data)
@@ -316,8 +343,9 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
         if not events:
             await repository.advance_cursor(session, last_seq, writer)
             # Perk grants are not derived state (claims and approvals are people's decisions): they stay, and
-            # eligibility is checked once against the rebuilt state, without notifications.
-            await perks_service.reconcile_everyone(session, ruleset, now, notify=False)
+            # eligibility is checked once against the rebuilt state. Offers made now are new facts, not history
+            # granted again, so they are notified (the forum must add a role's group; the expert must know).
+            await perks_service.reconcile_everyone(session, ruleset, now, notify=True)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
         result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False, perks=False)
         applied += result.applied

@@ -441,6 +441,9 @@ async def close_periods(runtime: "Runtime", now: datetime) -> int:
         for period, awards in periods.items():
             key = previous_key(period, period_key(period, now - CLOSE_GRACE))
             async with unit_of_work(runtime.sessionmaker) as uow:
+                # The apply cursor first, as applying does: prizes then take perk locks and badge grants, and
+                # the same order everywhere means no deadlock with a batch being applied.
+                await events_repository.take_cursor(uow.session, holder, now)
                 if not await repository.claim_closure(uow.session, board.id, key, now, holder):
                     continue
                 rows: list[dict[str, Any]] = []

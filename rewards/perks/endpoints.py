@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
+from rewards.deps import CanRead, CanWriteEvents, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
 from rewards.outbox import service as outbox
 from rewards.perks import service
 from rewards.perks.schemas import (
@@ -40,15 +40,20 @@ async def get_user_perks(user_id: UserId, session: SessionDep, runtime: RuntimeD
 
 
 @router.post("/v1/users/{user_id}/perks/{perk_id}/claim", response_model=PerkGrantOut)
-async def claim_perk(user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanRead) -> PerkGrantOut:
-    """Claim an offer before its deadline; a beta perk hands out its code. 409 when there is no open offer."""
+async def claim_perk(
+    user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
+) -> PerkGrantOut:
+    """Claim an offer before its deadline; a beta perk hands out its code. 409 when there is no open offer.
+    The forum calls it for the signed-in expert, with a key of scope `events:write` (what it posts events with)."""
     claimed = await service.claim(uow.session, runtime.ruleset, user_id, perk_id, utcnow())
     uow.after_commit(lambda: outbox.kick(runtime))
     return claimed
 
 
 @router.post("/v1/users/{user_id}/perks/{perk_id}/decline", response_model=PerkGrantOut)
-async def decline_perk(user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanRead) -> PerkGrantOut:
+async def decline_perk(
+    user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
+) -> PerkGrantOut:
     """Decline an offer (or leave the waitlist); the seat goes to the next person waiting."""
     declined = await service.decline(uow.session, runtime.ruleset, user_id, perk_id, utcnow())
     uow.after_commit(lambda: outbox.kick(runtime))

@@ -1,6 +1,6 @@
 """All SQL for perks: grants through their lifecycle, seat locks, code pools."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
@@ -68,10 +68,27 @@ async def users_with_open_grants(session: AsyncSession, user_ids: Sequence[str])
 
 
 async def open_grant(session: AsyncSession, perk_id: str, user_id: str) -> PerkGrantRow | None:
+    """The user's open grant of the perk, read afresh (not from the session's identity map) and locked."""
     query = select(PerkGrantRow).where(
         PerkGrantRow.perk_id == perk_id, PerkGrantRow.user_id == user_id, PerkGrantRow.status.in_(OPEN_STATUSES)
     )
-    return (await session.scalars(query.with_for_update())).first()
+    query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(query)).first()
+
+
+async def get_grant(session: AsyncSession, grant_id: int) -> PerkGrantRow:
+    query = select(PerkGrantRow).where(PerkGrantRow.id == grant_id)
+    query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(query)).one()
+
+
+async def has_grant_in(session: AsyncSession, perk_id: str, user_id: str, statuses: Iterable[str]) -> bool:
+    found = await session.scalar(
+        select(PerkGrantRow.id)
+        .where(PerkGrantRow.perk_id == perk_id, PerkGrantRow.user_id == user_id, PerkGrantRow.status.in_(statuses))
+        .limit(1)
+    )
+    return found is not None
 
 
 async def add_grant(session: AsyncSession, grant: PerkGrantRow) -> PerkGrantRow:

@@ -20,7 +20,7 @@ class PerkGrantOut(BaseModel):
     kind: str
     status: str = Field(
         description="waitlisted, pending_approval, offered, active; or ended: declined, offer_expired, denied, "
-        "expired, revoked, withdrawn."
+        "expired, revoked, withdrawn (no longer qualifying, window closed), suspended (the account was)."
     )
     queued_at: datetime
     offered_at: datetime | None

@@ -4,13 +4,14 @@ codes, expiry, and what managers do by hand.
 Lifecycle: eligible -> waitlisted (no free seat) -> pending_approval (if a manager approves) -> offered (seat
 held, claim before the deadline) -> active (code handed out) -> expired or revoked. An offer can also be
 declined or expire; a request can be denied; a waitlist entry is withdrawn when the user stops qualifying or
-the window closes. Every transition that frees a seat promotes the waitlist, oldest entry first.
+the window closes; a suspension ends open grants (and active ones under `when_suspended: revoke`) as
+`suspended`, after which the user queues again once reinstated and qualifying. Every transition that frees a
+seat promotes the waitlist, oldest entry first.
 
 The waitlist is first come, first served: ordered by the time the user qualified (`queued_at`), then by grant
 id. Seat allocation for a perk happens under a lock on its settings row, so several workers never overbook.
 """
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,7 +66,8 @@ class Changes:
                 user_id=grant.user_id,
                 data=data,
                 occurred_at=now,
-                key=f"{topic}:{grant.id}:{uuid.uuid4().hex}",
+                # One notification per grant and kind of change: a transition done twice is told once.
+                key=f"{topic}:{grant.id}",
             )
         )
 
@@ -138,7 +140,12 @@ async def _end(
     grant.end_reason = reason
     grant.updated_at = now
     await session.flush()
-    topic = {"expired": "perk.expired", "revoked": "perk.revoked", "offer_expired": "perk.offer_expired"}
+    topic = {
+        "expired": "perk.expired",
+        "revoked": "perk.revoked",
+        "suspended": "perk.revoked",  # `status` in the data says why; a role's group is removed either way
+        "offer_expired": "perk.offer_expired",
+    }
     changes.notify(topic.get(status, f"perk.{status}"), grant, perk, now, reason=reason)
     if held_seat:
         await _promote(session, perk, now, changes)
@@ -193,44 +200,57 @@ async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str]) -> li
     ]
 
 
+# A closed grant with one of these statuses means the perk is not offered to that user again by the rules
+# (a manager can still grant it). A place withdrawn (no longer qualifying, window closed) or ended by a
+# suspension does not: the user queues again when they qualify again.
+FINAL_STATUSES = frozenset({"declined", "offer_expired", "denied", "expired", "revoked"})
+
+
+async def lock_perks(session: AsyncSession, ruleset: Ruleset, now: datetime) -> None:
+    """Lock every perk's row, in one global order (by id), so that transactions changing several perks never
+    wait for each other in a cycle. Applying events takes the apply cursor first, then these."""
+    for perk_id in sorted(perk.id for perk in ruleset.spec.perks):
+        await repository.lock_perk(session, perk_id, now)
+
+
 async def reconcile(
     session: AsyncSession, ruleset: Ruleset, profiles: Sequence[Profile], now: datetime, *, notify: bool = True
 ) -> int:
     """Re-check these users against every perk: queue or offer the newly eligible, take waitlist places from
-    those who stopped qualifying, apply the suspension policy. Returns notifications written."""
+    those who stopped qualifying, apply the suspension policy. Returns notifications written.
+
+    A first read, without locks, finds who may need a change; the changes are then made under the perks'
+    locks against a fresh read, so concurrent reconciles, claims and sweeps never act on a stale grant."""
     if not ruleset.spec.perks or not profiles:
         return 0
-    changes = Changes()
     grants = await repository.grants_of_users(session, [profile.user_id for profile in profiles])
-    had: dict[tuple[str, str], PerkGrantRow] = {}
-    for earlier in grants:
-        grant = earlier
-        # An open grant wins; else the latest closed one (a declined or expired perk is not offered again).
-        key = (grant.perk_id, grant.user_id)
-        current = had.get(key)
-        if (
-            current is None
-            or grant.status in OPEN_STATUSES
-            or (current.status not in OPEN_STATUSES and grant.id > current.id)
-        ):
-            had[key] = grant
-    for perk in ruleset.spec.perks:
+    open_grants = {(g.perk_id, g.user_id) for g in grants if g.status in OPEN_STATUSES}
+    final = {(g.perk_id, g.user_id) for g in grants if g.status in FINAL_STATUSES}
+    work: list[tuple[Perk, Profile]] = []
+    for perk in sorted(ruleset.spec.perks, key=lambda perk: perk.id):
         for profile in profiles:
-            found = had.get((perk.id, profile.user_id))
-            verdict = check(ruleset, perk, profile, now)
-            if found is not None and found.status in OPEN_STATUSES:
-                grant = found
-                if profile.suspended and (grant.status != "active" or perk.when_suspended == "revoke"):
-                    await repository.lock_perk(session, perk.id, now)
-                    await _end(session, perk, grant, "revoked", "the account is suspended", now, changes)
-                elif grant.status == "waitlisted" and not verdict.eligible:
-                    await repository.lock_perk(session, perk.id, now)
-                    reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
-                    await _end(session, perk, grant, "withdrawn", reason, now, changes)
-                continue
-            if found is not None or not verdict.eligible or not window_open(perk, now):
-                continue
-            await _queue(session, perk, profile.user_id, "rule", now, changes)
+            key = (perk.id, profile.user_id)
+            if key in open_grants or (
+                key not in final and window_open(perk, now) and check(ruleset, perk, profile, now).eligible
+            ):
+                work.append((perk, profile))
+    if not work:
+        return 0
+    await lock_perks(session, ruleset, now)
+    changes = Changes()
+    for perk, profile in work:
+        verdict = check(ruleset, perk, profile, now)
+        grant = await repository.open_grant(session, perk.id, profile.user_id)
+        if grant is not None:
+            if profile.suspended and (grant.status != "active" or perk.when_suspended == "revoke"):
+                await _end(session, perk, grant, "suspended", "the account is suspended", now, changes)
+            elif grant.status == "waitlisted" and not verdict.eligible:
+                reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
+                await _end(session, perk, grant, "withdrawn", reason, now, changes)
+            continue
+        if not verdict.eligible or await repository.has_grant_in(session, perk.id, profile.user_id, FINAL_STATUSES):
+            continue
+        await _queue(session, perk, profile.user_id, "rule", now, changes)
     await outbox.record(session, changes.notifications, now, deliver=notify)
     return len(changes.notifications) if notify else 0
 
@@ -314,24 +334,24 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     those who qualify) and closing (the waitlist is withdrawn), suspended holders. Idempotent."""
     changes = Changes()
     perks = {perk.id: perk for perk in ruleset.spec.perks}
-    for grant in await repository.due_offers(session, now):
-        perk = perks.get(grant.perk_id)
-        if perk is not None:
-            await repository.lock_perk(session, perk.id, now)
-            await _end(session, perk, grant, "offer_expired", "the offer was not claimed in time", now, changes)
-    for grant in await repository.due_expiries(session, now):
-        perk = perks.get(grant.perk_id)
-        if perk is not None:
-            await repository.lock_perk(session, perk.id, now)
+    due_offers = [g.id for g in await repository.due_offers(session, now) if g.perk_id in perks]
+    due_expiries = [g.id for g in await repository.due_expiries(session, now) if g.perk_id in perks]
+    await lock_perks(session, ruleset, now)
+    for grant_id in due_offers:
+        grant = await repository.get_grant(session, grant_id)  # fresh, under the lock: another sweep may have
+        if grant.status == "offered" and grant.respond_by is not None and grant.respond_by <= now:  # ended it
+            await _end(session, perks[grant.perk_id], grant, "offer_expired", "not claimed in time", now, changes)
+    for grant_id in due_expiries:
+        grant = await repository.get_grant(session, grant_id)
+        perk = perks[grant.perk_id]
+        if grant.status == "active" and grant.expires_at is not None and grant.expires_at <= now:
             await _end(session, perk, grant, "expired", f"ended after {perk.expires_after_days} days", now, changes)
-    for perk in ruleset.spec.perks:
+    for perk in sorted(ruleset.spec.perks, key=lambda perk: perk.id):
         if perk.closes is not None and now >= perk.closes:
-            await repository.lock_perk(session, perk.id, now)
             for grant in await repository.waitlisted(session, perk.id):
                 await _end(session, perk, grant, "withdrawn", "the perk's window closed", now, changes)
             continue
         if window_open(perk, now):
-            await repository.lock_perk(session, perk.id, now)
             await _promote(session, perk, now, changes)
     await outbox.record(session, changes.notifications, now)
     written = len(changes.notifications)
@@ -359,9 +379,7 @@ async def claim(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: 
     if grant is None or grant.status != "offered":
         raise Conflict(_no_offer(perk, grant))
     if grant.respond_by is not None and grant.respond_by <= now:
-        changes = Changes()
-        await _end(session, perk, grant, "offer_expired", "the offer was not claimed in time", now, changes)
-        await outbox.record(session, changes.notifications, now)
+        # The scheduled sweep ends it and passes the seat on (this request's changes would be rolled back).
         raise Conflict(f"the offer of {perk.name} expired at {grant.respond_by.isoformat()}")
     changes = Changes()
     await _activate(session, perk, grant, now, changes)

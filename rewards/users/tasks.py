@@ -25,7 +25,13 @@ async def lift_ended_suspensions(runtime: Runtime, now: datetime) -> int:
             id=f"reinstate/{user_id}/{until.isoformat()}",
             type="user.reinstated",
             time=until,
-            data={"actor": SCHEDULE_SOURCE, "user": user_id, "reason": "the suspension ended"},
+            data={
+                "actor": SCHEDULE_SOURCE,
+                "user": user_id,
+                "reason": "the suspension ended",
+                # Applied only if the suspension still ends then: an extension stored meanwhile wins.
+                "if_suspended_until": until.isoformat(),
+            },
         )
         for user_id, until in ended
     ]
