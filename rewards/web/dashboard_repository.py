@@ -2,8 +2,8 @@
 
 Counting per day happens in SQL (the day expression is the one thing each database spells its own way). Who
 answered which question needs the post inside the event's JSON `data`, which the two databases read differently,
-so those events are streamed in log order and counted in Python (rewards/web/dashboard.py), a thousand rows at a
-time: memory grows with the questions of the range, not with the log.
+so those events are read in log order, a thousand rows at a time, and counted in Python (rewards/web/dashboard.py):
+memory grows with the questions of the range, not with the log.
 """
 
 from collections.abc import AsyncIterator, Sequence
@@ -41,16 +41,28 @@ async def events_per_day(session: AsyncSession, start: datetime, end: datetime) 
 async def log_events(
     session: AsyncSession, types: Sequence[str], start: datetime, end: datetime
 ) -> AsyncIterator[LogEvent]:
-    """Events of these types that happened in [start, end), in log order, streamed."""
-    query = (
-        select(StoredEvent.type, StoredEvent.time, StoredEvent.data)
-        .where(StoredEvent.type.in_(types), StoredEvent.time >= start, StoredEvent.time < end)
-        .order_by(StoredEvent.seq)
-        .execution_options(yield_per=STREAM_ROWS)
-    )
-    result = await session.stream(query)
-    async for type_, time, data in result:
-        yield LogEvent(type_, time, data if isinstance(data, dict) else {})
+    """Events of these types that happened in [start, end), in log order, a thousand at a time (by `seq`, so
+    no server-side cursor or long transaction is needed)."""
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(StoredEvent.seq, StoredEvent.type, StoredEvent.time, StoredEvent.data)
+                .where(
+                    StoredEvent.seq > after,
+                    StoredEvent.type.in_(types),
+                    StoredEvent.time >= start,
+                    StoredEvent.time < end,
+                )
+                .order_by(StoredEvent.seq)
+                .limit(STREAM_ROWS)
+            )
+        ).all()
+        for _, type_, time, data in rows:
+            yield LogEvent(type_, time, data if isinstance(data, dict) else {})
+        if len(rows) < STREAM_ROWS:
+            return
+        after = rows[-1][0]
 
 
 @dataclass(frozen=True)
@@ -62,13 +74,16 @@ class PerkActivity:
 
 
 async def perk_activity(session: AsyncSession, start: datetime, end: datetime) -> list[PerkActivity]:
-    """Per perk: offers made, offers claimed (activated) and grants by hand, in [start, end)."""
+    """Per perk: offers made (not requests awaiting approval), offers claimed (activated) and grants by hand, in
+    [start, end)."""
 
     def within(column: Any) -> Any:
         return and_(column >= start, column < end)
 
     manual = PerkGrantRow.source == "manual"
-    offered = func.sum(case((and_(within(PerkGrantRow.offered_at), ~manual), 1), else_=0))
+    # A request awaiting a manager (or denied) holds a seat and has `offered_at`, but was never offered.
+    request = PerkGrantRow.status.in_(("pending_approval", "denied"))
+    offered = func.sum(case((and_(within(PerkGrantRow.offered_at), ~manual, ~request), 1), else_=0))
     claimed = func.sum(case((and_(within(PerkGrantRow.activated_at), ~manual), 1), else_=0))
     by_hand = func.sum(case((and_(within(PerkGrantRow.activated_at), manual), 1), else_=0))
     rows = await session.execute(
