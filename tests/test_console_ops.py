@@ -463,6 +463,7 @@ async def test_the_leaderboards_page_is_public_with_ranks_periods_and_previous_p
     await perk_community(ops)  # anna 40, piotr 35, both in March 2026
     page = await ops.browser.get("/leaderboards")
     assert page.status_code == 200
+    assert '<a href="/leaderboards" aria-current="page">Leaderboards</a>' in page.text  # in the site's menu
     rows = re.findall(r'<td class="num">(\d+)</td>\s*<td><a href="/u/([^"]+)">', page.text)
     assert rows == [("1", "anna"), ("2", "piotr"), ("3", "asker")]  # the asker: +2 for accepting
     assert page.text.count(">Newcomer<") == 3  # rank titles
@@ -494,7 +495,7 @@ async def test_my_spot_shows_my_rank_with_neighbours_on_every_board(ops: Web) ->
     await ops.post_events(*(upvote(f"w{n}", answer(f"c{n}", f"user{n}", "q9"), minutes=30 + n) for n in range(5)))
     await ops.sign_in("user2")  # five users with 10: user0..user4, after anna (40) and piotr (35)
     page = await ops.browser.get("/me")
-    spot = re.search(r'<ol class="history" data-testid="spot-reputation-all-time">(.*?)</ol>', page.text, re.S)
+    spot = re.search(r'<ol class="perks" data-testid="spot-reputation-all-time">(.*?)</ol>', page.text, re.S)
     assert spot is not None
     assert re.findall(r"#(\d+)", spot.group(1)) == ["3", "3", "3", "3", "3"]  # equal scores share a rank
     assert "#3 you" in spot.group(1) and 'aria-current="true"' in spot.group(1)
