@@ -154,14 +154,24 @@ async def _end(
 # -- eligibility ------------------------------------------------------------------------------------------
 
 
-def profiles_from_state(state: WorkingState, user_ids: Sequence[str]) -> list[Profile]:
-    """Profiles of users the engine just changed, read from its working state (no queries)."""
+def profiles_from_state(
+    state: WorkingState, user_ids: Sequence[str], counter_ids: Sequence[str] | None = None
+) -> list[Profile]:
+    """Profiles of users the engine just changed, read from its working state (no queries). With the ids of the
+    per-user counters, each is looked up; without, the whole state is scanned (fine once, not per batch: a
+    state kept between batches holds every post's counters)."""
     profiles = []
-    wanted = set(user_ids)
     totals: dict[str, dict[str, int]] = {}
-    for (owner, counter_id, scope), value in state.counters.items():
-        if scope == "" and owner in wanted:
-            totals.setdefault(owner, {})[counter_id] = value
+    if counter_ids is not None:
+        for user_id in user_ids:
+            found = {c: state.counters[(user_id, c, "")] for c in counter_ids if (user_id, c, "") in state.counters}
+            if found:
+                totals[user_id] = found
+    else:
+        wanted = set(user_ids)
+        for (owner, counter_id, scope), value in state.counters.items():
+            if scope == "" and owner in wanted:
+                totals.setdefault(owner, {})[counter_id] = value
     for user_id in user_ids:
         user = state.users.get(user_id)
         if user is None:
@@ -224,15 +234,20 @@ async def reconcile(
     if not ruleset.spec.perks or not profiles:
         return 0
     grants = await repository.grants_of_users(session, [profile.user_id for profile in profiles])
-    open_grants = {(g.perk_id, g.user_id) for g in grants if g.status in OPEN_STATUSES}
+    open_grants = {(g.perk_id, g.user_id): g.status for g in grants if g.status in OPEN_STATUSES}
     final = {(g.perk_id, g.user_id) for g in grants if g.status in FINAL_STATUSES}
     work: list[tuple[Perk, Profile]] = []
     for perk in sorted(ruleset.spec.perks, key=lambda perk: perk.id):
         for profile in profiles:
             key = (perk.id, profile.user_id)
-            if key in open_grants or (
-                key not in final and window_open(perk, now) and check(ruleset, perk, profile, now).eligible
-            ):
+            status = open_grants.get(key)
+            if status is not None:
+                # Only a suspension, or a waitlisted user no longer qualifying, changes an open grant.
+                if (profile.suspended and (status != "active" or perk.when_suspended == "revoke")) or (
+                    status == "waitlisted" and not check(ruleset, perk, profile, now).eligible
+                ):
+                    work.append((perk, profile))
+            elif key not in final and window_open(perk, now) and check(ruleset, perk, profile, now).eligible:
                 work.append((perk, profile))
     if not work:
         return 0
@@ -314,7 +329,8 @@ async def after_batch(
     )
     holders = await repository.users_with_open_grants(session, sorted(set(state.changed_users) - set(users)))
     users = sorted({*users, *holders})
-    return await reconcile(session, ruleset, profiles_from_state(state, users), now, notify=notify)
+    counter_ids = [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
+    return await reconcile(session, ruleset, profiles_from_state(state, users, counter_ids), now, notify=notify)
 
 
 def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
