@@ -24,7 +24,9 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
         yield uow
 
 
-UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+# `scope="function"`: the commit happens before the response is sent, so a client that reads right after a
+# write sees it, and a failed commit is an error response, not a 200 for a change that was lost.
+UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
 async def get_read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
