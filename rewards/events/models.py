@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.models_base import Base, BigIntId, UTCDateTime
@@ -29,7 +29,12 @@ class StoredEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
+        # The console reads the log by time: the dashboard by type and date range, a rules preview's last N days.
+        Index("ix_events_type_time", "type", "time"),
+        Index("ix_events_time", "time"),
+    )
 
 
 class ApplyCursor(Base):

@@ -85,21 +85,6 @@ class UserReinstatedData(ActorData):
     user: Id
 
 
-class PointsAdjustedData(ActorData):
-    """A manager's correction of a user's points, with the reason shown in their history."""
-
-    user: Id
-    points: int = Field(ge=-100_000, le=100_000)
-    reason: Annotated[StrictStr, StringConstraints(min_length=3, max_length=400)]
-
-    @field_validator("points")
-    @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("an adjustment of 0 points changes nothing")
-        return value
-
-
 class CustomData(_Open):
     """Any other event type a programme posts (`workshop.attended`...): an object, `actor` if someone acted."""
 
@@ -119,7 +104,6 @@ DATA_MODELS: dict[str, type[BaseModel]] = {
     "flag.resolved": FlagResolvedData,
     "user.suspended": UserSuspendedData,
     "user.reinstated": UserReinstatedData,
-    "points.adjusted": PointsAdjustedData,
 }
 
 
