@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from rewards.deps import CanRead, RuntimeDep, SessionDep
 from rewards.leaderboards import service
@@ -40,10 +40,10 @@ async def get_board(
     at: AtQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> BoardPageOut:
+) -> Response:
     """Ranks are standard competition ranks (1, 2, 2, 4); among equal scores the user who reached the score
     first comes first, then the user id. Suspended users are not shown."""
-    return await service.board_page(runtime, session, board, period, at, limit, offset, utcnow())
+    return _json(await service.board_page(runtime, session, board, period, at, limit, offset, utcnow()))
 
 
 @router.get(
@@ -58,9 +58,15 @@ async def get_around(
     period: PeriodQuery = "all-time",
     at: AtQuery = None,
     radius: Annotated[int, Query(ge=0, le=50)] = 5,
-) -> BoardPageOut:
+) -> Response:
     """Up to `radius` users above and below; 404 when the user has no positive score in that period."""
-    return await service.around_user(runtime, session, board, user_id, period, at, radius, utcnow())
+    return _json(await service.around_user(runtime, session, board, user_id, period, at, radius, utcnow()))
+
+
+def _json(page: BoardPageOut) -> Response:
+    # The page is built from typed models already: serialise it once, without FastAPI validating it again
+    # against `response_model` (which stays for the API reference). The forum reads these pages most.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{board}/closed", response_model=ClosedPeriodsOut, summary="Closed periods and their winners")
