@@ -34,6 +34,8 @@ demo-data: $(VENV)/.installed
 		$(BIN)/python -m bench.community --users 2000 --events 50000 --out .demo-events.jsonl 2> /dev/null && \
 		$(BIN)/rewards import events .demo-events.jsonl > /dev/null && rm -f .demo-events.jsonl; \
 	fi
+	@# Demo beta codes (development only), so that an expert who claims the beta perk sees a code.
+	@seq -f "DEMO-BETA-%04g" 1 60 > .demo-codes.txt && $(BIN)/rewards perks add-codes beta-5g-router .demo-codes.txt > /dev/null; rm -f .demo-codes.txt
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check rewards tests bench migrations

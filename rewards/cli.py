@@ -27,6 +27,8 @@ import_app = typer.Typer(help="Import a community's history.", no_args_is_help=T
 app.add_typer(import_app, name="import")
 leaderboards_app = typer.Typer(help="Leaderboards.", no_args_is_help=True)
 app.add_typer(leaderboards_app, name="leaderboards")
+perks_app = typer.Typer(help="Perks.", no_args_is_help=True)
+app.add_typer(perks_app, name="perks")
 
 
 @app.command()
@@ -302,6 +304,28 @@ def leaderboards_rebuild() -> None:
     typer.echo(
         json.dumps({"rows": report.rows, "redis_periods": report.redis_periods, "last_seq": report.applied_through})
     )
+
+
+@perks_app.command("add-codes")
+def perks_add_codes(
+    perk_id: Annotated[str, typer.Argument(help="A beta_access perk's id.")],
+    file: Annotated[Path, typer.Argument(help="A text file, one code per line.")],
+) -> None:
+    """Add beta codes to a perk's pool (codes already there are skipped; experts waiting for one get one)."""
+    from rewards.db import unit_of_work
+    from rewards.perks import service
+    from rewards.perks.schemas import CodesOut
+    from rewards.runtime import utcnow
+
+    codes = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    async def work(runtime: "Runtime") -> CodesOut:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            return await service.upload_codes(
+                uow.session, runtime.ruleset, perk_id, codes, f"cli:{_os_user()}", utcnow()
+            )
+
+    typer.echo(with_runtime(work).model_dump_json())
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """The `rewards` command, run as an operator would."""
 
+import json
 import os
 import subprocess
 import sys
@@ -104,3 +105,21 @@ def test_import_events_from_json_lines_is_idempotent(tmp_path: Path) -> None:
     broken.write_text('{"specversion": "1.0"}\n{not json\n')
     result = rewards("import", "events", str(broken), database_url=url)
     assert result.returncode == 1 and "line 2" in result.stderr
+
+
+def test_perks_add_codes_fills_a_pool_once_and_names_the_perks_on_a_typo(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    codes = tmp_path / "codes.txt"
+    codes.write_text("BETA-1\nBETA-2\n\nBETA-2\n")
+    first = rewards("perks", "add-codes", "beta-5g-router", str(codes), database_url=url)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {
+        "perk_id": "beta-5g-router",
+        "added": 2,
+        "codes_left": 2,
+        "codes_issued_to_waiting": 0,
+    }
+    again = rewards("perks", "add-codes", "beta-5g-router", str(codes), database_url=url)
+    assert json.loads(again.stdout)["added"] == 0
+    typo = rewards("perks", "add-codes", "beta", str(codes), database_url=url)
+    assert typo.returncode == 1 and "beta-5g-router" in typo.stderr
