@@ -274,3 +274,41 @@ async def test_concurrent_allocation_never_overbooks_seats(postgres_database_url
 async def _profiles(runtime: Any, users: list[str]) -> list[Any]:
     async with runtime.sessionmaker() as session:
         return await perks.profiles_from_db(session, users)
+
+
+ACTIVE_PERK = """
+perks:
+  - id: act
+    name: Active experts' beta
+    description: For those who helped this month.
+    kind: beta_access
+    eligibility: {reputation: 10, active_within_days: 30}
+    seats: 1
+    claim_within_days: 90
+
+"""
+
+
+async def test_the_next_in_line_who_no_longer_qualifies_by_time_alone_is_passed_over(
+    database_url: str, tmp_path: Path
+) -> None:
+    text = (PROJECT_ROOT / "rules" / "default.yaml").read_text()
+    start, end = text.index("\nperks:"), text.index("# Titles by reputation")
+    rules = tmp_path / "active.yaml"
+    rules.write_text(text[:start] + "\n" + ACTIVE_PERK + text[end:])
+    recently = utcnow() - timedelta(days=1)
+    async with open_api(make_settings(database_url, rules_path=rules)) as api:
+        for user in ("u1", "u2", "u3"):
+            a = answer(f"a-{user}", user, "q1")
+            await api.post_events(
+                event("answer.posted", {"actor": user, "post": a}, at=recently), upvote("v", a, at=recently)
+            )
+        assert [w["waitlist_position"] for w in (await perks_of(api, "u2"))["waitlisted"]] == [1]
+        runtime = api.runtime
+        # Forty days on, u2 and u3 have been quiet: when u1 declines, the seat skips them.
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await perks.decline(uow.session, runtime.ruleset, "u1", "act", utcnow() + timedelta(days=40))
+        for user in ("u2", "u3"):
+            mine = await perks_of(api, user)
+            assert mine["offered"] == [] and [g["status"] for g in mine["past"]] == ["withdrawn"]
+            assert "activity in the last 30 days" in mine["past"][0]["end_reason"]

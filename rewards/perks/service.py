@@ -43,8 +43,9 @@ CANDIDATES_PER_SWEEP = 10_000
 
 @dataclass
 class Changes:
-    """Notifications to write in the caller's transaction."""
+    """Notifications to write in the caller's transaction, and the rules the change is made under."""
 
+    ruleset: Ruleset
     notifications: list[outbox.Notification] = field(default_factory=list)
 
     def notify(self, topic: str, grant: PerkGrantRow, perk: Perk, now: datetime, **extra: object) -> None:
@@ -128,6 +129,13 @@ async def _promote(session: AsyncSession, perk: Perk, now: datetime, changes: Ch
         head = await repository.waitlisted(session, perk.id, limit=1)
         if not head:
             return
+        # Time alone may have changed what the next in line qualifies for (recent activity, a suspension).
+        profiles = await profiles_from_db(session, [head[0].user_id])
+        verdict = check(changes.ruleset, perk, profiles[0], now) if profiles else None
+        if verdict is not None and not verdict.eligible:
+            reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
+            await _end(session, perk, head[0], "withdrawn", reason, now, changes)
+            continue
         await _offer(session, perk, head[0], now, changes)
 
 
@@ -252,7 +260,7 @@ async def reconcile(
     if not work:
         return 0
     await lock_perks(session, ruleset, now)
-    changes = Changes()
+    changes = Changes(ruleset)
     for perk, profile in work:
         verdict = check(ruleset, perk, profile, now)
         grant = await repository.open_grant(session, perk.id, profile.user_id)
@@ -348,7 +356,7 @@ def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
 async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     """Time-based changes: offers past their deadline, perks past their expiry, windows opening (offers to
     those who qualify) and closing (the waitlist is withdrawn), suspended holders. Idempotent."""
-    changes = Changes()
+    changes = Changes(ruleset)
     perks = {perk.id: perk for perk in ruleset.spec.perks}
     due_offers = [g.id for g in await repository.due_offers(session, now) if g.perk_id in perks]
     due_expiries = [g.id for g in await repository.due_expiries(session, now) if g.perk_id in perks]
@@ -397,7 +405,7 @@ async def claim(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: 
     if grant.respond_by is not None and grant.respond_by <= now:
         # The scheduled sweep ends it and passes the seat on (this request's changes would be rolled back).
         raise Conflict(f"the offer of {perk.name} expired at {grant.respond_by.isoformat()}")
-    changes = Changes()
+    changes = Changes(ruleset)
     await _activate(session, perk, grant, now, changes)
     await outbox.record(session, changes.notifications, now)
     return await _grant_out(session, ruleset, grant)
@@ -409,7 +417,7 @@ async def decline(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id
     grant = await repository.open_grant(session, perk.id, user_id)
     if grant is None or grant.status not in ("offered", "waitlisted", "pending_approval"):
         raise Conflict(_no_offer(perk, grant))
-    changes = Changes()
+    changes = Changes(ruleset)
     await _end(session, perk, grant, "declined", "declined by the expert", now, changes)
     await outbox.record(session, changes.notifications, now)
     return await _grant_out(session, ruleset, grant)
@@ -433,7 +441,7 @@ async def approve(
     if grant is None or grant.status != "pending_approval":
         raise Conflict(f"{user_id} has no request for {perk.name} awaiting approval")
     grant.decided_by = actor
-    changes = Changes()
+    changes = Changes(ruleset)
     await _offer(session, perk, grant, now, changes)
     await _finish(session, changes, actor, "perk.approve", perk, user_id, reason, now)
     return await _grant_out(session, ruleset, grant)
@@ -448,7 +456,7 @@ async def deny(
     if grant is None or grant.status != "pending_approval":
         raise Conflict(f"{user_id} has no request for {perk.name} awaiting approval")
     grant.decided_by = actor
-    changes = Changes()
+    changes = Changes(ruleset)
     await _end(session, perk, grant, "denied", reason, now, changes)
     await _finish(session, changes, actor, "perk.deny", perk, user_id, reason, now)
     return await _grant_out(session, ruleset, grant)
@@ -463,7 +471,7 @@ async def grant_by_hand(
     grant = await repository.open_grant(session, perk.id, user_id)
     if grant is not None and grant.status == "active":
         raise Conflict(f"{user_id} already has {perk.name}")
-    changes = Changes()
+    changes = Changes(ruleset)
     if grant is None:
         grant = await repository.add_grant(
             session,
@@ -487,7 +495,7 @@ async def revoke(
     if grant is None:
         raise NotFound(f"{user_id} has no open grant of {perk.name}")
     grant.decided_by = actor
-    changes = Changes()
+    changes = Changes(ruleset)
     await _end(session, perk, grant, "revoked", reason, now, changes)
     await _finish(session, changes, actor, "perk.revoke", perk, user_id, reason, now)
     return await _grant_out(session, ruleset, grant)
@@ -504,7 +512,7 @@ async def offer_prize(
     await repository.lock_perk(session, perk.id, now)
     if await repository.open_grant(session, perk.id, user_id) is not None:
         return False
-    changes = Changes()
+    changes = Changes(ruleset)
     await _queue(session, perk, user_id, "board", now, changes, decided_by=actor)
     await _finish(session, changes, actor, "perk.prize", perk, user_id, reason, now)
     return True
@@ -523,7 +531,7 @@ async def upload_codes(
         raise InvalidInput("a code is longer than 200 characters")
     await repository.lock_perk(session, perk.id, now)
     added = await repository.add_codes(session, perk.id, cleaned, now)
-    changes = Changes()
+    changes = Changes(ruleset)
     issued = 0
     for grant in await repository.active_without_code(session, perk.id):
         grant.code = await repository.take_code(session, perk.id, grant.id)
@@ -545,7 +553,7 @@ async def set_seats(
 ) -> PerkOut:
     perk = _perk(ruleset, perk_id)
     await repository.set_seats(session, perk.id, seats, now)
-    changes = Changes()
+    changes = Changes(ruleset)
     await _promote(session, perk, now, changes)
     await _finish(session, changes, actor, "perk.set_seats", perk, None, None, now, {"seats": seats})
     return (await catalogue(session, ruleset, only=perk.id)).perks[0]
