@@ -1,11 +1,13 @@
 """Ranks: titles by reputation, declared in the rules file, shown with progress to the next one."""
 
+from pathlib import Path
+
 import pytest
 
 from rewards.engine.loader import load_ruleset_text
 from rewards.engine.ranks import standing
 from rewards.errors import RulesetError
-from tests.conftest import Api
+from tests.conftest import Api, make_settings, open_api
 from tests.engine_harness import Community
 from tests.factories import accept, answer, upvote
 
@@ -55,6 +57,64 @@ async def test_a_profile_shows_rank_and_progress(api: Api) -> None:
         "reputation": 500,
         "reputation_needed": 435,
         "progress": 0.0333,
+        "badges_needed": [],
     }
     page = (await api.client.get("/v1/users", params={"ids": "expert,asker"})).json()
     assert [u["rank"]["title"] for u in page["users"]] == ["Contributor", "Newcomer"]
+
+
+RANKS_WITH_BADGES = """
+ruleset: badge-ranks
+counters:
+  accepted_answers: {name: Accepted answers}
+points:
+  - id: upvote
+    on: post.upvoted
+    award: [{to: post.author, points: 10}]
+  - id: accepted
+    on: answer.accepted
+    award: [{to: post.author, points: 15, counts: [accepted_answers]}]
+badges:
+  - {id: solver, name: Solver, description: Accepted answers., counter: accepted_answers, tiers: {bronze: 1, silver: 2}}
+ranks:
+  - {id: newcomer, title: Newcomer, reputation: 0}
+  - {id: expert, title: Expert, reputation: 20, badges: [solver/silver]}
+  - {id: guru, title: Guru, reputation: 100}
+"""
+
+
+def test_a_rank_that_needs_badges_waits_for_them_and_says_which() -> None:
+    community = Community(load_ruleset_text(RANKS_WITH_BADGES))
+    ranks = community.ruleset.spec.ranks
+    a1, a2 = answer("a1", "ewa", "q1"), answer("a2", "ewa", "q2")
+    community.send(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
+    held = [(h.badge_id, h.tier) for h in community.state.badges_of("ewa") if h.held]
+    where = standing(ranks, community.rep("ewa"), held)
+    assert (where.rank.title if where.rank else None, where.badges_needed, where.reputation_needed) == (
+        "Newcomer",
+        ("solver/silver",),
+        0,
+    )
+    community.send(accept("asker", a1), accept("asker2", a2))
+    held = [(h.badge_id, h.tier) for h in community.state.badges_of("ewa") if h.held]
+    assert standing(ranks, community.rep("ewa"), held).rank.title == "Expert"  # type: ignore[union-attr]
+    # A higher title that needs no badge is not blocked by a lower one that does.
+    assert standing(ranks, 150, []).rank.title == "Guru"  # type: ignore[union-attr]
+
+
+def test_a_rank_naming_an_unknown_badge_is_refused() -> None:
+    with pytest.raises(RulesetError, match="no badge 'nope'"):
+        load_ruleset_text(RANKS_WITH_BADGES.replace("solver/silver", "nope"))
+
+
+async def test_the_api_shows_the_badges_a_rank_still_needs(database_url: str, tmp_path: Path) -> None:
+    rules = tmp_path / "ranks.yaml"
+    rules.write_text(RANKS_WITH_BADGES)
+    async with open_api(make_settings(database_url, rules_path=rules)) as api:
+        a1 = answer("a1", "ewa", "q1")
+        await api.post_events(upvote("v1", a1), upvote("v2", a1), accept("asker", a1))
+        user = (await api.client.get("/v1/users/ewa")).json()
+        assert user["rank"]["title"] == "Newcomer"
+        assert user["next_rank"]["title"] == "Expert" and user["next_rank"]["badges_needed"] == ["solver/silver"]
+        await api.post_events(accept("asker2", answer("a2", "ewa", "q2")))
+        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"

@@ -37,8 +37,8 @@ def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verd
     if needs.rank is not None:
         ranks = ruleset.spec.ranks
         wanted = next((rank for rank in ranks if rank.id == needs.rank), None)
-        current = standing(ranks, profile.reputation).rank
-        if wanted is not None and (current is None or current.reputation < wanted.reputation):
+        current = standing(ranks, profile.reputation, profile.badges).rank
+        if wanted is not None and (current is None or ranks.index(current) < ranks.index(wanted)):
             missing.append(f"the rank {wanted.title}")
     for reference in needs.badges:
         badge_id, _, tier = reference.partition("/")

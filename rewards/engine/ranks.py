@@ -1,10 +1,14 @@
 """Ranks: the title a reputation earns, and how far the next one is. Pure."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from rewards.engine.ruleset import Rank
 from rewards.engine.state import Notice, WorkingState
+
+HeldBadges = Collection[tuple[str, str]]  # (badge id, tier) the user holds
+_TIERS = {"bronze": 1, "silver": 2, "gold": 3}
 
 
 @dataclass(frozen=True)
@@ -13,23 +17,37 @@ class Standing:
     next_rank: Rank | None
     reputation_needed: int | None  # to reach the next rank
     progress: float | None  # 0..1 of the way from this rank's threshold to the next one's
+    badges_needed: tuple[str, ...] = ()  # the next rank's badge references the user lacks
 
 
-def standing(ranks: list[Rank], reputation: int) -> Standing:
+def missing_badges(rank: Rank, held: HeldBadges) -> tuple[str, ...]:
+    """The rank's badge references (`solver/silver`) the user does not meet."""
+    missing = []
+    for reference in rank.badges:
+        badge_id, _, tier = reference.partition("/")
+        floor = _TIERS.get(tier, 0)
+        if not any(held_id == badge_id and _TIERS.get(held_tier, 0) >= floor for held_id, held_tier in held):
+            missing.append(reference)
+    return tuple(missing)
+
+
+def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Standing:
+    """The highest rank whose reputation and badges the user has (ranks run lowest first), and the next one up.
+    A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a higher
+    title that needs none."""
     current: Rank | None = None
-    following: Rank | None = None
     for rank in ranks:
-        if reputation >= rank.reputation:
+        if reputation >= rank.reputation and not missing_badges(rank, held):
             current = rank
-        else:
-            following = rank
-            break
+    above = ranks[ranks.index(current) + 1 :] if current is not None else ranks
+    following = next((rank for rank in above if reputation < rank.reputation or missing_badges(rank, held)), None)
     if following is None:
         return Standing(current, None, None, None if current is None else 1.0)
     floor = current.reputation if current is not None else 0
     span = following.reputation - floor
     progress = max(0.0, min(1.0, (reputation - floor) / span)) if span > 0 else 0.0
-    return Standing(current, following, following.reputation - reputation, round(progress, 4))
+    needed = max(following.reputation - reputation, 0)
+    return Standing(current, following, needed, round(progress, 4), missing_badges(following, held))
 
 
 def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: int) -> list[Notice]:
@@ -37,7 +55,9 @@ def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: in
     notices: list[Notice] = []
     for user_id, before in sorted(state.reputation_before.items()):
         after = state.reputation(user_id)
-        old, new = standing(ranks, before).rank, standing(ranks, after).rank
+        # Badges granted in the batch count for the rank after it (a rank may need one).
+        held = [(h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held]
+        old, new = standing(ranks, before, held).rank, standing(ranks, after, held).rank
         if old == new or new is None:
             continue
         notices.append(

@@ -155,6 +155,12 @@ class Rank(_Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     reputation: int = Field(ge=0, description="Reputation from which the title is held.")
     description: str | None = Field(default=None, max_length=500)
+    badges: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}(/(bronze|silver|gold))?$")]] = (
+        Field(
+            default_factory=list,
+            description="Badges needed too, as `id` or `id/tier` (that tier or higher): `[solver/silver]`.",
+        )
+    )
 
 
 class Counter(_Strict):
@@ -392,6 +398,12 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         f"`requires` names {counter_id!r}, which is not a declared `per: {per}` counter",
                     )
                 )
+    for index, rank in enumerate(spec.ranks):
+        for reference in rank.badges:
+            if reference.split("/")[0] not in badge_ids:
+                problems.append((("ranks", index, "badges"), f"no badge {reference.split('/')[0]!r} in `badges`"))
+        if index == 0 and rank.badges:
+            problems.append((("ranks", 0, "badges"), "the first rank is everyone's: it cannot need badges"))
     perk_ids: set[str] = set()
     for index, perk in enumerate(spec.perks):
         if perk.id in perk_ids:

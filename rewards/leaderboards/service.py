@@ -232,10 +232,13 @@ async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]
     reputations = await repository.reputations(session, user_ids) if ranked else {}
     held = await badges_repository.held_badges_of(session, user_ids) if ranked else []
     summaries = badges_service.summaries(ruleset, held, user_ids)
+    badges_held: dict[str, list[tuple[str, str]]] = {}
+    for user_id, badge_id, tier, _ in held:
+        badges_held.setdefault(user_id, []).append((badge_id, tier))
     entries = []
     for row in ranked:
         reputation = reputations.get(row.user_id, 0)
-        title = standing(ruleset.spec.ranks, reputation).rank
+        title = standing(ruleset.spec.ranks, reputation, badges_held.get(row.user_id, [])).rank
         entries.append(
             EntryOut(
                 rank=row.rank,

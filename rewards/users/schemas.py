@@ -17,6 +17,9 @@ class RankOut(BaseModel):
 class NextRankOut(RankOut):
     reputation_needed: int = Field(description="How much more reputation the user needs for it.")
     progress: float = Field(description="0 to 1: the way from the current rank's threshold to this one's.")
+    badges_needed: list[str] = Field(
+        default_factory=list, description="Badges this rank also needs that the user lacks: `solver/silver`."
+    )
 
 
 class UserOut(BaseModel):

@@ -12,7 +12,7 @@ from rewards.badges import repository as badges_repository
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import BadgeSummaryOut
 from rewards.engine.evaluate import ADJUSTMENT_TYPE
-from rewards.engine.ranks import standing
+from rewards.engine.ranks import HeldBadges, standing
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import service as events_service
@@ -31,8 +31,8 @@ async def _user(session: AsyncSession, user_id: str) -> UserRow:
     return user
 
 
-def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None) -> UserOut:
-    where = standing(ranks, user.reputation)
+def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None, held: HeldBadges = ()) -> UserOut:
+    where = standing(ranks, user.reputation, held)
     return UserOut(
         user_id=user.user_id,
         reputation=user.reputation,
@@ -43,6 +43,7 @@ def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None
             **where.next_rank.model_dump(include={"id", "title", "reputation"}),
             reputation_needed=where.reputation_needed,
             progress=where.progress,
+            badges_needed=list(where.badges_needed),
         ),
         suspended=user.suspended,
         suspended_until=user.suspended_until,
@@ -52,16 +53,20 @@ def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None
     )
 
 
-async def _summaries(session: AsyncSession, ruleset: Ruleset, user_ids: list[str]) -> dict[str, BadgeSummaryOut]:
-    held = await badges_repository.held_badges_of(session, user_ids)
-    return badges_service.summaries(ruleset, held, user_ids)
+def held_by_user(held: list[tuple[str, str, str, datetime]]) -> dict[str, list[tuple[str, str]]]:
+    """(badge, tier) held per user, from the rows `held_badges_of` returns; ranks may need badges."""
+    by_user: dict[str, list[tuple[str, str]]] = {}
+    for user_id, badge_id, tier, _ in held:
+        by_user.setdefault(user_id, []).append((badge_id, tier))
+    return by_user
 
 
 async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], ruleset: Ruleset | None = None) -> UserOut:
     """With `ruleset`, the badge summary too."""
     user = await _user(session, user_id)
-    summary = (await _summaries(session, ruleset, [user_id]))[user_id] if ruleset is not None else None
-    return _out(user, ranks, summary)
+    held = await badges_repository.held_badges_of(session, [user_id])
+    summary = badges_service.summaries(ruleset, held, [user_id])[user_id] if ruleset is not None else None
+    return _out(user, ranks, summary, held_by_user(held).get(user_id, []))
 
 
 MAX_USERS_PER_PAGE = 100
@@ -95,13 +100,18 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
     found = await repository.get_many(session, user_ids)
     held = await badges_repository.held_badges_of(session, list(found))
     summaries = badges_service.summaries(ruleset, held, list(found))
+    badges_held = held_by_user(held)
     newest = max((user.updated_seq for user in found.values()), default=0)
     fingerprint = "\x1f".join(user_ids) + "\x1e" + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     ranks = ruleset.spec.ranks
     return UsersPage(
         body=UsersPageOut(
-            users=[_out(found[user_id], ranks, summaries[user_id]) for user_id in user_ids if user_id in found],
+            users=[
+                _out(found[user_id], ranks, summaries[user_id], badges_held.get(user_id, []))
+                for user_id in user_ids
+                if user_id in found
+            ],
             missing=[user_id for user_id in user_ids if user_id not in found],
         ),
         etag=f'W/"{ruleset.version}-{newest}-{len(found)}-{digest}"',
@@ -129,7 +139,8 @@ class Flair:
 async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks: list[Rank]) -> Flair:
     user = await _user(session, user_id)
     name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
-    rank = standing(ranks, user.reputation).rank
+    held = held_by_user(await badges_repository.held_badges_of(session, [user_id])).get(user_id, [])
+    rank = standing(ranks, user.reputation, held).rank
     reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
     # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
     name_width = 12 + 7 * len(name)
