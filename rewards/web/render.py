@@ -74,10 +74,6 @@ def local_path(value: str | None, default: str = "/me") -> str:
     return value
 
 
-def _has_route(request: Request, path: str) -> bool:
-    return any(getattr(route, "path", None) == path for route in request.app.routes)
-
-
 def render(request: Request, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
     context = page_context(request)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -88,7 +84,6 @@ def render(request: Request, template: str, *, status_code: int = 200, **values:
         "current_path": request.url.path,
         "here": quote(path, safe=""),
         "languages": [(locale, i18n.language_name(locale)) for locale in i18n.LOCALES],
-        "has_leaderboards": _has_route(request, "/leaderboards"),
         "development": context.settings.environment == "development",
     }
     body = i18n.environment(context.locale).get_template(template).render(**shell, **values)
