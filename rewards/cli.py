@@ -174,6 +174,7 @@ def rules_publish(
 ) -> None:
     """Publish a rules file: every process applies it from its next batch (see README, Changing the rules)."""
     from rewards.db import unit_of_work
+    from rewards.leaderboards import service as leaderboards
     from rewards.rulesets import service
     from rewards.rulesets.schemas import PublishOut
     from rewards.runtime import holder_name, utcnow
@@ -186,7 +187,7 @@ def rules_publish(
 
     async def work(runtime: "Runtime") -> PublishOut:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            return await service.publish(
+            published = await service.publish(
                 uow.session,
                 source=source,
                 version=None,
@@ -198,6 +199,9 @@ def rules_publish(
                 batch_size=runtime.settings.apply_batch_size,
                 holder=holder_name("publish"),
             )
+            # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
+            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
+            return published
 
     typer.echo(with_runtime(work).model_dump_json())
 
@@ -216,13 +220,17 @@ def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
     from rewards.db import unit_of_work
     from rewards.events import service
+    from rewards.leaderboards import service as leaderboards
     from rewards.runtime import holder_name, utcnow
 
     async def work(runtime: "Runtime") -> service.BatchResult:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            return await service.replay(
+            result = await service.replay(
                 uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder_name("replay"), utcnow()
             )
+            # The boards were recomputed: Redis's copy is stale until the heal job reloads it.
+            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
+            return result
 
     result = with_runtime(work)
     typer.echo(json.dumps({"applied": result.applied, "failed": result.failed, "last_seq": result.last_seq}))

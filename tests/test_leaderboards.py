@@ -433,3 +433,24 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
 async def test_boards_without_awards_close_nothing(api: Api) -> None:
     await api.post_events(*votes("ann", 1))
     assert await service.close_periods(api.runtime, datetime(2026, 11, 30, 0, 5, tzinfo=UTC)) == 0
+
+
+async def test_a_retroactive_publish_sends_readers_to_the_database_until_redis_is_healed(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        await post_and_apply(api, *votes("ann", 3), *votes("bob", 2))
+        await service.heal(api.runtime, datetime.now(UTC))
+        assert (await board(api))["served_from"] == "redis"
+        doubled = DEFAULT_RULES.read_text().replace("        points: 10\n", "        points: 20\n", 1)
+        published = await api.client.post(
+            "/v1/rulesets/publish", json={"source": doubled, "mode": "retroactive", "comment": "upvotes count double"}
+        )
+        assert published.status_code == 200, published.text
+        body = await board(api)
+        assert body["served_from"] == "database"  # Redis still holds the scores from before the replay
+        assert ranking(body) == [(1, "ann", 60), (2, "bob", 40)]
+        await service.heal(api.runtime, datetime.now(UTC))
+        healed = await board(api)
+        assert healed["served_from"] == "redis" and ranking(healed) == ranking(body)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path
 from rewards.db import unit_of_work
 from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
+from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import service
 from rewards.rulesets.schemas import (
     PreviewIn,
@@ -93,5 +94,7 @@ async def publish(body: PublishIn, runtime: RuntimeDep, principal: IsAdmin) -> P
             batch_size=runtime.settings.apply_batch_size,
             holder=holder_name("publish"),
         )
+        # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
+        await leaderboards.mirror_batch(runtime, uow.session, utcnow())
     await service.refresh(runtime)
     return published

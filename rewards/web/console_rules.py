@@ -12,6 +12,7 @@ from starlette.responses import Response
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.errors import Conflict, NotFound, RulesetError
+from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import holder_name, utcnow
@@ -170,6 +171,8 @@ async def edit(
                 batch_size=runtime.settings.apply_batch_size,
                 holder=holder_name("publish"),
             )
+            # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
+            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
     except (Conflict, RulesetError) as error:
         return _edit_page(request, source, form, status_code=error.status_code, refused=error.message)
     await rulesets.refresh(runtime)
