@@ -1,8 +1,7 @@
 """HTTP API for perks: the catalogue, an expert's perks, claims and declines, and managers' actions."""
 
-import csv
-import io
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Response
 
@@ -128,22 +127,16 @@ async def set_seats(perk_id: PerkId, body: SeatsIn, uow: UowDep, runtime: Runtim
 @router.get("/v1/admin/perks/{perk_id}/attendees.csv", tags=["admin"], response_class=Response)
 async def attendees_csv(perk_id: PerkId, session: SessionDep, runtime: RuntimeDep, _: IsAdmin) -> Response:
     """Holders of the perk (a workshop's attendee list), as CSV."""
-    rows = await service.attendees(session, runtime.ruleset, perk_id)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["user_id", "status", "activated_at", "expires_at", "code"])
-    for row in rows:
-        writer.writerow(
-            [
-                row.user_id,
-                row.status,
-                row.activated_at.isoformat() if row.activated_at else "",
-                row.expires_at.isoformat() if row.expires_at else "",
-                row.code or "",
-            ]
-        )
+    return attendees_download(perk_id, await service.attendees_csv(session, runtime.ruleset, perk_id))
+
+
+def attendees_download(perk_id: str, text: str) -> Response:
+    """The attendee list as a CSV file to save (the API's and the console's download)."""
     return Response(
-        buffer.getvalue(),
+        text,
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{perk_id}-attendees.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{quote(perk_id, safe="")}-attendees.csv"',
+            "Cache-Control": "no-store",
+        },
     )

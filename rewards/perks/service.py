@@ -12,6 +12,8 @@ The waitlist is first come, first served: ordered by the time the user qualified
 id. Seat allocation for a perk happens under a lock on its settings row, so several workers never overbook.
 """
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -397,9 +399,7 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
 
 
 async def claim(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: str, now: datetime) -> PerkGrantOut:
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
     if grant is None or grant.status != "offered":
         raise Conflict(_no_offer(perk, grant))
     if grant.respond_by is not None and grant.respond_by <= now:
@@ -412,9 +412,7 @@ async def claim(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: 
 
 
 async def decline(session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: str, now: datetime) -> PerkGrantOut:
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
     if grant is None or grant.status not in ("offered", "waitlisted", "pending_approval"):
         raise Conflict(_no_offer(perk, grant))
     changes = Changes(ruleset)
@@ -432,14 +430,26 @@ def _no_offer(perk: Perk, grant: PerkGrantRow | None) -> str:
 # -- managers ---------------------------------------------------------------------------------------------
 
 
+async def _locked_grant(
+    session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, now: datetime
+) -> tuple[Perk, PerkGrantRow | None]:
+    """The perk, locked for this transaction, and the user's open grant of it, read afresh under the lock."""
+    perk = _perk(ruleset, perk_id)
+    await repository.lock_perk(session, perk.id, now)
+    return perk, await repository.open_grant(session, perk.id, user_id)
+
+
+def _pending_request(perk: Perk, grant: PerkGrantRow | None, user_id: str) -> PerkGrantRow:
+    if grant is None or grant.status != "pending_approval":
+        raise Conflict(f"{user_id} has no request for {perk.name} awaiting approval")
+    return grant
+
+
 async def approve(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
 ) -> PerkGrantOut:
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
-    if grant is None or grant.status != "pending_approval":
-        raise Conflict(f"{user_id} has no request for {perk.name} awaiting approval")
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
+    grant = _pending_request(perk, grant, user_id)
     grant.decided_by = actor
     changes = Changes(ruleset)
     await _offer(session, perk, grant, now, changes)
@@ -450,11 +460,8 @@ async def approve(
 async def deny(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
 ) -> PerkGrantOut:
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
-    if grant is None or grant.status != "pending_approval":
-        raise Conflict(f"{user_id} has no request for {perk.name} awaiting approval")
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
+    grant = _pending_request(perk, grant, user_id)
     grant.decided_by = actor
     changes = Changes(ruleset)
     await _end(session, perk, grant, "denied", reason, now, changes)
@@ -466,9 +473,7 @@ async def grant_by_hand(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
 ) -> PerkGrantOut:
     """A manager's grant: active at once, whatever the eligibility and the seats (it still takes a seat)."""
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
     if grant is not None and grant.status == "active":
         raise Conflict(f"{user_id} already has {perk.name}")
     changes = Changes(ruleset)
@@ -489,9 +494,7 @@ async def grant_by_hand(
 async def revoke(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
 ) -> PerkGrantOut:
-    perk = _perk(ruleset, perk_id)
-    await repository.lock_perk(session, perk.id, now)
-    grant = await repository.open_grant(session, perk.id, user_id)
+    perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
     if grant is None:
         raise NotFound(f"{user_id} has no open grant of {perk.name}")
     grant.decided_by = actor
@@ -688,6 +691,21 @@ async def catalogue(session: AsyncSession, ruleset: Ruleset, only: str | None = 
     return PerksOut(perks=perks)
 
 
-async def attendees(session: AsyncSession, ruleset: Ruleset, perk_id: str) -> list[PerkGrantRow]:
+async def attendees_csv(session: AsyncSession, ruleset: Ruleset, perk_id: str) -> str:
+    """Holders of the perk (a workshop's attendee list), as CSV: user, status, since, until, code."""
     perk = _perk(ruleset, perk_id)
-    return await repository.grants_of_perk(session, perk.id, ("active",))
+    rows = await repository.grants_of_perk(session, perk.id, ("active",))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["user_id", "status", "activated_at", "expires_at", "code"])
+    for row in rows:
+        writer.writerow(
+            [
+                row.user_id,
+                row.status,
+                row.activated_at.isoformat() if row.activated_at else "",
+                row.expires_at.isoformat() if row.expires_at else "",
+                row.code or "",
+            ]
+        )
+    return buffer.getvalue()

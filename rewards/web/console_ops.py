@@ -34,6 +34,7 @@ from rewards.leaderboards.schemas import BoardOut, BoardPageOut
 from rewards.outbox import service as outbox
 from rewards.perks import repository as perks_repository
 from rewards.perks import service as perks
+from rewards.perks.endpoints import attendees_download
 from rewards.perks.models import PerkGrantRow
 from rewards.perks.schemas import PerkOut
 from rewards.runtime import Runtime, utcnow
@@ -302,39 +303,14 @@ async def set_seats(
     return _perk_done("seats", perk_id[:64])
 
 
-def attendees_csv_text(rows: list[PerkGrantRow]) -> str:
-    """The same columns as GET /v1/admin/perks/{id}/attendees.csv."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["user_id", "status", "activated_at", "expires_at", "code"])
-    for row in rows:
-        writer.writerow(
-            [
-                row.user_id,
-                row.status,
-                row.activated_at.isoformat() if row.activated_at else "",
-                row.expires_at.isoformat() if row.expires_at else "",
-                row.code or "",
-            ]
-        )
-    return buffer.getvalue()
-
-
 @router.get("/admin/perks/{perk_id}/attendees.csv")
 async def attendees_csv(perk_id: str, _: ManagerDep, session: SessionDep, runtime: RuntimeDep) -> Response:
     try:
-        rows = await perks.attendees(session, runtime.ruleset, perk_id[:64])
+        text = await perks.attendees_csv(session, runtime.ruleset, perk_id[:64])
     except RewardsError as error:
         message = N_("Not done: %(reason)s")
         raise PageError(error.status_code, N_("Page not found"), message, reason=error.message) from error
-    return Response(
-        attendees_csv_text(rows),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{quote(perk_id[:64], safe="")}-attendees.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return attendees_download(perk_id[:64], text)
 
 
 # -- actions on a member ------------------------------------------------------------------------------------
