@@ -28,9 +28,10 @@ from rewards import PROJECT_ROOT
 from rewards.auth.service import Scope, create_key
 from rewards.config import Settings
 from rewards.db import unit_of_work
+from rewards.engine.state import EntryKind, LedgerEntry, UserState, WorkingState
 from rewards.leaderboards import service
+from rewards.ledger import repository as ledger_repository
 from rewards.runtime import Runtime, utcnow
-from rewards.sql import asyncpg_connection
 
 DATABASE = "rewards_bench_lb"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,57 +57,30 @@ async def recreate() -> None:
 
 
 async def fill(runtime: Runtime, users: int, seed: int) -> dict[str, float]:
-    """Users and their ledger (heavy-tailed points: a few experts, many with a little), by COPY."""
+    """Users and their ledger (heavy-tailed points: a few experts, many with a little), saved as a batch is."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     started = time.perf_counter()
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        connection = await asyncpg_connection(uow.session)
-        entry_id = 0
-        for start in range(1, users + 1, 100_000):
-            user_rows = []
-            entry_rows = []
-            for i in range(start, min(start + 100_000, users + 1)):
-                total = 0
-                for _ in range(ENTRIES_PER_USER):
-                    points = int(rng.paretovariate(1.3) * 10)
-                    total += points
-                    entry_id += 1
-                    when = now - timedelta(seconds=rng.randrange(365 * 86400))
-                    entry_rows.append(
-                        (entry_id, f"u{i}", points, "award", entry_id, None, entry_id, "upvote", 1, "bench", when)
+    entry_id = 0
+    for start in range(1, users + 1, 100_000):
+        # Written the way the engine writes a batch (users upserted, ledger entries copied), one chunk a time.
+        state = WorkingState()
+        for i in range(start, min(start + 100_000, users + 1)):
+            total = 0
+            for _ in range(ENTRIES_PER_USER):
+                points = int(rng.paretovariate(1.3) * 10)
+                total += points
+                entry_id += 1
+                when = now - timedelta(seconds=rng.randrange(365 * 86400))
+                state.entries.append(
+                    LedgerEntry(
+                        entry_id, f"u{i}", points, EntryKind.AWARD, entry_id, None, entry_id, "upvote", 1, "bench", when
                     )
-                user_rows.append((f"u{i}", total, False, None, now, now, i))
-            await connection.copy_records_to_table(
-                "users",
-                records=user_rows,
-                columns=(
-                    "user_id",
-                    "reputation",
-                    "suspended",
-                    "suspended_until",
-                    "first_seen_at",
-                    "last_active_at",
-                    "updated_seq",
-                ),
-            )
-            await connection.copy_records_to_table(
-                "ledger_entries",
-                records=entry_rows,
-                columns=(
-                    "id",
-                    "user_id",
-                    "points",
-                    "kind",
-                    "award_id",
-                    "reverses_id",
-                    "event_seq",
-                    "rule_id",
-                    "ruleset_version",
-                    "reason",
-                    "occurred_at",
-                ),
-            )
+                )
+            state.users[f"u{i}"] = UserState(f"u{i}", total, False, None, now, now, i)
+            state.changed_users.add(f"u{i}")
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await ledger_repository.save(uow.session, state)
     async with runtime.engine.connect() as connection:
         await connection.exec_driver_sql("COMMIT")
         await connection.exec_driver_sql("ANALYZE")

@@ -292,11 +292,6 @@ async def suspended_users(session: AsyncSession) -> list[str]:
     return list(await session.scalars(select(UserRow.user_id).where(UserRow.suspended.is_(True))))
 
 
-async def reputations(session: AsyncSession, user_ids: list[str]) -> dict[str, int]:
-    rows = await session.execute(select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(user_ids)))
-    return {user: int(reputation) for user, reputation in rows}
-
-
 async def all_rows(session: AsyncSession) -> list[tuple[str, str, str, int, datetime]]:
     """The whole scores table, sorted (for checks and tests)."""
     rows = await session.execute(

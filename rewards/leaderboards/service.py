@@ -58,6 +58,7 @@ from rewards.leaderboards.schemas import (
     WinnerOut,
 )
 from rewards.perks import service as perks_service
+from rewards.users import repository as users_repository
 
 if TYPE_CHECKING:  # the runtime imports the event log, which imports this module to record batches
     from rewards.runtime import Runtime
@@ -229,7 +230,7 @@ def list_boards(ruleset: Ruleset, now: datetime) -> list[BoardOut]:
 
 async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]) -> list[EntryOut]:
     user_ids = [row.user_id for row in ranked]
-    reputations = await repository.reputations(session, user_ids) if ranked else {}
+    reputations = await users_repository.get_many_reputations(session, user_ids) if ranked else {}
     held = await badges_repository.held_badges_of(session, user_ids) if ranked else []
     summaries = badges_service.summaries(ruleset, held, user_ids)
     badges_held: dict[str, list[tuple[str, str]]] = {}
