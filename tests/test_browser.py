@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,14 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         await api.post_events(*_community())
         uploaded = await api.client.post("/v1/admin/perks/router-beta/codes", json={"codes": ["BETA-7731"]})
         assert uploaded.status_code == 200, uploaded.text
+    async with running_server(folder, database_url, rules) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_server(folder: Path, database_url: str, rules: Path, **settings: str) -> AsyncIterator[Server]:
+    """`rewards.app` under uvicorn in development mode (demo sign-in on), in its own process, until the block
+    ends; `settings` are more `REWARDS_*` variables (`REWARDS_STAFF_USERS=...`)."""
     port = _free_port()
     log = folder / "server.log"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("REWARDS_")}
@@ -97,6 +106,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         REWARDS_SSO_SECRET=SSO_SECRET,
         REWARDS_SESSION_SECRET=SESSION_SECRET,
         PYTHONPATH=str(PROJECT_ROOT),
+        **settings,
     )
     with log.open("wb") as output:
         process = subprocess.Popen(

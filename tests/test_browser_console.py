@@ -3,31 +3,24 @@
 `REWARDS_SCREENSHOTS=1` also saves docs/screenshots/{admin-perks,dashboard,leaderboards}.png.
 """
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from rewards import PROJECT_ROOT
 from rewards.config import Settings
 from tests.conftest import open_api
 from tests.factories import answer, event, question
 from tests.test_browser import (
-    SESSION_SECRET,
-    SSO_SECRET,
     Server,
     _community,
-    _free_port,
     _no_sideways_scrolling,
     _phone,
     _token,
-    _wait_until_up,
     browser,  # noqa: F401 (a fixture)
     chromium,  # noqa: F401 (a fixture)
+    running_server,
     screenshots,  # noqa: F401 (a fixture)
 )
 from tests.test_console_ops import rules_for_console
@@ -60,38 +53,8 @@ async def console_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     rules = rules_for_console(folder)
     async with open_api(Settings(database_url=database_url, environment="test", rules_path=rules)) as api:
         await api.post_events(*_questions(), *_community())
-    port = _free_port()
-    log = folder / "server.log"
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("REWARDS_")}
-    environment.update(
-        REWARDS_DATABASE_URL=database_url,
-        REWARDS_ENVIRONMENT="development",
-        REWARDS_RULES_PATH=str(rules),
-        REWARDS_RUN_SCHEDULER="false",
-        REWARDS_SSO_SECRET=SSO_SECRET,
-        REWARDS_SESSION_SECRET=SESSION_SECRET,
-        REWARDS_STAFF_USERS=STAFF,
-        PYTHONPATH=str(PROJECT_ROOT),
-    )
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(port)],
-            cwd=folder,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_until_up(url, process, log)
-        yield Server(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    async with running_server(folder, database_url, rules, REWARDS_STAFF_USERS=STAFF) as running:
+        yield running
 
 
 async def test_a_manager_approves_a_workshop_request_and_uploads_codes(
