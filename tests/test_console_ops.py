@@ -75,7 +75,10 @@ async def audit_actions(web: Web, **filters: str) -> list[str]:
     page = await web.browser.get("/admin/audit", params=filters)
     assert page.status_code == 200, page.text
     table = re.search(r'<table data-testid="audit">.*?</table>', page.text, re.S)
-    return re.findall(r"<td><code>([^<]+)</code>", table.group(0)) if table else []
+    if table is None:  # an empty log says so; any other page without the table is a failure, not "no actions"
+        assert "No manager action matches." in page.text, page.text
+        return []
+    return re.findall(r"<td><code>([^<]+)</code>", table.group(0))
 
 
 # --- permissions and CSRF --------------------------------------------------------------------------------------------

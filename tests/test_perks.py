@@ -148,7 +148,12 @@ async def test_offers_and_perks_expire_on_the_schedule_and_the_pool_running_dry_
 async def test_a_perk_needing_approval_waits_for_a_manager_and_the_audit_log_keeps_the_decision(papi: Api) -> None:
     q = question("q1", "asker")
     a = answer("a1", "ewa", "q1")
-    await papi.post_events(upvote("v1", a), upvote("v2", a, minutes=1), accept("asker", a, minutes=2))
+    await papi.post_events(
+        event("question.posted", {"actor": "asker", "post": q}),
+        upvote("v1", a),
+        upvote("v2", a, minutes=1),
+        accept("asker", a, minutes=2),
+    )
     mine = await perks_of(papi, "ewa")
     assert [g["perk_id"] for g in mine["pending_approval"]] == ["workshop"]
     missing_reason = await papi.client.post("/v1/admin/perks/workshop/approve", json={"user_id": "ewa"})
@@ -166,7 +171,8 @@ async def test_a_perk_needing_approval_waits_for_a_manager_and_the_audit_log_kee
     ]
     csv = await papi.client.get("/v1/admin/perks/workshop/attendees.csv")
     assert csv.status_code == 200 and csv.text.splitlines()[1].startswith("ewa,active,")
-    assert q["id"] == "q1"
+    assert await papi.reputation("asker") == 2  # the asker, who accepted, is no candidate for the workshop
+    assert (await perks_of(papi, "asker"))["pending_approval"] == []
 
 
 async def test_a_suspension_ends_open_perks_and_reinstatement_lets_the_expert_queue_again(papi: Api) -> None:

@@ -81,6 +81,7 @@ def test_the_same_ruleset_changes_nothing() -> None:
     result = preview(community(), rules(DEFAULT), rules(DEFAULT), NOW)
     assert result.events_affected == 0 and result.users_affected == 0 and result.reputation_changed == 0
     assert result.gainers == result.losers == [] and result.badges == []
+    assert result.boards and result.perks  # every declared board and perk is compared...
     assert not any(board.changed for board in result.boards) and not any(perk.changed for perk in result.perks)
 
 

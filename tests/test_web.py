@@ -163,7 +163,8 @@ async def test_a_forum_token_opens_a_session_and_me_shows_reputation_rank_progre
 async def test_the_forum_can_post_the_token_as_a_form(web: Web) -> None:
     response = await web.browser.post("/sso", data={"token": web.token("anna"), "next": "/u/anna"})
     assert response.status_code == 303 and response.headers["location"] == "/u/anna"
-    assert (await web.browser.get("/me")).status_code == 200
+    me = await web.browser.get("/me")
+    assert me.status_code == 200 and "(anna)" in me.text
 
 
 async def test_a_member_no_event_has_named_yet_gets_an_honest_empty_page(web: Web) -> None:
@@ -243,7 +244,8 @@ async def test_rs256_tokens_verify_against_the_configured_public_key_or_jwks(
         assert response.status_code == 401 and "Sign-in refused" in response.text
         assert (await web.browser.get("/me")).status_code == 303
         assert (await web.browser.get("/sso", params={"token": good})).status_code == 303
-        assert (await web.browser.get("/me")).status_code == 200
+        me = await web.browser.get("/me")
+        assert me.status_code == 200 and "(piotr)" in me.text
 
 
 def _claims(settings: Settings, sub: str) -> dict[str, Any]:
@@ -598,6 +600,7 @@ async def test_an_expert_claims_an_offered_perk_and_sees_its_code(perk_web: Web)
 async def test_declining_an_offer_ends_it(perk_web: Web) -> None:
     await community(perk_web)
     await perk_web.sign_in("piotr")
+    assert 'action="/me/perks/router-beta/decline"' in (await perk_web.browser.get("/me")).text
     token = await perk_web.csrf_token()
     declined = await perk_web.browser.post("/me/perks/router-beta/decline", data={"csrf_token": token})
     assert declined.status_code == 303
