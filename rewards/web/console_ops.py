@@ -55,7 +55,6 @@ AUDIT_PAGE = 50
 BOARD_PAGE = 50
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 REASON_LENGTH = (3, 400)
-PERK_ACTIONS = ("approve", "deny", "grant", "revoke")
 PERIOD_NAMES = {
     "all-time": N_("All time"),
     "yearly": N_("Year"),
