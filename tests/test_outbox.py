@@ -61,9 +61,15 @@ class Receiver:
             return [item.headers["x-rewards-delivery"] for item in self.received]
 
 
+class _Server(ThreadingHTTPServer):
+    # Up to 60 senders connect at once in the concurrency test; the default backlog of 5 made some of their
+    # connections fail, and those deliveries were then rightly retried later, after the test had stopped.
+    request_queue_size = 128
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
     state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
 
     class Handler(BaseHTTPRequestHandler):
