@@ -47,12 +47,19 @@ class ApplyFigures:
     result: DatabaseFigures
 
 
-async def measure_apply(database_url: str, events: Sequence[dict[str, Any]], *, analyze: bool) -> ApplyFigures:
-    """Store `events` into an empty database at `database_url`, optionally ANALYZE, then time the drain."""
+async def measure_apply(
+    database_url: str, events: Sequence[dict[str, Any]], *, analyze: bool, before_drain: Sequence[str] = ()
+) -> ApplyFigures:
+    """Store `events` into an empty database at `database_url`, optionally ANALYZE, run the `before_drain` SQL
+    statements (to try an index or a setting), then time the drain."""
     runtime = await Runtime.start(Settings(database_url=database_url, environment="test"), connect_queue=False)
     try:
         intake = await _store_all(runtime, events)
         analyze_seconds = await _analyze(runtime) if analyze else None
+        if before_drain:
+            async with runtime.engine.begin() as connection:
+                for statement in before_drain:
+                    await connection.execute(text(statement))
 
         log.info("applying %d events (batches of %d)", intake.accepted, runtime.settings.apply_batch_size)
         applied = failed = batches = 0
