@@ -19,26 +19,31 @@ from typing import Any
 from bench.bench_apply import measure_apply
 from bench.bench_services import POSTGRES_URL, recreate_postgres_database
 from bench.community import generate_community
+from rewards.badges import repository as badges_repository
 from rewards.events import repository as events_repository
 from rewards.events import service as events_service
+from rewards.leaderboards import service as leaderboards_service
+from rewards.ledger import repository as ledger_repository
+from rewards.outbox import service as outbox_service
+from rewards.perks import service as perks_service
 
 # (module, attribute, step name): everything `apply_events` and `apply_next_batch` spend time in.
 STEPS: list[tuple[Any, str, str]] = [
-    (events_service.ledger_repository, "load_open_awards", "load: open awards"),
-    (events_service.ledger_repository, "load_users", "load: users"),
-    (events_service.ledger_repository, "load_suspensions", "load: suspensions"),
-    (events_service.ledger_repository, "load_buckets", "load: cap buckets"),
-    (events_service.badges_repository, "load_counters", "load: counters"),
-    (events_service.badges_repository, "load_recognition", "load: badges and streaks"),
+    (ledger_repository, "load_open_awards", "load: open awards"),
+    (ledger_repository, "load_users", "load: users"),
+    (ledger_repository, "load_suspensions", "load: suspensions"),
+    (ledger_repository, "load_buckets", "load: cap buckets"),
+    (badges_repository, "load_counters", "load: counters"),
+    (badges_repository, "load_recognition", "load: badges and streaks"),
     (events_service, "evaluate", "engine: evaluate"),
     (events_service, "settle", "engine: settle"),
     (events_service, "rank_changes", "engine: rank changes"),
-    (events_service.ledger_repository, "save", "save: ledger, awards, users, buckets"),
-    (events_service.leaderboards, "record_batch", "save: leaderboard scores"),
-    (events_service.badges_repository, "save", "save: counters and badges"),
-    (events_service.outbox, "record", "save: outbox"),
-    (events_service.perks_service, "after_batch", "perks: after batch"),
-    (events_service.repository, "record_outcomes", "save: event outcomes"),
+    (ledger_repository, "save", "save: ledger, awards, users, buckets"),
+    (leaderboards_service, "record_batch", "save: leaderboard scores"),
+    (badges_repository, "save", "save: counters and badges"),
+    (outbox_service, "record", "save: outbox"),
+    (perks_service, "after_batch", "perks: after batch"),
+    (events_repository, "record_outcomes", "save: event outcomes"),
     (events_repository, "events_after", "load: pending events"),
     (events_repository, "take_cursor", "cursor: take"),
     (events_repository, "advance_cursor", "cursor: advance"),
