@@ -97,6 +97,7 @@ async def _profile(database: str, events: Sequence[dict[str, Any]], before_drain
         "batch_size": figures.apply_batch_size,
         "seconds": figures.seconds,
         "events_per_second": figures.events_per_second,
+        "process_cpu_seconds": figures.process_cpu_seconds,
         "steps_seconds": steps,
         "unaccounted_seconds": round(figures.seconds - accounted - spent.get("load: pending events", 0.0), 2),
     }

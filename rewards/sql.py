@@ -1,8 +1,9 @@
-"""Small SQL helpers shared by repositories: dialect-aware IN lists and upserts."""
+"""Small SQL helpers shared by repositories: dialect-aware IN lists, upserts and bulk rows for PostgreSQL."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,3 +52,13 @@ async def asyncpg_connection(session: AsyncSession) -> Any:
     if getattr(adapter, "_transaction", True) is None and getattr(adapter, "isolation_level", "") != "autocommit":
         await connection.exec_driver_sql("SELECT 1")
     return raw.driver_connection
+
+
+def json_records(fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as one JSON text, for PostgreSQL's `json_to_recordset($1::json) AS t(<field> <type>, ...)`.
+
+    Bulk writes pass their rows this way rather than as one array per column for `unnest`: asyncpg encodes
+    array parameters element by element, with abstract-class checks on each value (about 1 µs a value, in the
+    applier's own process), while orjson writes the same rows as one text in a fraction of that and the server
+    reads it as fast. Naive times are taken as UTC, as asyncpg takes them."""
+    return orjson.dumps([dict(zip(fields, row, strict=True)) for row in rows], option=orjson.OPT_NAIVE_UTC).decode()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges.models import BadgeAwardRow
 from rewards.engine.state import BadgeHolding, BadgeKey, BadgeSource, CounterKey, Streak, WorkingState
 from rewards.ledger.models import CounterRow, StreakRow
-from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
 
 _BADGE_COLUMNS = (
     BadgeAwardRow.user_id,
@@ -112,35 +112,37 @@ async def save(session: AsyncSession, state: WorkingState) -> None:
             await connection.execute(
                 """
                 INSERT INTO counters (owner, counter_id, scope, value)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+                SELECT * FROM json_to_recordset($1::json)
+                    AS changed (owner text, counter_id text, scope text, value int)
                 ON CONFLICT (owner, counter_id, scope) DO UPDATE SET value = excluded.value
                 """,
-                *_columns(counters, 4),
+                json_records(("owner", "counter_id", "scope", "value"), counters),
             )
         if streaks:
             await connection.execute(
                 """
                 INSERT INTO streaks (user_id, counter_id, last_day, length, best)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[])
+                SELECT * FROM json_to_recordset($1::json)
+                    AS changed (user_id text, counter_id text, last_day date, length int, best int)
                 ON CONFLICT (user_id, counter_id) DO UPDATE SET
                     last_day = excluded.last_day, length = excluded.length, best = excluded.best
                 """,
-                *_columns(streaks, 5),
+                json_records(("user_id", "counter_id", "last_day", "length", "best"), streaks),
             )
         if badges:
             await connection.execute(
                 """
                 INSERT INTO badge_awards (user_id, badge_id, tier, post, granted_at, event_seq, source, reason,
                                           revoked_at, revoked_reason, revoked_by)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                                     $6::bigint[], $7::text[], $8::text[], $9::timestamptz[], $10::text[],
-                                     $11::text[])
+                SELECT * FROM json_to_recordset($1::json) AS changed (
+                    user_id text, badge_id text, tier text, post text, granted_at timestamptz, event_seq bigint,
+                    source text, reason text, revoked_at timestamptz, revoked_reason text, revoked_by text)
                 ON CONFLICT (user_id, badge_id, tier, post) DO UPDATE SET
                     granted_at = excluded.granted_at, event_seq = excluded.event_seq, source = excluded.source,
                     reason = excluded.reason, revoked_at = excluded.revoked_at,
                     revoked_reason = excluded.revoked_reason, revoked_by = excluded.revoked_by
                 """,
-                *_columns(badges, 11),
+                json_records(_BADGE_FIELDS, badges),
             )
         return
     if counters:
@@ -169,10 +171,6 @@ async def save(session: AsyncSession, state: WorkingState) -> None:
             set_={name: getattr(statement.excluded, name) for name in _BADGE_FIELDS[4:]},
         )
         await session.execute(statement, [dict(zip(_BADGE_FIELDS, row, strict=True)) for row in badges])
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[index] for row in rows] for index in range(width)]
 
 
 async def clear_rule_badges(session: AsyncSession) -> None:

@@ -18,7 +18,7 @@ from rewards.leaderboards.models import (
 )
 from rewards.ledger.models import AwardRow, LedgerEntryRow
 from rewards.models_base import UTCDateTime
-from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
 from rewards.users.models import UserRow
 
 Score = LeaderboardScoreRow
@@ -57,16 +57,16 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
         await connection.execute(
             """
             INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+            SELECT * FROM json_to_recordset($1::json)
+                AS delta (board text, period text, user_id text, score bigint, reached_at timestamptz)
             ON CONFLICT (board, period, user_id) DO UPDATE SET
                 score = leaderboard_scores.score + excluded.score,
                 reached_at = greatest(leaderboard_scores.reached_at, excluded.reached_at)
             """,
-            [d.board for d in deltas],
-            [d.period for d in deltas],
-            [d.user_id for d in deltas],
-            [d.points for d in deltas],
-            [d.reached_at for d in deltas],
+            json_records(
+                ("board", "period", "user_id", "score", "reached_at"),
+                [(d.board, d.period, d.user_id, d.points, d.reached_at) for d in deltas],
+            ),
         )
         return
     # One compiled statement run for every row (a multi-row VALUES would be compiled anew for every batch).

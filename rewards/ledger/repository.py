@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
 from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
-from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
 from rewards.users.models import UserRow
 
 DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow, CounterRow, StreakRow)
@@ -248,20 +248,21 @@ async def save(session: AsyncSession, state: WorkingState) -> None:
 
 
 async def _save_postgres(connection: Any, changes: _Changes) -> None:
-    # COPY for the append-only tables, and arrays + unnest for the rest: a few round trips per batch.
+    # COPY for the append-only tables, and JSON rows for the rest: a few round trips per batch.
     if changes.users:
         await connection.execute(
             """
             INSERT INTO users (user_id, reputation, suspended, suspended_until, first_seen_at, last_active_at,
                                updated_seq)
-            SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::timestamptz[], $5::timestamptz[],
-                                 $6::timestamptz[], $7::bigint[])
+            SELECT * FROM json_to_recordset($1::json) AS changed (
+                user_id text, reputation int, suspended bool, suspended_until timestamptz,
+                first_seen_at timestamptz, last_active_at timestamptz, updated_seq bigint)
             ON CONFLICT (user_id) DO UPDATE SET
                 reputation = excluded.reputation, suspended = excluded.suspended,
                 suspended_until = excluded.suspended_until, first_seen_at = excluded.first_seen_at,
                 last_active_at = excluded.last_active_at, updated_seq = excluded.updated_seq
             """,
-            *_columns(changes.users, 7),
+            json_records(_USER_FIELDS, changes.users),
         )
     if changes.new_awards:
         await connection.copy_records_to_table("awards", records=changes.new_awards, columns=_AWARD_FIELDS)
@@ -269,42 +270,40 @@ async def _save_postgres(connection: Any, changes: _Changes) -> None:
         await connection.execute(
             """
             UPDATE awards SET status = changed.status
-            FROM unnest($1::bigint[], $2::text[]) AS changed (id, status)
+            FROM json_to_recordset($1::json) AS changed (id bigint, status text)
             WHERE awards.id = changed.id
             """,
-            *_columns(changes.award_statuses, 2),
+            json_records(("id", "status"), changes.award_statuses),
         )
     if changes.buckets:
         await connection.execute(
             """
             INSERT INTO cap_buckets (user_id, cap_id, day, raw, credited)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::int[], $5::int[])
+            SELECT * FROM json_to_recordset($1::json)
+                AS changed (user_id text, cap_id text, day date, raw int, credited int)
             ON CONFLICT (user_id, cap_id, day) DO UPDATE SET raw = excluded.raw, credited = excluded.credited
             """,
-            *_columns(changes.buckets, 5),
+            json_records(("user_id", "cap_id", "day", "raw", "credited"), changes.buckets),
         )
     if changes.added_suspensions:
         await connection.execute(
             """
             INSERT INTO suspensions (subject, event_type)
-            SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING
+            SELECT * FROM json_to_recordset($1::json) AS added (subject text, event_type text)
+            ON CONFLICT DO NOTHING
             """,
-            *_columns(changes.added_suspensions, 2),
+            json_records(("subject", "event_type"), changes.added_suspensions),
         )
     if changes.removed_suspensions:
         await connection.execute(
             """
-            DELETE FROM suspensions USING unnest($1::text[], $2::text[]) AS lifted (subject, event_type)
+            DELETE FROM suspensions USING json_to_recordset($1::json) AS lifted (subject text, event_type text)
             WHERE suspensions.subject = lifted.subject AND suspensions.event_type = lifted.event_type
             """,
-            *_columns(changes.removed_suspensions, 2),
+            json_records(("subject", "event_type"), changes.removed_suspensions),
         )
     if changes.entries:
         await connection.copy_records_to_table("ledger_entries", records=changes.entries, columns=_ENTRY_FIELDS)
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[index] for row in rows] for index in range(width)] if rows else [[] for _ in range(width)]
 
 
 async def _save_portable(session: AsyncSession, changes: _Changes) -> None:

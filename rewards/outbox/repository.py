@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +15,13 @@ from rewards.outbox.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
 
 # Eight bound parameters per row: stay well below SQLite's limit per statement.
 INSERT_CHUNK = 500
+
+
+_MESSAGE_FIELDS = ("key", "topic", "user_id", "data", "occurred_at", "created_at", "status")
 
 
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
@@ -36,18 +38,13 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
             result = await connection.fetch(
                 """
                 INSERT INTO outbox_messages (key, topic, user_id, data, occurred_at, created_at, status)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[],
-                                     $6::timestamptz[], $7::text[])
+                SELECT * FROM json_to_recordset($1::json) AS message (
+                    key text, topic text, user_id text, data json, occurred_at timestamptz, created_at timestamptz,
+                    status text)
                 ON CONFLICT (key) DO NOTHING
                 RETURNING id
                 """,
-                [row["key"] for row in batch],
-                [row["topic"] for row in batch],
-                [row["user_id"] for row in batch],
-                [orjson.dumps(row["data"]).decode() for row in batch],
-                [row["occurred_at"] for row in batch],
-                [row["created_at"] for row in batch],
-                [row["status"] for row in batch],
+                json_records(_MESSAGE_FIELDS, [[row[name] for name in _MESSAGE_FIELDS] for row in batch]),
             )
             inserted += len(result)
         return inserted
