@@ -323,24 +323,37 @@ def board_deltas(
 ) -> list[BoardDelta]:
     """What a batch's ledger entries and counter changes add to each board and period, one delta per
     (board, period, user). Items of zero points change nothing, not even "reached at"."""
-    totals: dict[tuple[str, str, str], list[Any]] = {}
+    deltas: list[BoardDelta] = []
     for board in boards:
+        # First by user and UTC day (a batch's items fall on a few days), then out to the board's periods.
+        daily: dict[tuple[str, date], list[Any]] = {}
         for user_id, points, occurred_at in _items(board, entries, counter_changes):
             if points == 0:
                 continue
-            keys = day_keys(occurred_at.astimezone(UTC).date())
+            key = (user_id, occurred_at.astimezone(UTC).date())
+            found = daily.get(key)
+            if found is None:
+                daily[key] = [points, occurred_at]
+            else:
+                found[0] += points
+                if occurred_at > found[1]:
+                    found[1] = occurred_at
+        totals: dict[tuple[str, str], list[Any]] = {}
+        for (user_id, day), (points, reached_at) in daily.items():
+            keys = day_keys(day)
             for period in board.periods:
-                found = totals.get((board.id, keys[period], user_id))
-                if found is None:
-                    totals[(board.id, keys[period], user_id)] = [points, occurred_at]
+                period_total = totals.get((keys[period], user_id))
+                if period_total is None:
+                    totals[(keys[period], user_id)] = [points, reached_at]
                 else:
-                    found[0] += points
-                    if occurred_at > found[1]:
-                        found[1] = occurred_at
-    return [
-        BoardDelta(board=board, period=key, user_id=user, points=points, reached_at=reached)
-        for (board, key, user), (points, reached) in totals.items()
-    ]
+                    period_total[0] += points
+                    if reached_at > period_total[1]:
+                        period_total[1] = reached_at
+        deltas.extend(
+            BoardDelta(board=board.id, period=key, user_id=user, points=points, reached_at=reached)
+            for (key, user), (points, reached) in totals.items()
+        )
+    return deltas
 
 
 def period_of_key(key: str) -> Period:

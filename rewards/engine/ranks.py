@@ -53,10 +53,13 @@ def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Stand
 def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: int) -> list[Notice]:
     """A notice for every user whose rank title differs from the one they had before the batch."""
     notices: list[Notice] = []
+    need_badges = any(rank.badges for rank in ranks)
     for user_id, before in sorted(state.reputation_before.items()):
         after = state.reputation(user_id)
+        if after == before:
+            continue  # the same reputation and the same badges (held ones count before and after): the same rank
         # Badges granted in the batch count for the rank after it (a rank may need one).
-        held = [(h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held]
+        held = [(h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held] if need_badges else []
         old, new = standing(ranks, before, held).rank, standing(ranks, after, held).rank
         if old == new or new is None:
             continue
