@@ -127,22 +127,41 @@ def _item_errors(index: int, event_id: str | None, error: ValidationError, prefi
 def _shape_problem(item: Any) -> tuple[str, str] | None:
     if not isinstance(item, dict):
         return "(event)", f"an event is a JSON object, not {type(item).__name__}"
-    if len(orjson.dumps(item)) > MAX_EVENT_BYTES:
+    dumped = orjson.dumps(item)
+    if len(dumped) > MAX_EVENT_BYTES:
         return "(event)", f"an event is limited to {MAX_EVENT_BYTES // 1024} KiB of JSON"
-    stack: list[tuple[Any, int, str]] = [(item, 0, "")]
+    if _too_deep(item):
+        return "data", f"data is nested more than {MAX_DATA_DEPTH} levels deep"
+    # JSON escapes NUL as \u0000: without that text anywhere, no name or value holds one (the walk that finds
+    # where is only needed then).
+    return _nul_problem(item) if b"\\u0000" in dumped else None
+
+
+def _too_deep(item: dict[str, Any]) -> bool:
+    """Whether any value lies more than MAX_DATA_DEPTH levels down (the event itself is level 0)."""
+    stack: list[tuple[Any, int]] = [(item, 0)]
     while stack:
-        value, depth, path = stack.pop()
-        if depth > MAX_DATA_DEPTH:
-            return "data", f"data is nested more than {MAX_DATA_DEPTH} levels deep"
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if children and depth + 1 > MAX_DATA_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _nul_problem(item: dict[str, Any]) -> tuple[str, str] | None:
+    stack: list[tuple[Any, str]] = [(item, "")]
+    while stack:
+        value, path = stack.pop()
         if isinstance(value, str) and "\x00" in value:
             return path or "(event)", "text cannot contain the NUL character (\\u0000)"
         if isinstance(value, dict):
             for key, child in value.items():
                 if "\x00" in key:
                     return path or "(event)", "a field name cannot contain the NUL character (\\u0000)"
-                stack.append((child, depth + 1, f"{path}.{key}" if path else key))
+                stack.append((child, f"{path}.{key}" if path else key))
         elif isinstance(value, list):
-            stack.extend((child, depth + 1, f"{path}.{index}") for index, child in enumerate(value))
+            stack.extend((child, f"{path}.{index}") for index, child in enumerate(value))
     return None
 
 
