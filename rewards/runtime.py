@@ -50,6 +50,9 @@ class Runtime:
     # This process's name on the apply cursor, and the engine state it keeps between its batches.
     writer: str = field(default_factory=lambda: uuid.uuid4().hex)
     kept_state: "KeptState | None" = None
+    # The background fold of leaderboard deltas into the scores (PostgreSQL), and whether to go round again.
+    board_fold: "asyncio.Task[None] | None" = None
+    board_fold_again: bool = False
 
     @classmethod
     async def start(cls, settings: Settings, *, connect_queue: bool = True) -> "Runtime":
@@ -75,6 +78,8 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self.board_fold is not None:
+            await self.board_fold  # it logs its own failure: the deltas it could not fold stay for the next
         if self.queue is not None:
             await self.queue.aclose()
         await self.engine.dispose()

@@ -307,6 +307,27 @@ async def test_rebuild_and_replay_give_the_live_state(api: Api) -> None:
     assert await scores(api.runtime) == live  # a replay recomputes the boards; nothing counts twice
 
 
+async def test_deltas_folded_while_batches_are_applied_equal_a_rebuild(postgres_database_url: str) -> None:
+    """PostgreSQL folds each batch's deltas on another connection while the next batch is computed: with many
+    small batches, folds and batches interleave, and the scores must still be exactly the ledger's."""
+    from sqlalchemy import func, select
+
+    from bench.community import generate_community
+    from rewards.leaderboards.models import leaderboard_deltas
+
+    settings = make_settings(postgres_database_url, apply_batch_size=40)
+    async with open_api(settings) as api:
+        community = list(generate_community(users=60, events=2400, seed=7, days=20))
+        for start in range(0, len(community), 400):
+            await api.post_events(*community[start : start + 400])  # applied in 10 batches before the answer
+            async with api.runtime.sessionmaker() as session:  # a drain folds everything before it returns
+                assert await session.scalar(select(func.count()).select_from(leaderboard_deltas)) == 0
+        live = await scores(api.runtime)
+        assert len({row[1] for row in live}) > 20  # daily, weekly... periods of 20 days
+        await service.rebuild(api.runtime, datetime.now(UTC))
+        assert await scores(api.runtime) == live
+
+
 # -- production mode: Redis, self-healing -------------------------------------------------------------------
 
 

@@ -43,7 +43,12 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
     events it came for are never left behind.
     """
     async with runtime.apply_lock:
-        return await _drain(runtime, holder, time_budget)
+        result = await _drain(runtime, holder, time_budget)
+        try:
+            await leaderboards.fold_now(runtime)
+        except Exception:  # the batches are applied and their deltas logged: the next drain's fold takes them
+            log.exception("folding the leaderboard deltas at the end of a drain failed")
+        return result
 
 
 async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> DrainResult:
@@ -80,6 +85,8 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
         if kept is not None:
             kept.state.committed()
             runtime.kept_state = kept
+        if result.applied or result.failed:
+            leaderboards.fold_soon(runtime)  # on another connection, while the next batch is computed
         if result.notified:
             await outbox.kick(runtime)
         if result.applied == 0 and result.failed == 0:

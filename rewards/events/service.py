@@ -365,6 +365,7 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
             # eligibility is checked once against the rebuilt state. Offers made now are new facts, not history
             # granted again, so they are notified (the forum must add a role's group; the expert must know).
             await perks_service.reconcile_everyone(session, ruleset, now, notify=True)
+            await leaderboards.fold(session)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
         result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False, perks=False)
         applied += result.applied

@@ -1,9 +1,10 @@
-"""Leaderboard tables: scores per board, period and user (derived from the ledger, rebuildable), the sync
-watermark, and the periods closed with their winners."""
+"""Leaderboard tables: scores per board, period and user (derived from the ledger, rebuildable), the deltas of
+applied batches not yet added to them (PostgreSQL), the sync watermark, and the periods closed with their
+winners."""
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.models_base import Base, UTCDateTime
@@ -22,6 +23,21 @@ class LeaderboardScoreRow(Base):
     reached_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_leaderboard_scores_order", "board", "period", "score", "reached_at", "user_id"),)
+
+
+# What an applied batch adds to the scores, waiting to be folded into `leaderboard_scores` (PostgreSQL only).
+# A batch appends its deltas here (a COPY into a table with no index to keep) instead of upserting about five
+# rows per event inside the apply transaction; a fold, on its own connection while the next batch is computed,
+# moves them into the scores. The scores plus these rows are the boards as of `leaderboard_sync.applied_through`.
+leaderboard_deltas = Table(
+    "leaderboard_deltas",
+    Base.metadata,
+    Column("board", String(64), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("score", BigInteger, nullable=False),
+    Column("reached_at", UTCDateTime, nullable=False),
+)
 
 
 class LeaderboardSync(Base):

@@ -1,5 +1,6 @@
-"""All SQL for leaderboards: the scores table (kept with each batch, recomputed from the ledger), the sync
-watermark, board pages in rank order, and closed periods with their winners."""
+"""All SQL for leaderboards: the scores table (kept with each batch, recomputed from the ledger), the deltas
+waiting to be folded into it (PostgreSQL), the sync watermark, board pages in rank order, and closed periods
+with their winners."""
 
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -15,10 +16,11 @@ from rewards.leaderboards.models import (
     LeaderboardScoreRow,
     LeaderboardSync,
     LeaderboardWinner,
+    leaderboard_deltas,
 )
 from rewards.ledger.models import AwardRow, LedgerEntryRow
 from rewards.models_base import UTCDateTime
-from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
 from rewards.users.models import UserRow
 
 Score = LeaderboardScoreRow
@@ -49,24 +51,16 @@ async def set_sync(session: AsyncSession, applied_through: int, digest: str) -> 
 
 
 async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> None:
-    """Add a batch's deltas to the stored scores, one statement."""
+    """Add a batch's deltas to the boards. PostgreSQL: append them to `leaderboard_deltas` (one COPY), for a
+    fold to move into the scores; SQLite: add them to the scores at once, one compiled statement."""
     if not deltas:
         return
     if dialect_name(session) == "postgresql":
         connection = await asyncpg_connection(session)
-        await connection.execute(
-            """
-            INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at)
-            SELECT * FROM json_to_recordset($1::json)
-                AS delta (board text, period text, user_id text, score bigint, reached_at timestamptz)
-            ON CONFLICT (board, period, user_id) DO UPDATE SET
-                score = leaderboard_scores.score + excluded.score,
-                reached_at = greatest(leaderboard_scores.reached_at, excluded.reached_at)
-            """,
-            json_records(
-                ("board", "period", "user_id", "score", "reached_at"),
-                [(d.board, d.period, d.user_id, d.points, d.reached_at) for d in deltas],
-            ),
+        await connection.copy_records_to_table(
+            "leaderboard_deltas",
+            records=[(d.board, d.period, d.user_id, d.points, d.reached_at) for d in deltas],
+            columns=_DELTA_FIELDS,
         )
         return
     # One compiled statement run for every row (a multi-row VALUES would be compiled anew for every batch).
@@ -88,7 +82,41 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
     )
 
 
+_DELTA_FIELDS = ["board", "period", "user_id", "score", "reached_at"]
+
+# Held by whoever folds the deltas or rewrites the scores, for the rest of its transaction: the background fold,
+# and rebuilds, heals and period closings (which also hold the apply cursor; the fold never takes it).
+FOLD_LOCK_KEY = 7_426_003
+
+
+async def fold_deltas(session: AsyncSession) -> int:
+    """Move the deltas committed so far into the scores, in one statement; how many scores it changed.
+
+    Deltas committed after this statement began stay for the next fold. Summing a user's deltas first and
+    adding the sum is the same as adding them one by one (scores add up, `reached_at` keeps the latest)."""
+    if dialect_name(session) != "postgresql":
+        return 0
+    connection = await asyncpg_connection(session)
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", FOLD_LOCK_KEY)
+    status = await connection.execute(
+        """
+        WITH moved AS (DELETE FROM leaderboard_deltas RETURNING board, period, user_id, score, reached_at)
+        INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at)
+        SELECT board, period, user_id, sum(score), max(reached_at) FROM moved GROUP BY board, period, user_id
+        ON CONFLICT (board, period, user_id) DO UPDATE SET
+            score = leaderboard_scores.score + excluded.score,
+            reached_at = greatest(leaderboard_scores.reached_at, excluded.reached_at)
+        """
+    )
+    return int(status.split()[-1])
+
+
 async def clear_scores(session: AsyncSession) -> None:
+    """Empty the boards, deltas included (under the fold lock, so that no fold adds old deltas afterwards)."""
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", FOLD_LOCK_KEY)
+        await session.execute(delete(leaderboard_deltas))
     await session.execute(delete(Score))
 
 
