@@ -318,3 +318,23 @@ async def test_the_next_in_line_who_no_longer_qualifies_by_time_alone_is_passed_
             mine = await perks_of(api, user)
             assert mine["offered"] == [] and [g["status"] for g in mine["past"]] == ["withdrawn"]
             assert "activity in the last 30 days" in mine["past"][0]["end_reason"]
+
+
+async def test_a_replay_checks_everyone_above_the_floor_page_by_page(
+    papi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A perk new to the rules reaches every qualified member after a replay, not only the first page of them."""
+    from sqlalchemy import delete
+
+    from rewards.events import service as events_service
+
+    for user, upvotes in (("ann", 3), ("bob", 2), ("cid", 1), ("dan", 2)):
+        await earn(papi, user, upvotes)
+    async with unit_of_work(papi.runtime.sessionmaker) as uow:  # as if the perks had not existed until now
+        await uow.session.execute(delete(PerkGrantRow))
+    monkeypatch.setattr(perks, "CANDIDATES_PER_SWEEP", 1)
+    async with unit_of_work(papi.runtime.sessionmaker) as uow:
+        await events_service.replay(uow.session, papi.runtime.ruleset, 1000, "test", utcnow())
+    for user in ("ann", "bob", "cid", "dan"):  # 30, 20, 10 and 20 reputation: all reach the moderators' 10
+        assert "mods" in {g["perk_id"] for g in (await perks_of(papi, user))["active"]}, user
+    assert [g["perk_id"] for g in (await perks_of(papi, "voter0"))["active"]] == []  # 0 reputation

@@ -1,12 +1,15 @@
 """Ranks: titles by reputation, declared in the rules file, shown with progress to the next one."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from rewards.engine.loader import load_ruleset_text
-from rewards.engine.ranks import standing
+from rewards.engine.ranks import rank_changes, standing
 from rewards.errors import RulesetError
+from rewards.outbox.models import OutboxMessage
 from tests.conftest import Api, make_settings, open_api
 from tests.engine_harness import Community
 from tests.factories import accept, answer, upvote
@@ -63,6 +66,8 @@ async def test_a_profile_shows_rank_and_progress(api: Api) -> None:
     assert [u["rank"]["title"] for u in page["users"]] == ["Contributor", "Newcomer"]
 
 
+T = datetime(2026, 11, 23, tzinfo=UTC)
+
 RANKS_WITH_BADGES = """
 ruleset: badge-ranks
 counters:
@@ -118,3 +123,44 @@ async def test_the_api_shows_the_badges_a_rank_still_needs(database_url: str, tm
         assert user["next_rank"]["title"] == "Expert" and user["next_rank"]["badges_needed"] == ["solver/silver"]
         await api.post_events(accept("asker2", answer("a2", "ewa", "q2")))
         assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
+
+
+def test_a_badge_alone_can_change_a_rank_and_it_is_notified() -> None:
+    """Accepted answers that give no points but earn Solver silver make a 30-reputation user an Expert."""
+    community = Community(load_ruleset_text(RANKS_WITH_BADGES.replace("points: 15, counts", "points: 0, counts")))
+    ranks = community.ruleset.spec.ranks
+    a1, a2 = answer("a1", "ewa", "q1"), answer("a2", "ewa", "q2")
+    community.send(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
+    assert [n.data["to"]["id"] for n in rank_changes(ranks, community.state, T, community.seq)] == []
+    community.state.committed()
+    community.send(accept("asker", a1), accept("asker2", a2))
+    assert community.rep("ewa") == 30
+    [notice] = rank_changes(ranks, community.state, T, community.seq)
+    assert (notice.user_id, notice.data["from"]["id"], notice.data["to"]["id"], notice.data["direction"]) == (
+        "ewa",
+        "newcomer",
+        "expert",
+        "up",
+    )
+
+
+async def test_a_badge_granted_or_revoked_by_hand_that_moves_a_rank_is_notified(
+    database_url: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "ranks.yaml"
+    rules.write_text(RANKS_WITH_BADGES)
+    async with open_api(make_settings(database_url, rules_path=rules)) as api:
+        a1 = answer("a1", "ewa", "q1")
+        await api.post_events(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
+        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
+        body = {"user_id": "ewa", "badge_id": "solver", "tier": "silver", "reason": "migrated from the old forum"}
+        assert (await api.client.post("/v1/admin/badges/grant", json=body)).status_code == 201
+        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
+        assert (await api.client.post("/v1/admin/badges/revoke", json=body)).status_code == 200
+        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
+        async with api.runtime.sessionmaker() as session:
+            rows = await session.execute(
+                select(OutboxMessage.data).where(OutboxMessage.topic == "rank.changed").order_by(OutboxMessage.id)
+            )
+            changes = [(data["from"]["id"], data["to"]["id"], data["direction"]) for (data,) in rows]
+        assert changes == [("newcomer", "expert", "up"), ("expert", "newcomer", "down")]

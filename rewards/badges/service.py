@@ -21,6 +21,7 @@ from rewards.badges.schemas import (
     TopBadgeOut,
     UserBadgesOut,
 )
+from rewards.engine.ranks import rank_change_notice, standing
 from rewards.engine.recognition import badge_notice_data
 from rewards.engine.ruleset import TIER_ORDER, Badge, Ruleset
 from rewards.engine.state import BadgeHolding, BadgeSource
@@ -194,6 +195,40 @@ async def _stop_kept_states(session: AsyncSession, now: datetime) -> None:
     await events_repository.advance_cursor(session, applied_through, f"admin-{uuid.uuid4().hex[:16]}")
 
 
+async def _held(session: AsyncSession, user_id: str) -> list[tuple[str, str]]:
+    return [(badge_id, tier) for _, badge_id, tier, _ in await repository.held_badges_of(session, [user_id])]
+
+
+async def _rank_change(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    user_id: str,
+    held_before: list[tuple[str, str]],
+    held_after: list[tuple[str, str]],
+    now: datetime,
+) -> list[outbox.Notification]:
+    """A `rank.changed` notification when a badge given or taken by hand moves the user's title (a rank may
+    need badges), as the apply step writes one when events move it."""
+    user = await users_repository.get(session, user_id)
+    reputation = user.reputation if user is not None else 0
+    ranks = ruleset.spec.ranks
+    notice = rank_change_notice(
+        user_id,
+        standing(ranks, reputation, held_before).rank,
+        standing(ranks, reputation, held_after).rank,
+        reputation,
+        now,
+        f"manual:{now.isoformat()}",
+    )
+    if notice is None:
+        return []
+    return [
+        outbox.Notification(
+            topic=notice.topic, user_id=user_id, data=notice.data, occurred_at=notice.occurred_at, key=notice.key
+        )
+    ]
+
+
 async def grant(
     session: AsyncSession,
     ruleset: Ruleset,
@@ -221,7 +256,11 @@ async def grant(
         source=source,
         reason=body.reason,
     )
+    held_before = await _held(session, body.user_id)
     await repository.put_holding(session, holding)
+    rank_notices = await _rank_change(
+        session, ruleset, body.user_id, held_before, [*held_before, (badge.id, tier)], now
+    )
     await audit.record(
         session, actor=actor, action="badge.grant" if source == BadgeSource.MANUAL else f"badge.{source.value}",
         now=now, user_id=body.user_id, target=f"{badge.id}/{tier}",
@@ -236,7 +275,8 @@ async def grant(
                 data=badge_notice_data(badge, tier, post, body.reason),
                 occurred_at=now,
                 key=f"badge.awarded:{body.user_id}:{badge.id}:{tier}:{post}:manual:{now.isoformat()}",
-            )
+            ),
+            *rank_notices,
         ],
         now,
     )
@@ -253,6 +293,9 @@ async def revoke(
     row = await repository.get_holding(session, (body.user_id, badge.id, tier, post), for_update=True)
     if row is None or row.revoked_at is not None:
         raise NotFound(f"{body.user_id} does not hold {badge.name} {tier}" + (f" for post {post}" if post else ""))
+    held_before = await _held(session, body.user_id)
+    held_after = list(held_before)
+    held_after.remove((badge.id, tier))  # one of them: a post badge may be held for several posts
     row.revoked_at = now
     row.revoked_reason = body.reason
     row.revoked_by = actor  # a manager's revocation sticks: the rules do not grant it again
@@ -270,7 +313,8 @@ async def revoke(
                 data=badge_notice_data(badge, tier, post, body.reason),
                 occurred_at=now,
                 key=f"badge.revoked:{body.user_id}:{badge.id}:{tier}:{post}:manual:{now.isoformat()}",
-            )
+            ),
+            *await _rank_change(session, ruleset, body.user_id, held_before, held_after, now),
         ],
         now,
     )

@@ -51,30 +51,47 @@ def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Stand
 
 
 def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: int) -> list[Notice]:
-    """A notice for every user whose rank title differs from the one they had before the batch."""
+    """A notice for every user whose rank title differs from the one they had before the batch: their
+    reputation moved, or (when a rank needs badges) their badges did."""
     notices: list[Notice] = []
     need_badges = any(rank.badges for rank in ranks)
-    for user_id, before in sorted(state.reputation_before.items()):
+    badges_moved = {key[0] for key in state.changed_badges} if need_badges else set()
+    for user_id in sorted(state.reputation_before.keys() | badges_moved):
         after = state.reputation(user_id)
-        if after == before:
-            continue  # the same reputation and the same badges (held ones count before and after): the same rank
-        # Badges granted in the batch count for the rank after it (a rank may need one).
-        held = [(h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held] if need_badges else []
-        old, new = standing(ranks, before, held).rank, standing(ranks, after, held).rank
-        if old == new or new is None:
-            continue
-        notices.append(
-            Notice(
-                topic="rank.changed",
-                user_id=user_id,
-                data={
-                    "from": None if old is None else {"id": old.id, "title": old.title},
-                    "to": {"id": new.id, "title": new.title},
-                    "reputation": after,
-                    "direction": "up" if old is None or new.reputation > old.reputation else "down",
-                },
-                occurred_at=when,
-                key=f"rank.changed:{user_id}:{new.id}:{seq}",
-            )
-        )
+        before = state.reputation_before.get(user_id, after)
+        if after == before and user_id not in badges_moved:
+            continue  # the same reputation and the same badges: the same rank
+        held_after: list[tuple[str, str]] = []
+        held_before: list[tuple[str, str]] = []
+        for holding in state.badges_of(user_id) if need_badges else ():
+            changed = (holding.user_id, holding.badge_id, holding.tier, holding.post) in state.changed_badges
+            if holding.held:
+                held_after.append((holding.badge_id, holding.tier))
+            if holding.held != changed:  # granted in this batch: not held before it; revoked in it: held before
+                held_before.append((holding.badge_id, holding.tier))
+        old, new = standing(ranks, before, held_before).rank, standing(ranks, after, held_after).rank
+        notice = rank_change_notice(user_id, old, new, after, when, f"{seq}")
+        if notice is not None:
+            notices.append(notice)
     return notices
+
+
+def rank_change_notice(
+    user_id: str, old: Rank | None, new: Rank | None, reputation: int, when: datetime, cause: str
+) -> Notice | None:
+    """The `rank.changed` notice for a title going from `old` to `new` (none when it stays, or is lost
+    altogether); `cause` (an event seq, or a manager's change) makes its key unique."""
+    if old == new or new is None:
+        return None
+    return Notice(
+        topic="rank.changed",
+        user_id=user_id,
+        data={
+            "from": None if old is None else {"id": old.id, "title": old.title},
+            "to": {"id": new.id, "title": new.title},
+            "reputation": reputation,
+            "direction": "up" if old is None or new.reputation > old.reputation else "down",
+        },
+        occurred_at=when,
+        key=f"rank.changed:{user_id}:{new.id}:{cause}",
+    )

@@ -230,12 +230,20 @@ async def profile_rows(
     return users, counters, badges
 
 
-async def candidates(session: AsyncSession, min_reputation: int, limit: int) -> list[str]:
-    """Users who might be eligible for a perk whose window just opened: by reputation, highest first."""
-    rows = await session.scalars(
-        select(UserRow.user_id)
+async def candidates(
+    session: AsyncSession, min_reputation: int, limit: int, after: tuple[int, str] | None = None
+) -> list[tuple[str, int]]:
+    """(user, reputation) of users who might be eligible for a perk, highest reputation first; `after` (the
+    last page's last reputation and user) gives the next page."""
+    statement = (
+        select(UserRow.user_id, UserRow.reputation)
         .where(UserRow.reputation >= min_reputation, UserRow.suspended.is_(False))
         .order_by(UserRow.reputation.desc(), UserRow.user_id)
         .limit(limit)
     )
-    return list(rows)
+    if after is not None:
+        reputation, user_id = after
+        statement = statement.where(
+            or_(UserRow.reputation < reputation, and_(UserRow.reputation == reputation, UserRow.user_id > user_id))
+        )
+    return [(user_id, reputation) for user_id, reputation in await session.execute(statement)]

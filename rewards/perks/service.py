@@ -39,7 +39,8 @@ from rewards.perks.schemas import (
     UserPerksOut,
 )
 
-# How many users a window opening looks at per perk and sweep (highest reputation first).
+# How many users a window opening looks at per perk and sweep (highest reputation first); also the page size
+# of the check after a replay, which goes through everyone above the floor.
 CANDIDATES_PER_SWEEP = 10_000
 
 
@@ -314,12 +315,18 @@ async def _queue(
 
 
 async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datetime, *, notify: bool) -> int:
-    """Check the likely candidates for every perk (after a replay)."""
+    """Check everyone above the lowest reputation a perk asks for, page by page, highest first (after a
+    replay)."""
     if not ruleset.spec.perks:
         return 0
     floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
-    candidates = await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)
-    return await reconcile(session, ruleset, await profiles_from_db(session, candidates), now, notify=notify)
+    written = 0
+    after: tuple[int, str] | None = None
+    while page := await repository.candidates(session, floor, CANDIDATES_PER_SWEEP, after):
+        users = [user_id for user_id, _ in page]
+        written += await reconcile(session, ruleset, await profiles_from_db(session, users), now, notify=notify)
+        after = (page[-1][1], page[-1][0])
+    return written
 
 
 async def after_batch(
@@ -385,7 +392,7 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     open_perks = [perk for perk in ruleset.spec.perks if window_open(perk, now)]
     if open_perks:
         floor = min(_reputation_floor(ruleset, perk) for perk in open_perks)
-        candidates = await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)
+        candidates = [user_id for user_id, _ in await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)]
         written += await reconcile(session, ruleset, await profiles_from_db(session, candidates), now)
     suspended = await repository.active_of_suspended(session)
     if suspended:
