@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.bench_services import DatabaseFigures, database_figures
+from bench.bench_services import DatabaseFigures, database_figures, postgres_cpu_seconds
 from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.events import service
@@ -40,6 +40,8 @@ class ApplyFigures:
     events_per_second: float
     # CPU time of this (the applying) process during the drain; the rest of `seconds` is waiting on the database.
     process_cpu_seconds: float
+    # CPU time of the local PostgreSQL server during the drain (None on SQLite or without /proc).
+    database_cpu_seconds: float | None
     batches: int
     applied: int
     failed: int
@@ -67,6 +69,8 @@ async def measure_apply(
         applied = failed = batches = 0
         started = time.perf_counter()
         cpu_started = time.process_time()
+        postgres = runtime.engine.dialect.name == "postgresql"
+        database_cpu_started = postgres_cpu_seconds() if postgres else None
         while True:
             result = await drain(runtime, "bench", time_budget=PROGRESS_SECONDS)
             applied += result.applied
@@ -78,6 +82,10 @@ async def measure_apply(
             log.info("  applied %d/%d, %.0f events/s", applied + failed, intake.accepted, (applied + failed) / elapsed)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
+        database_cpu_now = postgres_cpu_seconds() if postgres else None
+        database_cpu = None
+        if database_cpu_now is not None and database_cpu_started is not None:
+            database_cpu = database_cpu_now - database_cpu_started
 
         async with runtime.sessionmaker() as session:
             pending_after = await service.pending_count(session)
@@ -94,6 +102,7 @@ async def measure_apply(
         seconds=round(seconds, 3),
         events_per_second=round(done / seconds, 1),
         process_cpu_seconds=round(cpu_seconds, 3),
+        database_cpu_seconds=None if database_cpu is None else round(database_cpu, 2),
         batches=batches,
         applied=applied,
         failed=failed,

@@ -2,7 +2,9 @@
 
 Only `rewards_bench` and Redis db 14 are ever touched; the tests use other databases."""
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -66,3 +68,23 @@ async def database_figures(engine: AsyncEngine) -> DatabaseFigures:
         users = await connection.scalar(text("SELECT count(*) FROM users"))
         ledger_entries = await connection.scalar(text("SELECT count(*) FROM ledger_entries"))
     return DatabaseFigures(outcomes=by_status, users=int(users or 0), ledger_entries=int(ledger_entries or 0))
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of the local PostgreSQL server's processes so far (ended backends count in the postmaster's
+    children times); None when there is no /proc or no local server."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if not name.startswith("postgres"):
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        found = True
+    return total / ticks if found else None

@@ -99,6 +99,7 @@ async def _profile(database: str, events: Sequence[dict[str, Any]], before_drain
         "seconds": figures.seconds,
         "events_per_second": figures.events_per_second,
         "process_cpu_seconds": figures.process_cpu_seconds,
+        "database_cpu_seconds": figures.database_cpu_seconds,
         "intake_events_per_second": figures.intake.events_per_second,
         "steps_seconds": steps,
         "unaccounted_seconds": round(figures.seconds - accounted - spent.get("load: pending events", 0.0), 2),
