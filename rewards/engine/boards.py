@@ -324,13 +324,17 @@ def board_deltas(
     """What a batch's ledger entries and counter changes add to each board and period, one delta per
     (board, period, user). Items of zero points change nothing, not even "reached at"."""
     deltas: list[BoardDelta] = []
+    days: dict[datetime, date] = {}  # an event's entries share its time: one conversion per event
     for board in boards:
         # First by user and UTC day (a batch's items fall on a few days), then out to the board's periods.
         daily: dict[tuple[str, date], list[Any]] = {}
         for user_id, points, occurred_at in _items(board, entries, counter_changes):
             if points == 0:
                 continue
-            key = (user_id, occurred_at.astimezone(UTC).date())
+            day = days.get(occurred_at)
+            if day is None:
+                day = days[occurred_at] = occurred_at.astimezone(UTC).date()
+            key = (user_id, day)
             found = daily.get(key)
             if found is None:
                 daily[key] = [points, occurred_at]

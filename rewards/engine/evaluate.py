@@ -83,16 +83,10 @@ def needs(ruleset: Ruleset, event: EventInput) -> Needs:
     def subject_of(rule: CompiledRule) -> str | None:
         return _text(rule.subject.evaluate(names))
 
-    conditions = [
-        *(rule.when for rule in ruleset.by_type.get(event.type, ())),
-        *(award.when for rule in ruleset.by_type.get(event.type, ()) for award in rule.awards),
-        *(undo.when for _rule, undo in ruleset.undo_by_type.get(event.type, ())),
-    ]
-    for condition in conditions:
-        for path in condition.asks_about if condition is not None else ():
-            user = _text(read_path(names, path))
-            if user is not None:
-                result.users.add(user)
+    for path in ruleset.asked_paths(event.type):
+        user = _text(read_path(names, path))
+        if user is not None:
+            result.users.add(user)
     # Best effort, rule by rule: a rule that cannot be worked out here fails the event later, in `evaluate`.
     for rule in ruleset.by_type.get(event.type, ()):
         with suppress(EvaluationError):

@@ -511,11 +511,29 @@ class Ruleset:
     def name(self) -> str:
         return self.spec.ruleset
 
+    # Per event type, worked out on first use: the users its conditions ask about (`reputation(actor)`).
+    _asked_paths: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, repr=False, compare=False)
+
     def listens_to(self, event_type: str) -> bool:
         return any(
             event_type in index
             for index in (self.by_type, self.undo_by_type, self.suspend_by_type, self.restore_by_type)
         )
+
+    def asked_paths(self, event_type: str) -> tuple[tuple[str, ...], ...]:
+        """The field paths naming users whose state the conditions of `event_type`'s rules read."""
+        found = self._asked_paths.get(event_type)
+        if found is None:
+            rules = self.by_type.get(event_type, ())
+            conditions = [
+                *(rule.when for rule in rules),
+                *(award.when for rule in rules for award in rule.awards),
+                *(undo.when for _rule, undo in self.undo_by_type.get(event_type, ())),
+            ]
+            paths = (path for condition in conditions if condition is not None for path in condition.asks_about)
+            found = tuple(dict.fromkeys(paths))
+            self._asked_paths[event_type] = found
+        return found
 
 
 def _default_label(rule_id: str) -> str:
