@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,3 +62,14 @@ def json_records(fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     applier's own process), while orjson writes the same rows as one text in a fraction of that and the server
     reads it as fast. Naive times are taken as UTC, as asyncpg takes them."""
     return orjson.dumps([dict(zip(fields, row, strict=True)) for row in rows], option=orjson.OPT_NAIVE_UTC).decode()
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`. On PostgreSQL one array parameter (`= ANY($1)`): the same prepared statement
+    whatever the number of values, where an expanding IN is a new statement for every count (rendered,
+    prepared and planned again; 15-20 ms for a batch's 1,500 users). On SQLite an expanding IN."""
+    if dialect_name(session) == "postgresql":
+        return cast(
+            ColumnElement[bool], column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        )
+    return cast(ColumnElement[bool], column.in_(values))

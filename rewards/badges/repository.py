@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges.models import BadgeAwardRow
 from rewards.engine.state import BadgeHolding, BadgeKey, BadgeSource, CounterKey, Streak, WorkingState
 from rewards.ledger.models import CounterRow, StreakRow
-from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
+from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, one_of, table_of, upsert
 
 _BADGE_COLUMNS = (
     BadgeAwardRow.user_id,
@@ -210,7 +210,7 @@ async def held_badges_of(session: AsyncSession, user_ids: list[str]) -> list[tup
     for batch in chunks(user_ids):
         rows = await session.execute(
             select(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at).where(
-                BadgeAwardRow.user_id.in_(batch), BadgeAwardRow.revoked_at.is_(None)
+                one_of(session, BadgeAwardRow.user_id, batch), BadgeAwardRow.revoked_at.is_(None)
             )
         )
         found.extend((u, b, t, g) for u, b, t, g in rows)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges.models import BadgeAwardRow
 from rewards.ledger.models import CounterRow
 from rewards.perks.models import OPEN_STATUSES, PerkCodeRow, PerkGrantRow, PerkSettingRow
-from rewards.sql import chunks, dialect_name, table_of, upsert
+from rewards.sql import chunks, dialect_name, one_of, table_of, upsert
 from rewards.users.models import UserRow
 
 SEAT_STATUSES = ("pending_approval", "offered", "active")
@@ -46,7 +46,7 @@ async def seats_taken(session: AsyncSession, perk_id: str) -> int:
 async def grants_of_users(session: AsyncSession, user_ids: Sequence[str]) -> list[PerkGrantRow]:
     found: list[PerkGrantRow] = []
     for batch in chunks(sorted(set(user_ids))):
-        found.extend(await session.scalars(select(PerkGrantRow).where(PerkGrantRow.user_id.in_(batch))))
+        found.extend(await session.scalars(select(PerkGrantRow).where(one_of(session, PerkGrantRow.user_id, batch))))
     return found
 
 
@@ -61,7 +61,9 @@ async def users_with_open_grants(session: AsyncSession, user_ids: Sequence[str])
     found: set[str] = set()
     for batch in chunks(user_ids):
         rows = await session.scalars(
-            select(PerkGrantRow.user_id).where(PerkGrantRow.user_id.in_(batch), PerkGrantRow.status.in_(OPEN_STATUSES))
+            select(PerkGrantRow.user_id).where(
+                one_of(session, PerkGrantRow.user_id, batch), PerkGrantRow.status.in_(OPEN_STATUSES)
+            )
         )
         found.update(rows)
     return found
@@ -214,16 +216,16 @@ async def profile_rows(
     counters: list[tuple[str, str, int]] = []
     badges: list[tuple[str, str, str]] = []
     for batch in chunks(sorted(set(user_ids))):
-        users.extend(await session.scalars(select(UserRow).where(UserRow.user_id.in_(batch))))
+        users.extend(await session.scalars(select(UserRow).where(one_of(session, UserRow.user_id, batch))))
         rows = await session.execute(
             select(CounterRow.owner, CounterRow.counter_id, CounterRow.value).where(
-                CounterRow.owner.in_(batch), CounterRow.scope == ""
+                one_of(session, CounterRow.owner, batch), CounterRow.scope == ""
             )
         )
         counters.extend((o, c, v) for o, c, v in rows)
         held = await session.execute(
             select(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier).where(
-                BadgeAwardRow.user_id.in_(batch), BadgeAwardRow.revoked_at.is_(None)
+                one_of(session, BadgeAwardRow.user_id, batch), BadgeAwardRow.revoked_at.is_(None)
             )
         )
         badges.extend((u, b, t) for u, b, t in held)

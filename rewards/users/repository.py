@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.sql import chunks
+from rewards.sql import chunks, one_of
 from rewards.users.models import UserRow
 
 
@@ -14,14 +14,15 @@ async def get(session: AsyncSession, user_id: str) -> UserRow | None:
 
 
 async def get_many(session: AsyncSession, user_ids: list[str]) -> dict[str, UserRow]:
-    rows = await session.scalars(select(UserRow).where(UserRow.user_id.in_(user_ids)))
+    rows = await session.scalars(select(UserRow).where(one_of(session, UserRow.user_id, user_ids)))
     return {row.user_id: row for row in rows}
 
 
 async def get_many_reputations(session: AsyncSession, user_ids: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for batch in chunks(user_ids):
-        rows = await session.execute(select(UserRow.user_id, UserRow.reputation).where(UserRow.user_id.in_(batch)))
+        query = select(UserRow.user_id, UserRow.reputation).where(one_of(session, UserRow.user_id, batch))
+        rows = await session.execute(query)
         found.update({user_id: reputation for user_id, reputation in rows})
     return found
 
