@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rewards.leaderboards import service
+from rewards.outbox import service as outbox
 
 if TYPE_CHECKING:
     from rewards.runtime import Runtime
@@ -18,5 +19,9 @@ async def heal_boards(runtime: "Runtime", now: datetime) -> int:
 
 
 async def close_periods(runtime: "Runtime", now: datetime) -> int:
-    """Close the periods that ended (after a short grace) and record their winners; once across processes."""
-    return await service.close_periods(runtime, now)
+    """Close the periods that ended (after a short grace) and record their winners; once across processes.
+    Their prizes were notified (badge awarded, perk offered): ask for delivery now, as every writer does."""
+    closed = await service.close_periods(runtime, now)
+    if closed:
+        await outbox.kick(runtime)
+    return closed
