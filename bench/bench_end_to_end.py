@@ -31,6 +31,7 @@ from bench.bench_services import (
     DatabaseFigures,
     database_figures,
     flush_redis,
+    postgres_cpu_seconds,
     recreate_postgres_database,
     redis_key_exists,
 )
@@ -82,6 +83,9 @@ class EndToEndFigures:
     get_health: LatencyFigures
     worker_peak_memory_mib: float
     api_peak_memory_mib: float
+    # CPU seconds over the whole run (posting, applying, then the idle reads) of each part sharing the machine:
+    # the worker, the API process, the PostgreSQL server, and this process (the senders and readers).
+    cpu_seconds: dict[str, float | None]
     result: DatabaseFigures
     logs: str
 
@@ -143,6 +147,7 @@ def measure_end_to_end(
     api_key = _create_api_key(env, log_dir)
     port = _free_port()
     with _running(env, log_dir, port) as (api, worker):
+        postgres_cpu_started, client_cpu_started = postgres_cpu_seconds(), time.process_time()
         run = asyncio.run(
             _drive(
                 f"http://127.0.0.1:{port}",
@@ -158,6 +163,15 @@ def measure_end_to_end(
         )
         worker_memory = _peak_memory_mib(_python_pid(worker.process.pid))
         api_memory = _peak_memory_mib(_python_pid(api.process.pid))
+        postgres_cpu = postgres_cpu_seconds()
+        cpu_seconds = {
+            "worker": _cpu_seconds(_python_pid(worker.process.pid)),
+            "api": _cpu_seconds(_python_pid(api.process.pid)),
+            "postgres": None
+            if postgres_cpu is None or postgres_cpu_started is None
+            else round(postgres_cpu - postgres_cpu_started, 1),
+            "client": round(time.process_time() - client_cpu_started, 1),
+        }
     figures = asyncio.run(_database_figures())
 
     intake_rate = len(events) / run.intake_seconds
@@ -181,6 +195,7 @@ def measure_end_to_end(
         get_health=_latency_figures(run.backlog.health),
         worker_peak_memory_mib=worker_memory,
         api_peak_memory_mib=api_memory,
+        cpu_seconds=cpu_seconds,
         result=figures,
         logs=str(log_dir),
     )
@@ -285,6 +300,13 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process so far."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
 
 
 def _peak_memory_mib(pid: int) -> float:
