@@ -15,7 +15,9 @@ from rewards.runtime import Runtime, utcnow
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    ctx["runtime"] = await Runtime.start(ctx["settings"], connect_queue=False)
+    # With its own queue connection, a worker asks for webhook delivery right after a batch that notified
+    # (instead of leaving it to the 5 s sweep), and mirrors leaderboards to Redis over one kept connection.
+    ctx["runtime"] = await Runtime.start(ctx["settings"])
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -24,6 +24,9 @@ from rewards.db import create_engine, migrate, unit_of_work
 from rewards.models import Base
 from rewards.runtime import Runtime, utcnow
 
+# The `receiver` fixture (a real HTTP server for webhooks), for the outbox and worker tests.
+pytest_plugins = ["tests.webhook_receiver"]
+
 POSTGRES_URL = os.environ.get("REWARDS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/rewards_test")
 REDIS_URL = os.environ.get("REWARDS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 HOW_TO_START = (

@@ -3,13 +3,8 @@
 import asyncio
 import hashlib
 import hmac
-import json
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,73 +24,9 @@ from rewards.redis_keys import WEBHOOK_JOB_ID
 from rewards.runtime import Runtime
 from rewards.worker import build_worker
 from tests.conftest import make_settings, open_api
+from tests.webhook_receiver import Received, Receiver
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-# A receiver: a real HTTP server on 127.0.0.1 --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict[str, Any]:
-        decoded: dict[str, Any] = json.loads(self.body)
-        return decoded
-
-
-@dataclass
-class Receiver:
-    url: str
-    received: list[Received] = field(default_factory=list)
-    # Status codes to answer, in order; 200 once they run out.
-    statuses: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def delivery_ids(self) -> list[str]:
-        with self.lock:
-            return [item.headers["x-rewards-delivery"] for item in self.received]
-
-
-class _Server(ThreadingHTTPServer):
-    # Up to 60 senders connect at once in the concurrency test; the default backlog of 5 made some of their
-    # connections fail, and those deliveries were then rightly retried later, after the test had stopped.
-    request_queue_size = 128
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.lock:
-                state.received.append(
-                    Received(self.path, {name.lower(): value for name, value in self.headers.items()}, body)
-                )
-                status = state.statuses.pop(0) if state.statuses else 200
-            payload = b"receiver is down for maintenance" if status >= 400 else b"ok"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 def refused_url() -> str:

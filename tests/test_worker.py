@@ -1,6 +1,7 @@
 """Production mode: PostgreSQL + Redis + arq workers. Exactly-once effect with several workers and crashes."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from rewards.worker import build_worker
 from tests.conftest import make_settings, open_api
 from tests.factories import accept, answer, upvote
 from tests.state_snapshot import snapshot
+from tests.webhook_receiver import Receiver
 
 A = answer("a1", "expert", "q1")
 
@@ -150,3 +152,22 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_awards_nothing_twice(
         assert live == await _replayed(runtime)
     finally:
         await runtime.stop()
+
+
+async def test_a_badge_the_worker_awards_is_delivered_without_waiting_for_the_sweep(
+    postgres_database_url: str, redis_url: str, receiver: Receiver
+) -> None:
+    """The worker asks for delivery right after the batch that notified: with no scheduled job at all, the
+    burst worker still delivers the webhook (before, only the 5 s sweep did, in a worker)."""
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        created = await api.client.post("/v1/webhooks", json={"url": receiver.url + "/in", "topics": ["badge.*"]})
+        assert created.status_code == 201, created.text
+        await api.post_events(upvote("v1", A), upvote("v2", A), accept("asker", A))
+        worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False, cron_jobs=[])
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+        topics = {json.loads(item.body)["topic"] for item in receiver.received}
+        assert "badge.awarded" in topics and await api.reputation("expert") == 35
