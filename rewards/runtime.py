@@ -50,6 +50,10 @@ class Runtime:
     # This process's name on the apply cursor, and the engine state it keeps between its batches.
     writer: str = field(default_factory=lambda: uuid.uuid4().hex)
     kept_state: "KeptState | None" = None
+    # Whether a drain is applying batches in this process, and whether an apply job that found it so asked it
+    # to look once more before it returns.
+    draining: bool = False
+    drain_again: bool = False
     # The background fold of leaderboard deltas into the scores (PostgreSQL), and whether to go round again.
     board_fold: "asyncio.Task[None] | None" = None
     board_fold_again: bool = False

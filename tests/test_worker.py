@@ -17,6 +17,8 @@ from bench.community import generate_community
 from rewards import PROJECT_ROOT
 from rewards.db import unit_of_work
 from rewards.events import service
+from rewards.events.runner import drain
+from rewards.events.tasks import apply_events
 from rewards.redis_keys import ARQ_QUEUE
 from rewards.runtime import Runtime, utcnow
 from rewards.worker import build_worker
@@ -171,3 +173,22 @@ async def test_a_badge_the_worker_awards_is_delivered_without_waiting_for_the_sw
             await worker.close()
         topics = {json.loads(item.body)["topic"] for item in receiver.received}
         assert "badge.awarded" in topics and await api.reputation("expert") == 35
+
+
+async def test_an_apply_job_leaves_the_events_to_a_drain_already_running_here(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    """Under steady intake, apply jobs used to queue behind the running drain and fill arq's job slots, so that
+    webhook deliveries and scheduled jobs waited. A job now hands its events to the running drain at once."""
+    runtime = await Runtime.start(make_settings(postgres_database_url, redis_url=redis_url), connect_queue=False)
+    try:
+        await _store(runtime, [upvote("v1", A), upvote("v2", A)])
+        async with runtime.apply_lock:  # a drain is under way in this process
+            runtime.draining = True
+            handed_over = await asyncio.wait_for(apply_events({"runtime": runtime}, None), timeout=5)
+            runtime.draining = False
+        assert handed_over == 0 and runtime.drain_again
+        result = await drain(runtime, "test")  # that drain goes on: the events, then one more look
+        assert result.applied == 2 and not runtime.drain_again
+    finally:
+        await runtime.stop()

@@ -43,7 +43,11 @@ async def drain(runtime: Runtime, holder: str, *, time_budget: float | None = No
     events it came for are never left behind.
     """
     async with runtime.apply_lock:
-        result = await _drain(runtime, holder, time_budget)
+        runtime.draining = True
+        try:
+            result = await _drain(runtime, holder, time_budget)
+        finally:
+            runtime.draining = False
         try:
             await leaderboards.fold_now(runtime)
         except Exception:  # the batches are applied and their deltas logged: the next drain's fold takes them
@@ -90,6 +94,9 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
         if result.notified:
             await outbox.kick(runtime)
         if result.applied == 0 and result.failed == 0:
+            if runtime.drain_again:  # an apply job left it to this drain: events may have come since the look
+                runtime.drain_again = False
+                continue
             return DrainResult(applied, failed, batches, finished=True)
         if batch_size == 1 and result.applied:
             batch_size = runtime.settings.apply_batch_size

@@ -18,6 +18,12 @@ DRAIN_BUDGET_SECONDS = 10.0
 async def apply_events(ctx: dict[str, Any], up_to_seq: int | None = None) -> int:
     """Apply everything pending. Enqueued after each intake commit; cheap when another job got there first."""
     runtime: Runtime = ctx["runtime"]
+    if runtime.draining:
+        # This process is draining already, and goes on until nothing is pending. Waiting for it here would hold
+        # one of arq's job slots: under steady intake they all filled with such waits, and webhook deliveries and
+        # the scheduled jobs (sweeps, heal, period closing) waited behind them.
+        runtime.drain_again = True
+        return 0
     async with runtime.sessionmaker() as session:
         if not await service.has_pending(session, up_to_seq):
             return 0
