@@ -174,10 +174,8 @@ def rules_publish(
 ) -> None:
     """Publish a rules file: every process applies it from its next batch (see README, Changing the rules)."""
     from rewards.db import unit_of_work
-    from rewards.leaderboards import service as leaderboards
     from rewards.rulesets import service
     from rewards.rulesets.schemas import PublishOut
-    from rewards.runtime import holder_name, utcnow
 
     try:
         source = path.read_text(encoding="utf-8")
@@ -187,7 +185,8 @@ def rules_publish(
 
     async def work(runtime: "Runtime") -> PublishOut:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await service.publish(
+            published = await service.publish_now(
+                runtime,
                 uow.session,
                 source=source,
                 version=None,
@@ -195,12 +194,7 @@ def rules_publish(
                 comment=comment,
                 actor=f"cli:{_os_user()}",
                 via="cli",
-                now=utcnow(),
-                batch_size=runtime.settings.apply_batch_size,
-                holder=holder_name("publish"),
             )
-            # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
-            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
             return published
 
     typer.echo(with_runtime(work).model_dump_json())

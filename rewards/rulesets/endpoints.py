@@ -7,7 +7,6 @@ from fastapi import APIRouter, Path
 from rewards.db import unit_of_work
 from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
-from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import service
 from rewards.rulesets.schemas import (
     PreviewIn,
@@ -19,7 +18,7 @@ from rewards.rulesets.schemas import (
     ValidateOut,
     VersionsOut,
 )
-from rewards.runtime import holder_name, utcnow
+from rewards.runtime import utcnow
 
 router = APIRouter(tags=["rulesets"])
 
@@ -82,7 +81,8 @@ async def publish(body: PublishIn, runtime: RuntimeDep, principal: IsAdmin) -> P
     Audit-logged with the key's name and the comment."""
     # Committed before the answer is sent, so a client reading right after sees the publication.
     async with unit_of_work(runtime.sessionmaker) as uow:
-        published = await service.publish(
+        published = await service.publish_now(
+            runtime,
             uow.session,
             source=body.source,
             version=body.version,
@@ -90,11 +90,6 @@ async def publish(body: PublishIn, runtime: RuntimeDep, principal: IsAdmin) -> P
             comment=body.comment,
             actor=actor_of(principal),
             via="api",
-            now=utcnow(),
-            batch_size=runtime.settings.apply_batch_size,
-            holder=holder_name("publish"),
         )
-        # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
-        await leaderboards.mirror_batch(runtime, uow.session, utcnow())
     await service.refresh(runtime)
     return published

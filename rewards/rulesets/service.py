@@ -23,6 +23,7 @@ from rewards.engine.ruleset import Ruleset
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.events import repository as events_repository
 from rewards.events import service as events
+from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import repository
 from rewards.rulesets.models import RulesetPublicationRow
 from rewards.rulesets.preview import Comparison
@@ -325,6 +326,38 @@ async def preview(
 
 
 # -- publishing -----------------------------------------------------------------------------------------------------
+
+
+async def publish_now(
+    runtime: "Runtime",
+    session: AsyncSession,
+    *,
+    source: str | None,
+    version: int | None,
+    mode: Mode,
+    comment: str,
+    actor: str,
+    via: Via,
+) -> PublishOut:
+    """`publish` for a running process (API, console, CLI), in the caller's unit of work: a retroactive publish
+    replays the log, so the leaderboards in Redis are marked stale until the heal job reloads them. The caller
+    commits, then calls `refresh`."""
+    from rewards.runtime import holder_name, utcnow  # the runtime imports this module
+
+    published = await publish(
+        session,
+        source=source,
+        version=version,
+        mode=mode,
+        comment=comment,
+        actor=actor,
+        via=via,
+        now=utcnow(),
+        batch_size=runtime.settings.apply_batch_size,
+        holder=holder_name("publish"),
+    )
+    await leaderboards.mirror_batch(runtime, session, utcnow())
+    return published
 
 
 async def publish(

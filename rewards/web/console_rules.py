@@ -12,10 +12,9 @@ from starlette.responses import Response
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.errors import Conflict, NotFound, RulesetError
-from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
-from rewards.runtime import holder_name, utcnow
+from rewards.runtime import utcnow
 from rewards.web.endpoints import ManagerDep, csrf_protected
 from rewards.web.i18n import N_
 from rewards.web.render import PageError, render
@@ -159,7 +158,8 @@ async def edit(
     try:
         # Committed here, before the redirect is sent: the next page must show the publication.
         async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await rulesets.publish(
+            published = await rulesets.publish_now(
+                runtime,
                 uow.session,
                 source=source,
                 version=None,
@@ -167,12 +167,7 @@ async def edit(
                 comment=comment,
                 actor=f"user:{viewer.user_id}",
                 via="console",
-                now=utcnow(),
-                batch_size=runtime.settings.apply_batch_size,
-                holder=holder_name("publish"),
             )
-            # A retroactive publish replayed the log: Redis's boards are stale until the heal job reloads them.
-            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
     except (Conflict, RulesetError) as error:
         return _edit_page(request, source, form, status_code=error.status_code, refused=error.message)
     await rulesets.refresh(runtime)
