@@ -220,13 +220,7 @@ async def _rank_change(
         now,
         f"manual:{now.isoformat()}",
     )
-    if notice is None:
-        return []
-    return [
-        outbox.Notification(
-            topic=notice.topic, user_id=user_id, data=notice.data, occurred_at=notice.occurred_at, key=notice.key
-        )
-    ]
+    return [] if notice is None else [outbox.Notification.of(notice)]
 
 
 async def grant(

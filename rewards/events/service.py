@@ -16,7 +16,7 @@ from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
 from rewards.engine.ranks import rank_changes
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import EventInput, Notice, WorkingState
+from rewards.engine.state import EventInput, WorkingState
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import repository
 from rewards.events.models import EventStatus
@@ -284,7 +284,9 @@ async def apply_events(
     await ledger_repository.save(session, state)
     await leaderboards.record_batch(session, ruleset, events, state)
     await badges_repository.save(session, state)
-    notified = await outbox.record(session, [_notification(notice) for notice in state.notices], now, deliver=notify)
+    notified = await outbox.record(
+        session, [outbox.Notification.of(notice) for notice in state.notices], now, deliver=notify
+    )
     if perks:
         notified += await perks_service.after_batch(session, ruleset, state, now, notify=notify)
     await repository.record_outcomes(session, outcomes, ruleset.version, now)
@@ -293,12 +295,6 @@ async def apply_events(
         failed=failed,
         last_seq=events[-1].seq if events else 0,
         notified=notified if notify else 0,
-    )
-
-
-def _notification(notice: Notice) -> outbox.Notification:
-    return outbox.Notification(
-        topic=notice.topic, user_id=notice.user_id, data=notice.data, occurred_at=notice.occurred_at, key=notice.key
     )
 
 

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.db import unit_of_work
+from rewards.engine.state import Notice
 from rewards.errors import NotFound
 from rewards.outbox import repository
 from rewards.outbox.models import (
@@ -78,6 +79,13 @@ class Notification:
     data: dict[str, Any]  # JSON-able
     occurred_at: datetime
     key: str  # idempotency key, unique per outbox row (e.g. "badge.awarded:u1:solver:gold")
+
+    @classmethod
+    def of(cls, notice: Notice) -> "Notification":
+        """The engine's notice (a badge awarded, a rank changed), to be recorded."""
+        return cls(
+            topic=notice.topic, user_id=notice.user_id, data=notice.data, occurred_at=notice.occurred_at, key=notice.key
+        )
 
 
 # Set while a replay or backfill runs: what it records is kept but never delivered.
