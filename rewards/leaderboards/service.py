@@ -416,7 +416,9 @@ class RebuildReport:
 
 
 async def _load_redis(session: AsyncSession, client: Redis, boards: Sequence[BoardSpec], now: datetime) -> int:
-    """Reload Redis from the scores table (the caller holds the apply cursor, so nothing moves meanwhile)."""
+    """Reload Redis from the scores table (the caller holds the apply cursor, so nothing moves meanwhile), with
+    the deltas not folded yet added first."""
+    await fold(session)
     seq, _ = await repository.get_sync(session)
     await redis_store.mark_stale(client)
     await redis_store.clear(client)
@@ -474,7 +476,6 @@ async def heal(runtime: "Runtime", now: datetime) -> int:
                 await repository.rebuild_scores(uow.session, boards)
                 seq, _ = await repository.get_sync(uow.session)
                 await repository.set_sync(uow.session, seq, boards_digest(boards))
-            await fold(uow.session)
             periods = await _load_redis(uow.session, client, boards, now)
         log.info("leaderboards reloaded into Redis from the database (%d board periods)", periods)
         return 1
