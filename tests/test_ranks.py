@@ -1,5 +1,6 @@
 """Ranks: titles by reputation, declared in the rules file, shown with progress to the next one."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +89,15 @@ ranks:
 """
 
 
+@pytest.fixture
+async def badge_ranks_api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API under RANKS_WITH_BADGES."""
+    rules = tmp_path / "ranks.yaml"
+    rules.write_text(RANKS_WITH_BADGES)
+    async with open_api(make_settings(database_url, rules_path=rules)) as api:
+        yield api
+
+
 def test_a_rank_that_needs_badges_waits_for_them_and_says_which() -> None:
     community = Community(load_ruleset_text(RANKS_WITH_BADGES))
     ranks = community.ruleset.spec.ranks
@@ -112,17 +122,15 @@ def test_a_rank_naming_an_unknown_badge_is_refused() -> None:
         load_ruleset_text(RANKS_WITH_BADGES.replace("solver/silver", "nope"))
 
 
-async def test_the_api_shows_the_badges_a_rank_still_needs(database_url: str, tmp_path: Path) -> None:
-    rules = tmp_path / "ranks.yaml"
-    rules.write_text(RANKS_WITH_BADGES)
-    async with open_api(make_settings(database_url, rules_path=rules)) as api:
-        a1 = answer("a1", "ewa", "q1")
-        await api.post_events(upvote("v1", a1), upvote("v2", a1), accept("asker", a1))
-        user = (await api.client.get("/v1/users/ewa")).json()
-        assert user["rank"]["title"] == "Newcomer"
-        assert user["next_rank"]["title"] == "Expert" and user["next_rank"]["badges_needed"] == ["solver/silver"]
-        await api.post_events(accept("asker2", answer("a2", "ewa", "q2")))
-        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
+async def test_the_api_shows_the_badges_a_rank_still_needs(badge_ranks_api: Api) -> None:
+    api = badge_ranks_api
+    a1 = answer("a1", "ewa", "q1")
+    await api.post_events(upvote("v1", a1), upvote("v2", a1), accept("asker", a1))
+    user = (await api.client.get("/v1/users/ewa")).json()
+    assert user["rank"]["title"] == "Newcomer"
+    assert user["next_rank"]["title"] == "Expert" and user["next_rank"]["badges_needed"] == ["solver/silver"]
+    await api.post_events(accept("asker2", answer("a2", "ewa", "q2")))
+    assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
 
 
 def test_a_badge_alone_can_change_a_rank_and_it_is_notified() -> None:
@@ -144,23 +152,19 @@ def test_a_badge_alone_can_change_a_rank_and_it_is_notified() -> None:
     )
 
 
-async def test_a_badge_granted_or_revoked_by_hand_that_moves_a_rank_is_notified(
-    database_url: str, tmp_path: Path
-) -> None:
-    rules = tmp_path / "ranks.yaml"
-    rules.write_text(RANKS_WITH_BADGES)
-    async with open_api(make_settings(database_url, rules_path=rules)) as api:
-        a1 = answer("a1", "ewa", "q1")
-        await api.post_events(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
-        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
-        body = {"user_id": "ewa", "badge_id": "solver", "tier": "silver", "reason": "migrated from the old forum"}
-        assert (await api.client.post("/v1/admin/badges/grant", json=body)).status_code == 201
-        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
-        assert (await api.client.post("/v1/admin/badges/revoke", json=body)).status_code == 200
-        assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
-        async with api.runtime.sessionmaker() as session:
-            rows = await session.execute(
-                select(OutboxMessage.data).where(OutboxMessage.topic == "rank.changed").order_by(OutboxMessage.id)
-            )
-            changes = [(data["from"]["id"], data["to"]["id"], data["direction"]) for (data,) in rows]
-        assert changes == [("newcomer", "expert", "up"), ("expert", "newcomer", "down")]
+async def test_a_badge_granted_or_revoked_by_hand_that_moves_a_rank_is_notified(badge_ranks_api: Api) -> None:
+    api = badge_ranks_api
+    a1 = answer("a1", "ewa", "q1")
+    await api.post_events(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
+    assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
+    body = {"user_id": "ewa", "badge_id": "solver", "tier": "silver", "reason": "migrated from the old forum"}
+    assert (await api.client.post("/v1/admin/badges/grant", json=body)).status_code == 201
+    assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Expert"
+    assert (await api.client.post("/v1/admin/badges/revoke", json=body)).status_code == 200
+    assert (await api.client.get("/v1/users/ewa")).json()["rank"]["title"] == "Newcomer"
+    async with api.runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(OutboxMessage.data).where(OutboxMessage.topic == "rank.changed").order_by(OutboxMessage.id)
+        )
+        changes = [(data["from"]["id"], data["to"]["id"], data["direction"]) for (data,) in rows]
+    assert changes == [("newcomer", "expert", "up"), ("expert", "newcomer", "down")]
