@@ -32,6 +32,7 @@ from bench.bench_services import (
     database_figures,
     flush_redis,
     postgres_cpu_seconds,
+    process_cpu_seconds,
     recreate_postgres_database,
     redis_key_exists,
 )
@@ -165,8 +166,8 @@ def measure_end_to_end(
         api_memory = _peak_memory_mib(_python_pid(api.process.pid))
         postgres_cpu = postgres_cpu_seconds()
         cpu_seconds = {
-            "worker": _cpu_seconds(_python_pid(worker.process.pid)),
-            "api": _cpu_seconds(_python_pid(api.process.pid)),
+            "worker": process_cpu_seconds(_python_pid(worker.process.pid)),
+            "api": process_cpu_seconds(_python_pid(api.process.pid)),
             "postgres": None
             if postgres_cpu is None or postgres_cpu_started is None
             else round(postgres_cpu - postgres_cpu_started, 1),
@@ -300,13 +301,6 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a running process so far."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2 :].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
 
 
 def _peak_memory_mib(pid: int) -> float:

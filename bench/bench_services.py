@@ -70,21 +70,29 @@ async def database_figures(engine: AsyncEngine) -> DatabaseFigures:
     return DatabaseFigures(outcomes=by_status, users=int(users or 0), ledger_entries=int(ledger_entries or 0))
 
 
+def _stat(path: Path) -> tuple[str, list[str]]:
+    """A /proc/<pid>/stat: the command name, and the fields after it (the name, in parentheses, may hold spaces)."""
+    text = path.read_text()
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process so far."""
+    _, fields = _stat(Path(f"/proc/{pid}/stat"))
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
 def postgres_cpu_seconds() -> float | None:
     """CPU time of the local PostgreSQL server's processes so far (ended backends count in the postmaster's
     children times); None when there is no /proc or no local server."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     found = False
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            name, fields = _stat(stat)
         except OSError:
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        if not name.startswith("postgres"):
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-        found = True
-    return total / ticks if found else None
+        if name.startswith("postgres"):
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
