@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
-from rewards.sql import asyncpg_connection, dialect_name, table_of, upsert
+from rewards.sql import asyncpg_connection, dialect_name, json_text, table_of, upsert
 
 # Held for the length of an intake transaction, so that sequence order equals commit order: the applier can
 # then never skip an event that a slower transaction committed late.
@@ -36,7 +36,7 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
             ON CONFLICT (source, event_id) DO NOTHING
             RETURNING seq, source, event_id
             """,
-            orjson.dumps(list(rows), option=orjson.OPT_NAIVE_UTC).decode(),
+            json_text(list(rows)),
         )
         return {(source, event_id): seq for seq, source, event_id in stored}
     statement = (
