@@ -1,7 +1,12 @@
 """End-to-end throughput with real processes: `rewards serve` and one `rewards worker` on PostgreSQL and Redis.
 
-Senders post the community over HTTP while readers time GET /v1/users/{id}; the clock stops when
-GET /v1/health reports no pending event. The readers then go on for a few seconds on the idle system."""
+Senders post the community over HTTP while a reader times GET /v1/users/{id} at a fixed rate; the clock stops
+when GET /v1/health reports no pending event. The reader then goes on for a few seconds on the idle system.
+
+The reader is open-loop: it sends one request every 1/rate seconds whatever the answers' speed, and times each
+from when it was due. A closed-loop reader (the next request when the last one is answered) takes whatever CPU
+the machine has left, so the write figure would depend on how fast reads are, and a slow machine would hide its
+slow answers by asking less often."""
 
 import asyncio
 import logging
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from arq.constants import health_check_key_suffix
@@ -45,7 +51,7 @@ REWARDS_COMMAND = Path(sys.executable).parent / "rewards"
 WORKER_HEALTH_KEY = ARQ_QUEUE + health_check_key_suffix  # arq sets it once the worker's start-up is done
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
-IDLE_READ_SECONDS = 3.0
+IDLE_READ_SECONDS = 5.0
 HEALTH_POLL_SECONDS = 0.5
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -68,7 +74,7 @@ class EndToEndFigures:
     events: int
     http_batch_size: int
     senders: int
-    readers: int
+    reads_per_second: float
     accepted: int
     duplicates: int
     post_retries: int
@@ -85,7 +91,7 @@ class EndToEndFigures:
     worker_peak_memory_mib: float
     api_peak_memory_mib: float
     # CPU seconds over the whole run (posting, applying, then the idle reads) of each part sharing the machine:
-    # the worker, the API process, the PostgreSQL server, and this process (the senders and readers).
+    # the worker, the API process, the PostgreSQL server, and this process (the senders and the reader).
     cpu_seconds: dict[str, float | None]
     result: DatabaseFigures
     logs: str
@@ -131,7 +137,7 @@ def measure_end_to_end(
     seed: int,
     http_batch_size: int,
     senders: int,
-    readers: int,
+    reads_per_second: float,
     drain_timeout: float,
 ) -> EndToEndFigures:
     bodies = [orjson.dumps(events[i : i + http_batch_size]) for i in range(0, len(events), http_batch_size)]
@@ -157,7 +163,7 @@ def measure_end_to_end(
                 users=users,
                 seed=seed,
                 senders=senders,
-                readers=readers,
+                reads_per_second=reads_per_second,
                 drain_timeout=drain_timeout,
                 services=(api, worker),
             )
@@ -180,7 +186,7 @@ def measure_end_to_end(
         events=len(events),
         http_batch_size=http_batch_size,
         senders=senders,
-        readers=readers,
+        reads_per_second=reads_per_second,
         accepted=run.totals.accepted,
         duplicates=run.totals.duplicates,
         post_retries=run.totals.retries,
@@ -329,7 +335,7 @@ async def _drive(
     users: int,
     seed: int,
     senders: int,
-    readers: int,
+    reads_per_second: float,
     drain_timeout: float,
     services: tuple[Service, ...],
 ) -> _Run:
@@ -337,7 +343,8 @@ async def _drive(
     timeout = httpx.Timeout(120.0)
     async with (
         httpx.AsyncClient(base_url=base_url, headers=auth, timeout=timeout) as sender_client,
-        httpx.AsyncClient(base_url=base_url, headers=auth, timeout=timeout) as reader_client,
+        # aiohttp for the reader: httpx took about 3 ms of this process's CPU per GET, on the machine under test.
+        aiohttp.ClientSession(base_url, headers=auth, timeout=aiohttp.ClientTimeout(total=120)) as reader_client,
         httpx.AsyncClient(base_url=base_url, timeout=timeout) as health_client,
     ):
         await _wait_until_ready(health_client, services)
@@ -346,12 +353,11 @@ async def _drive(
         samples = ReaderSamples()
         posting_done = asyncio.Event()
         stop_reading = asyncio.Event()
-        log.info("posting %d batches with %d senders, %d readers", len(bodies), senders, readers)
+        log.info("posting %d batches with %d senders, reading %g users/s", len(bodies), senders, reads_per_second)
         started = time.perf_counter()
-        reader_tasks = [
-            asyncio.create_task(_read_users(reader_client, random.Random(seed + n), users, stop_reading, samples))
-            for n in range(readers)
-        ]
+        reader = asyncio.create_task(
+            _read_users(reader_client, random.Random(seed), users, reads_per_second, stop_reading, samples)
+        )
         watcher = asyncio.create_task(_watch_backlog(health_client, posting_done, services, started + drain_timeout))
         try:
             next_body = iter(bodies)
@@ -363,7 +369,7 @@ async def _drive(
         finally:
             watcher.cancel()
             stop_reading.set()
-            await asyncio.gather(*reader_tasks, return_exceptions=True)
+            await asyncio.gather(reader, return_exceptions=True)
         seconds = None if backlog.finished_at is None else backlog.finished_at - started
         if seconds is not None:
             log.info("all applied %.1f s after the first post", seconds)
@@ -371,13 +377,12 @@ async def _drive(
         # The same reads on an idle system, to tell the cost of a read from the cost of sharing the machine.
         idle_samples = ReaderSamples()
         stop_reading = asyncio.Event()
-        idle_tasks = [
-            asyncio.create_task(_read_users(reader_client, random.Random(seed - n), users, stop_reading, idle_samples))
-            for n in range(readers)
-        ]
+        idle_reader = asyncio.create_task(
+            _read_users(reader_client, random.Random(seed - 1), users, reads_per_second, stop_reading, idle_samples)
+        )
         await asyncio.sleep(IDLE_READ_SECONDS)
         stop_reading.set()
-        await asyncio.gather(*idle_tasks)
+        await idle_reader
     return _Run(totals, samples, idle_samples, intake_seconds, seconds, backlog)
 
 
@@ -423,23 +428,41 @@ async def _send(client: httpx.AsyncClient, bodies: Iterator[bytes], totals: Send
 
 
 async def _read_users(
-    client: httpx.AsyncClient, rng: random.Random, users: int, stop: asyncio.Event, samples: ReaderSamples
+    client: aiohttp.ClientSession,
+    rng: random.Random,
+    users: int,
+    rate: float,
+    stop: asyncio.Event,
+    samples: ReaderSamples,
 ) -> None:
+    """One GET every 1/rate seconds until `stop`, each timed from when it was due (open loop)."""
+    in_flight: set[asyncio.Task[None]] = set()
+    due = time.perf_counter()
     while not stop.is_set():
-        path = f"/v1/users/u{rng.randint(1, users)}"
-        started = time.perf_counter()
-        try:
-            response = await client.get(path)
-        except httpx.TransportError:
-            samples.errors += 1
-            continue
-        elapsed = time.perf_counter() - started
-        if response.status_code == 200:
-            samples.latencies.append(elapsed)
-        elif response.status_code == 404:
-            samples.not_found += 1
-        else:
-            samples.errors += 1
+        due += 1.0 / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(_read_one(client, f"/v1/users/u{rng.randint(1, users)}", due, samples))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+
+
+async def _read_one(client: aiohttp.ClientSession, path: str, due: float, samples: ReaderSamples) -> None:
+    try:
+        async with client.get(path) as response:
+            await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError):
+        samples.errors += 1
+        return
+    if status == 200:
+        samples.latencies.append(time.perf_counter() - due)
+    elif status == 404:
+        samples.not_found += 1
+    else:
+        samples.errors += 1
 
 
 async def _watch_backlog(

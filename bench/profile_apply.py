@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_apply import measure_apply
-from bench.bench_services import POSTGRES_URL, recreate_postgres_database
+from bench.bench_services import POSTGRES_URL, production_autovacuum, recreate_postgres_database
 from bench.community import generate_community
 from rewards.badges import repository as badges_repository
 from rewards.events import repository as events_repository
@@ -116,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     events = list(generate_community(users=args.users, events=args.events, seed=args.seed))
-    print(json.dumps(asyncio.run(_profile(args.database, events, args.sql)), indent=2))
+    with production_autovacuum() as autovacuum:
+        document = asyncio.run(_profile(args.database, events, args.sql))
+    print(json.dumps({"postgresql_autovacuum": autovacuum, **document}, indent=2))
     return 0
 
 

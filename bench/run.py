@@ -23,7 +23,12 @@ from typing import Any, Literal
 
 from bench.bench_apply import ApplyFigures, measure_apply
 from bench.bench_end_to_end import measure_end_to_end
-from bench.bench_services import POSTGRES_URL, postgres_server_version, recreate_postgres_database
+from bench.bench_services import (
+    POSTGRES_URL,
+    postgres_server_version,
+    production_autovacuum,
+    recreate_postgres_database,
+)
 from bench.community import generate_community
 from rewards import PROJECT_ROOT
 
@@ -73,19 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     document: dict[str, Any] = {"header": header, "community": community}
 
     errors = 0
-    for part in PARTS:
-        if part not in args.only:
-            continue
-        log.info("=== %s", part)
-        try:
-            figures = _run_part(part, events, args)
-        except Exception as error:
-            # One broken part must not throw away the figures of the others: report it and go on.
-            log.exception("%s failed", part)
-            document[part.replace("-", "_")] = {"error": f"{type(error).__name__}: {error}"}
-            errors += 1
-        else:
-            document[part.replace("-", "_")] = asdict(figures)
+    with production_autovacuum() as autovacuum:
+        header["postgresql_autovacuum"] = autovacuum
+        for part in PARTS:
+            if part not in args.only:
+                continue
+            log.info("=== %s", part)
+            try:
+                figures = _run_part(part, events, args)
+            except Exception as error:
+                # One broken part must not throw away the figures of the others: report it and go on.
+                log.exception("%s failed", part)
+                document[part.replace("-", "_")] = {"error": f"{type(error).__name__}: {error}"}
+                errors += 1
+            else:
+                document[part.replace("-", "_")] = asdict(figures)
 
     document["targets"] = {name: target.judge(document) for name, target in TARGETS.items()}
     document["header"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
@@ -103,7 +110,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_USERS} users, {QUICK_EVENTS} events")
     parser.add_argument("--http-batch-size", type=int, default=500, help="events per POST /v1/events")
     parser.add_argument("--senders", type=int, default=4, help="concurrent POST /v1/events callers")
-    parser.add_argument("--readers", type=int, default=2, help="concurrent GET /v1/users/{id} callers")
+    parser.add_argument(
+        "--reads-per-second", type=float, default=100.0, help="GET /v1/users/{id} sent at this fixed rate (open loop)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=1800.0, help="seconds to wait for the worker")
     args = parser.parse_args(argv)
     args.started = time.perf_counter()
@@ -149,7 +158,7 @@ def _header(args: argparse.Namespace) -> dict[str, Any]:
             "quick": args.quick,
             "http_batch_size": args.http_batch_size,
             "senders": args.senders,
-            "readers": args.readers,
+            "reads_per_second": args.reads_per_second,
         },
     }
 
@@ -201,7 +210,7 @@ def _run_part(part: str, events: list[dict[str, Any]], args: argparse.Namespace)
         seed=args.seed,
         http_batch_size=args.http_batch_size,
         senders=args.senders,
-        readers=args.readers,
+        reads_per_second=args.reads_per_second,
         drain_timeout=args.drain_timeout,
     )
 
