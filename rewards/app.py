@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rewards.adapters.endpoints import router as adapters_router
@@ -105,6 +106,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = "no such endpoint; see /docs" if error.status_code == 404 else str(error.detail)
         return _error(error.status_code, message)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, error: DBAPIError) -> JSONResponse:
+        # Connections are not pinged before use (see `rewards.db`): a connection the server dropped fails its
+        # request, and the pool then replaces every connection opened before. Retrying is safe and works.
+        if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+            log.warning("database connection lost or refused: %s", error.orig)
+            response = _error(503, "the database connection was lost or refused; retry in a moment")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("unexpected database error", exc_info=error)
+        return _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:

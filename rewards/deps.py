@@ -11,7 +11,9 @@ from rewards.db import UnitOfWork, unit_of_work
 from rewards.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """`async`, like every dependency here: FastAPI would run a plain function in its thread pool, a thread
+    hand-off per request for an attribute read."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -1,6 +1,9 @@
 """GET /v1/users/{id} and its history: reputation explained entry by entry, newest first."""
 
-from tests.conftest import Api
+import asyncpg
+from sqlalchemy import make_url
+
+from tests.conftest import Api, make_settings, open_api
 from tests.factories import accept, answer, downvote, remove, restore, retract, upvote
 
 A = answer("a9", "expert", "q1")
@@ -51,3 +54,31 @@ async def test_history_pages_with_a_cursor(api: Api) -> None:
     assert len(seen) == len(set(seen)) == 7
     bad = await api.client.get("/v1/users/expert/history", params={"limit": 0})
     assert bad.status_code == 422 and "limit" in bad.json()["error"]
+
+
+async def test_a_connection_the_database_dropped_fails_one_read_with_503_then_reads_work(
+    postgres_database_url: str,
+) -> None:
+    """Connections are not pinged before use: the request that meets a dropped one is told to retry, and the
+    pool replaces its connections, so the retry works. Nothing answers 500."""
+    async with open_api(make_settings(postgres_database_url)) as api:
+        await api.post_events(upvote("v1", A))
+        assert await api.reputation("expert") == 10
+        await _drop_connections_to(postgres_database_url)
+        response = await api.client.get("/v1/users/expert")
+        assert response.status_code == 503, response.text
+        assert "retry" in response.json()["error"] and response.headers["retry-after"] == "1"
+        assert await api.reputation("expert") == 10
+
+
+async def _drop_connections_to(url: str) -> None:
+    """What a database restart or a failover does to the engine's pooled connections."""
+    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        dropped = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    assert dropped >= 1

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.badges.models import BadgeAwardRow
@@ -204,12 +204,21 @@ async def user_badges(session: AsyncSession, user_id: str) -> list[BadgeAwardRow
     return list(rows)
 
 
+_HELD_COLUMNS = (BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at)
+# One user's (a profile, a flair): built once, as the forum asks for it many times a second.
+_HELD_BY_ONE = select(*_HELD_COLUMNS).where(
+    BadgeAwardRow.user_id == bindparam("user_id"), BadgeAwardRow.revoked_at.is_(None)
+)
+
+
 async def held_badges_of(session: AsyncSession, user_ids: list[str]) -> list[tuple[str, str, str, datetime]]:
     """(user, badge, tier, granted_at) of held badges, for a page of users."""
+    if len(user_ids) == 1:
+        return [(u, b, t, g) for u, b, t, g in await session.execute(_HELD_BY_ONE, {"user_id": user_ids[0]})]
     found: list[tuple[str, str, str, datetime]] = []
     for batch in chunks(user_ids):
         rows = await session.execute(
-            select(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at).where(
+            select(*_HELD_COLUMNS).where(
                 one_of(session, BadgeAwardRow.user_id, batch), BadgeAwardRow.revoked_at.is_(None)
             )
         )

@@ -62,9 +62,11 @@ async def get_flair(request: Request, user_id: UserId, session: SessionDep, runt
 
 
 @router.get("/{user_id}", response_model=UserOut, responses={404: {"description": "Never named in any event."}})
-async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> UserOut:
+async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> Response:
     """Reputation, rank and progress to the next rank, badge counts and top badges, and standing of one user."""
-    return await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
+    profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
+    # Serialised once from the typed profile, without validating it again against `response_model`.
+    return Response(profile.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{user_id}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})

@@ -20,18 +20,18 @@ from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.templating import templates
 from rewards.users import repository
-from rewards.users.models import UserRow
+from rewards.users.repository import UserView
 from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
 
 
-async def _user(session: AsyncSession, user_id: str) -> UserRow:
-    user = await repository.get(session, user_id)
+async def _user(session: AsyncSession, user_id: str) -> UserView:
+    user = await repository.view(session, user_id)
     if user is None:
         raise NotFound(f"user {user_id!r} has not appeared in any event yet")
     return user
 
 
-def _out(user: UserRow, ranks: list[Rank], badges: BadgeSummaryOut | None = None, held: HeldBadges = ()) -> UserOut:
+def _out(user: UserView, ranks: list[Rank], badges: BadgeSummaryOut | None = None, held: HeldBadges = ()) -> UserOut:
     where = standing(ranks, user.reputation, held)
     return UserOut(
         user_id=user.user_id,
@@ -97,7 +97,7 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
     it too: a replay under other rules changes reputations without new events. Badges granted or revoked by a
     manager change no seq, so the held badges are part of the digest.
     """
-    found = await repository.get_many(session, user_ids)
+    found = await repository.views(session, user_ids)
     held = await badges_repository.held_badges_of(session, list(found))
     summaries = badges_service.summaries(ruleset, held, list(found))
     badges_held = held_by_user(held)
