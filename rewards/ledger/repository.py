@@ -12,20 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.engine.state import Award, AwardStatus, CapBucket, LedgerEntry, UserState, WorkingState
 from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
 from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, table_of, upsert
-from rewards.users.models import UserRow
+from rewards.users.models import USER_COLUMNS, UserRow
 
 DERIVED_TABLES = (LedgerEntryRow, AwardRow, CapBucketRow, SuspensionRow, UserRow, CounterRow, StreakRow)
 
 
-_USER_COLUMNS = (
-    UserRow.user_id,
-    UserRow.reputation,
-    UserRow.suspended,
-    UserRow.suspended_until,
-    UserRow.first_seen_at,
-    UserRow.last_active_at,
-    UserRow.updated_seq,
-)
 _AWARD_COLUMNS = (
     AwardRow.id,
     AwardRow.user_id,
@@ -42,6 +33,7 @@ _AWARD_COLUMNS = (
     AwardRow.occurred_at,
     AwardRow.counts,
 )
+_USER_FIELDS = tuple(column.key for column in USER_COLUMNS)
 _OPEN = AwardStatus.UNDONE.value
 
 
@@ -59,9 +51,8 @@ async def load_users(session: AsyncSession, state: WorkingState, user_ids: Itera
     for batch in chunks(missing):
         rows = await _rows(
             session,
-            "SELECT user_id, reputation, suspended, suspended_until, first_seen_at, last_active_at, updated_seq "
-            "FROM users WHERE user_id = ANY($1::text[])",
-            select(*_USER_COLUMNS).where(UserRow.user_id.in_(batch)),
+            f"SELECT {', '.join(_USER_FIELDS)} FROM users WHERE user_id = ANY($1::text[])",  # noqa: S608
+            select(*USER_COLUMNS).where(UserRow.user_id.in_(batch)),
             batch,
         )
         for row in rows:
@@ -127,15 +118,6 @@ async def load_suspensions(session: AsyncSession, state: WorkingState, subjects:
     state.loaded_suspension_subjects |= wanted
 
 
-_USER_FIELDS = (
-    "user_id",
-    "reputation",
-    "suspended",
-    "suspended_until",
-    "first_seen_at",
-    "last_active_at",
-    "updated_seq",
-)
 _AWARD_FIELDS = tuple(column.key for column in _AWARD_COLUMNS)
 _ENTRY_FIELDS = (
     "id",

@@ -19,3 +19,15 @@ class UserRow(Base):
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last event that changed this user: a cheap version for caches and ETags.
     updated_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# Every column, in the order the engine's user state and the read endpoints' view take them.
+USER_COLUMNS = (
+    UserRow.user_id,
+    UserRow.reputation,
+    UserRow.suspended,
+    UserRow.suspended_until,
+    UserRow.first_seen_at,
+    UserRow.last_active_at,
+    UserRow.updated_seq,
+)

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.sql import chunks, one_of
-from rewards.users.models import UserRow
+from rewards.users.models import USER_COLUMNS, UserRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +25,7 @@ class UserView:
 
 # Built once: the forum's reads run these statements many times a second, and building a statement costs more
 # than SQLAlchemy's compiled cache then saves.
-_VIEW_COLUMNS = (
-    UserRow.user_id,
-    UserRow.reputation,
-    UserRow.suspended,
-    UserRow.suspended_until,
-    UserRow.first_seen_at,
-    UserRow.last_active_at,
-    UserRow.updated_seq,
-)
-_ONE_VIEW = select(*_VIEW_COLUMNS).where(UserRow.user_id == bindparam("user_id"))
+_ONE_VIEW = select(*USER_COLUMNS).where(UserRow.user_id == bindparam("user_id"))
 
 
 async def view(session: AsyncSession, user_id: str) -> UserView | None:
@@ -45,7 +36,7 @@ async def view(session: AsyncSession, user_id: str) -> UserView | None:
 async def views(session: AsyncSession, user_ids: list[str]) -> dict[str, UserView]:
     found: dict[str, UserView] = {}
     for batch in chunks(user_ids):
-        rows = await session.execute(select(*_VIEW_COLUMNS).where(one_of(session, UserRow.user_id, batch)))
+        rows = await session.execute(select(*USER_COLUMNS).where(one_of(session, UserRow.user_id, batch)))
         found.update((row[0], UserView(*row)) for row in rows)
     return found
 
