@@ -38,7 +38,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (events_service, "evaluate", "engine: evaluate"),
     (events_service, "settle", "engine: settle"),
     (events_service, "rank_changes", "engine: rank changes"),
-    (ledger_repository, "save", "save: ledger, awards, users, buckets"),
+    (ledger_repository, "save_changes", "save: ledger, awards, users, buckets"),
     (leaderboards_service, "record_batch", "save: leaderboard scores"),
     (leaderboards_service, "mirror_batch", "redis: leaderboard mirror (with REWARDS_REDIS_URL)"),
     (badges_repository, "save", "save: counters and badges"),

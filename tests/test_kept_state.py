@@ -1,8 +1,12 @@
 """An applier keeps engine state in memory between batches; it must never act on state someone else changed."""
 
+from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from rewards.db import unit_of_work
+from rewards.engine.state import Award, AwardStatus, WorkingState
 from rewards.events import service
 from rewards.events.runner import drain
 from rewards.runtime import Runtime, utcnow
@@ -58,3 +62,105 @@ async def _reputation(runtime: Runtime, user: str) -> int:
         state = await snapshot(session)
     reputation: int = next(rep for user_id, rep, _ in state["users"] if user_id == user)
     return reputation
+
+
+async def test_a_drain_computing_each_batch_while_the_previous_one_is_written_reaches_the_state_of_a_replay(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One event per batch, so that every batch but the first is prepared ahead, while the one before it is
+    # written: accepting B undoes the accept of A, and the next batch then loads A's awards by subject (the
+    # removal) from a database that does not show the undo yet.
+    runtime = await Runtime.start(make_settings(database_url, apply_batch_size=1))
+    used_ahead: list[int] = []
+    real_prepare_ahead = service.prepare_ahead
+
+    async def counting(*args: Any, **kwargs: Any) -> service.PreparedBatch | None:
+        prepared = await real_prepare_ahead(*args, **kwargs)
+        if prepared is not None:
+            used_ahead.append(prepared.events[0].seq)
+        return prepared
+
+    monkeypatch.setattr(service, "prepare_ahead", counting)
+    try:
+        events = [
+            upvote("v1", A),
+            accept("asker", A),
+            accept("asker", B),
+            remove("mod", A, "spam"),
+            upvote("v2", A),
+            restore("mod", A),
+            retract("v1", A, "up"),
+            accept("asker", A),
+            downvote("v3", B),
+            upvote("v1", A),
+        ]
+        await _post(runtime, *events)
+        result = await drain(runtime, "test")
+        assert result.applied == len(events) and result.failed == 0
+        assert len(used_ahead) >= len(events) - 2  # the pipeline ran: each batch after the first was ready
+        async with runtime.sessionmaker() as session:
+            live = await snapshot(session)
+        # expert: v1 +10, accepted +15 then replaced by B (-15), removed (v1 suspended -10; the undone accept stays
+        # undone), v2 held while removed, restored (v1 and v2: +20), v1 retracted -10, accepted again +15, v1 +10
+        assert await _reputation(runtime, "expert") == 35
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await service.replay(uow.session, runtime.ruleset, 1000, "replay", utcnow())
+        async with runtime.sessionmaker() as session:
+            assert await snapshot(session) == live
+    finally:
+        await runtime.stop()
+
+
+def test_an_undone_award_stays_in_the_state_until_its_batch_is_committed() -> None:
+    # A batch prepared ahead may load the award's subject from the database before the undo is committed: the
+    # row it reads still says "live", and must not bring the award back.
+    state = WorkingState()
+    award = Award(
+        id=1_000,
+        user_id="expert",
+        rule_id="accept",
+        event_seq=1,
+        subject="a1",
+        slot="accepted:q1",
+        points=15,
+        cap_id=None,
+        cap_max=None,
+        cap_day=None,
+        label="accepted answer a1",
+        status=AwardStatus.LIVE,
+        occurred_at=utcnow(),
+    )
+    state.create_award(award)
+    state.forget_changes()
+    state.set_award_status(award, AwardStatus.UNDONE)
+    undone = state.forget_changes()
+    assert undone == [1_000]
+    stale_row = replace(award, status=AwardStatus.LIVE)
+    state.add_loaded_award(stale_row)
+    assert state.awards_on_subject("a1") == [] and state.awards_in_slot("accepted:q1") == []
+    state.drop_awards(undone)
+    assert 1_000 not in state.awards and state.awards_by_subject["a1"] == []
+
+
+async def test_a_batch_prepared_ahead_is_dropped_when_another_applier_moved_the_cursor(database_url: str) -> None:
+    first = await Runtime.start(make_settings(database_url, apply_batch_size=2))
+    second = await Runtime.start(make_settings(database_url, apply_batch_size=2))
+    try:
+        await _post(first, upvote("v1", A), accept("asker", A), upvote("v2", A), accept("asker", B))
+        # One batch, then the drain stops (time budget spent) with the next one prepared ahead and kept.
+        stopped = await drain(first, "test", time_budget=0)
+        assert not stopped.finished and stopped.applied == 2
+        assert first.kept_state is not None and first.kept_state.ahead is not None
+        await drain(second, "test")  # applies the batch the first had prepared, and more
+        await _post(first, remove("mod", B, "spam"), upvote("v3", A))
+        await drain(first, "test")
+        assert await _reputation(first, "expert") == 30  # v1, v2, v3; the accept went to B
+        async with first.sessionmaker() as session:
+            live = await snapshot(session)
+        async with unit_of_work(first.sessionmaker) as uow:
+            await service.replay(uow.session, first.ruleset, 1000, "replay", utcnow())
+        async with first.sessionmaker() as session:
+            assert await snapshot(session) == live
+    finally:
+        await first.stop()
+        await second.stop()

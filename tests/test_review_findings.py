@@ -123,14 +123,15 @@ async def test_an_event_the_database_refuses_is_isolated_and_recorded_as_failed(
 
     poison = upvote("v2", A)
     events = [upvote("v1", A), poison, upvote("v3", A), upvote("v4", A)]
-    real_save = repository.save
+    real_save = repository.save_changes
 
-    async def refusing_save(session: object, state: object) -> None:
-        if any(entry.user_id == "expert" and entry.event_seq == 2 for entry in state.entries):  # type: ignore[attr-defined]
+    async def refusing_save(session: object, changes: repository.LedgerChanges) -> None:
+        # Ledger rows are (id, user_id, points, kind, award_id, reverses_id, event_seq, ...).
+        if any(entry[1] == "expert" and entry[6] == 2 for entry in changes.entries):
             raise DataError("INSERT ...", {}, Exception("value out of range"))
-        await real_save(session, state)  # type: ignore[arg-type]
+        await real_save(session, changes)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(repository, "save", refusing_save)
+    monkeypatch.setattr(repository, "save_changes", refusing_save)
     await api.post_events(*events)
     assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
     assert await api.reputation("expert") == 30  # every vote but the refused one

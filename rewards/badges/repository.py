@@ -1,6 +1,7 @@
 """All SQL for counters, streaks and badge awards: load what a batch needs, save what it changed, read them."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -97,15 +98,30 @@ def _holding_values(holding: BadgeHolding) -> tuple[Any, ...]:
     )
 
 
-async def save(session: AsyncSession, state: WorkingState) -> None:
+@dataclass(frozen=True)
+class RecognitionChanges:
+    """The counters, streaks and badge awards a batch changed, as plain rows."""
+
+    counters: list[tuple[Any, ...]]
+    streaks: list[tuple[Any, ...]]
+    badges: list[tuple[Any, ...]]
+
+
+def changes(state: WorkingState) -> RecognitionChanges:
+    return RecognitionChanges(
+        counters=[(*key, state.counters[key]) for key in sorted(state.changed_counters)],
+        streaks=[
+            (user_id, counter_id, streak.last_day, streak.length, streak.best)
+            for (user_id, counter_id) in sorted(state.changed_streaks)
+            for streak in (state.streaks[(user_id, counter_id)],)
+        ],
+        badges=[_holding_values(state.badges[key]) for key in sorted(state.changed_badges)],
+    )
+
+
+async def save(session: AsyncSession, changes: RecognitionChanges) -> None:
     """Write the counters, streaks and badge awards a batch changed."""
-    counters = [(*key, state.counters[key]) for key in sorted(state.changed_counters)]
-    streaks = [
-        (user_id, counter_id, streak.last_day, streak.length, streak.best)
-        for (user_id, counter_id) in sorted(state.changed_streaks)
-        for streak in (state.streaks[(user_id, counter_id)],)
-    ]
-    badges = [_holding_values(state.badges[key]) for key in sorted(state.changed_badges)]
+    counters, streaks, badges = changes.counters, changes.streaks, changes.badges
     if dialect_name(session) == "postgresql":
         connection = await asyncpg_connection(session)
         if counters:

@@ -1,5 +1,6 @@
 """The working state the evaluator reads and `settle` changes: plain in-memory data, loaded and saved elsewhere."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -239,15 +240,19 @@ class WorkingState:
 
     def committed(self) -> None:
         """The changes are saved: forget them, keep the state, and drop awards that can no longer change."""
-        for award_id in self.changed_awards:
-            award = self.awards.get(award_id)
-            if award is None or award.status != AwardStatus.UNDONE:
-                continue
-            del self.awards[award_id]
-            if award.slot is not None and award_id in self.awards_by_slot.get(award.slot, ()):
-                self.awards_by_slot[award.slot].remove(award_id)
-            if award.subject is not None and award_id in self.awards_by_subject.get(award.subject, ()):
-                self.awards_by_subject[award.subject].remove(award_id)
+        self.drop_awards(self.forget_changes())
+
+    def forget_changes(self) -> list[int]:
+        """The changes are taken for saving (`committed` once saved): start collecting the next batch's.
+
+        Returns the awards this batch undid. They can no longer change, but they stay in the state until the batch
+        is committed (`drop_awards`): until then the database still shows them open, and a load of their slot or
+        subject would otherwise bring them back as open."""
+        undone = [
+            award_id
+            for award_id in self.changed_awards
+            if (award := self.awards.get(award_id)) is not None and award.status == AwardStatus.UNDONE
+        ]
         self.changed_users.clear()
         self.new_awards.clear()
         self.changed_awards.clear()
@@ -261,6 +266,19 @@ class WorkingState:
         self.changed_badges.clear()
         self.notices.clear()
         self.reputation_before.clear()
+        return undone
+
+    def drop_awards(self, award_ids: Iterable[int]) -> None:
+        """Forget undone awards whose undoing is committed: nothing reads them again."""
+        for award_id in award_ids:
+            award = self.awards.get(award_id)
+            if award is None or award.status != AwardStatus.UNDONE:
+                continue
+            del self.awards[award_id]
+            if award.slot is not None and award_id in self.awards_by_slot.get(award.slot, ()):
+                self.awards_by_slot[award.slot].remove(award_id)
+            if award.subject is not None and award_id in self.awards_by_subject.get(award.subject, ()):
+                self.awards_by_subject[award.subject].remove(award_id)
 
     # -- reading -------------------------------------------------------------------------------------
     def user(self, user_id: str) -> UserState | None:

@@ -3,9 +3,11 @@
 The embedded API and the arq worker both call `drain`; only who calls it differs.
 """
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -62,18 +64,28 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
     while True:
         kept = runtime.kept_state
         runtime.kept_state = None  # until this batch commits, the state it changes is not known to be exact
+        ahead: asyncio.Task[service.PreparedBatch | None] | None = None
         try:
             async with unit_of_work(runtime.sessionmaker) as uow:
-                result, kept = await service.apply_next_batch(
+                batch = await service.next_batch(
                     uow.session, runtime.ruleset, batch_size, holder, utcnow(), writer=runtime.writer, kept=kept
+                )
+                kept, written = batch.kept, batch.prepared
+                if kept is not None and written is not None and batch_size == runtime.settings.apply_batch_size:
+                    # The next batch is computed while this one's writes and commit run (see `prepare_ahead`).
+                    ahead = asyncio.create_task(_prepare_ahead(runtime, kept, batch_size))
+                result = await service.write_next_batch(
+                    uow.session, runtime.ruleset, batch, utcnow(), writer=runtime.writer
                 )
                 # Under the cursor: another published version rolls this batch back and switches to it.
                 await rulesets.follow_published(runtime, uow.session)
                 # Production mode: the batch's board changes go to Redis still under the cursor (see leaderboards).
                 await leaderboards.mirror_batch(runtime, uow.session, utcnow())
         except rulesets.PublishedRulesetChanged:
+            await _cancel(ahead)
             continue
         except REFUSED_DATA as error:
+            await _cancel(ahead)
             if batch_size > 1:
                 log.warning("the database refused a batch (%s); retrying it one event at a time", error)
                 batch_size = 1
@@ -86,9 +98,21 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
             failed += 1
             batch_size = runtime.settings.apply_batch_size
             continue
+        except BaseException:
+            await _cancel(ahead)
+            raise
         if kept is not None:
-            kept.state.committed()
-            runtime.kept_state = kept
+            if ahead is not None:
+                next_batch = await _ahead_result(ahead)
+                if next_batch is False:
+                    kept = None  # the state holds part of a batch that is not there: start again from the database
+                else:
+                    kept.ahead = next_batch
+            if kept is not None:
+                if written is not None:
+                    # Committed, and no read from before the commit is still under way: the awards it undid can go.
+                    kept.state.drop_awards(written.undone_awards)
+                runtime.kept_state = kept
         if result.applied or result.failed:
             leaderboards.fold_soon(runtime)  # on another connection, while the next batch is computed
         if result.notified:
@@ -109,6 +133,30 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
             )
         if time_budget is not None and time.monotonic() - started > time_budget:
             return DrainResult(applied, failed, batches, finished=False)
+
+
+async def _prepare_ahead(runtime: Runtime, kept: service.KeptState, limit: int) -> service.PreparedBatch | None:
+    async with runtime.sessionmaker() as session:
+        return await service.prepare_ahead(session, runtime.ruleset, kept, limit)
+
+
+async def _ahead_result(
+    ahead: asyncio.Task[service.PreparedBatch | None],
+) -> service.PreparedBatch | Literal[False] | None:
+    """The batch prepared ahead, None if nothing was pending, or False if preparing it failed part way."""
+    try:
+        return await ahead
+    except Exception:
+        log.exception("preparing the next batch ahead failed; it is read again from the database")
+        return False
+
+
+async def _cancel(ahead: asyncio.Task[service.PreparedBatch | None] | None) -> None:
+    """Stop a batch being prepared ahead of one that did not commit (the state it works on is dropped)."""
+    if ahead is None:
+        return
+    ahead.cancel()
+    await asyncio.wait([ahead])
 
 
 async def after_intake(runtime: Runtime, up_to_seq: int) -> None:

@@ -1,6 +1,8 @@
 """Use cases of the event log: validate and store events, apply them in order, explain what each one did."""
 
+import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
 from rewards.engine.ranks import rank_changes
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import EventInput, WorkingState
+from rewards.engine.state import EventInput, Notice, WorkingState
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import repository
 from rewards.events.models import EventStatus
@@ -207,38 +209,35 @@ class BatchResult:
 
 
 @dataclass
-class KeptState:
-    """Engine state an applier keeps in memory between its batches.
+class PreparedBatch:
+    """A batch computed and taken out of the working state as plain rows, ready to be written.
 
-    It is exact as long as nobody else advanced the apply cursor since this applier did: the cursor records
-    its last writer, and the state is dropped whenever that is someone else (another worker, a replay).
-    """
+    Once taken, the state moves on: the next batch can be computed from it while this one is written."""
 
-    writer: str
-    applied_through: int
-    state: WorkingState
+    ruleset_version: int
+    events: list[EventInput]
+    outcomes: list[repository.Outcome]
+    failed: int
+    ledger: ledger_repository.LedgerChanges
+    boards: leaderboards.BoardChanges
+    recognition: badges_repository.RecognitionChanges
+    notices: list[Notice]
+    perk_candidates: perks_service.BatchCandidates | None
+    undone_awards: list[int]  # drop them from the state once this batch is committed (see WorkingState)
 
 
-# Beyond this many users, awards, buckets and loaded keys in memory (a few hundred MB), an applier starts
-# again from an empty state.
-MAX_KEPT_OBJECTS = 1_000_000
+# While a batch is computed, let other tasks run this often (the previous batch's writes, when pipelined).
+YIELD_EVERY_SECONDS = 0.002
 
 
-async def apply_events(
-    session: AsyncSession,
-    ruleset: Ruleset,
-    events: Sequence[EventInput],
-    now: datetime,
-    state: WorkingState,
-    *,
-    notify: bool = True,
-    perks: bool = True,
-) -> BatchResult:
-    """Apply events in order: load the state they touch (what `state` lacks), run the engine, save the changes.
+async def prepare_batch(
+    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], state: WorkingState, *, perks: bool = True
+) -> PreparedBatch:
+    """Load the state `events` touch (what `state` lacks), run the engine, and take the changes out as rows.
 
-    Badges awarded, ranks changed... go to the outbox in the same transaction; with `notify=False` (a replay)
-    they are kept there as suppressed, never delivered. Then perk eligibility is re-checked for the users the
-    batch changed (not during a replay, which checks once at the end)."""
+    Pure apart from its reads: it writes nothing, so it may run on a connection of its own while an earlier
+    batch is being written, as long as that batch's changes are already in `state` (loads never replace what
+    the state holds)."""
     wanted = [needs(ruleset, event) for event in events]
     users = set().union(*(need.users for need in wanted))
     slots = set().union(*(need.slots for need in wanted))
@@ -265,7 +264,11 @@ async def apply_events(
 
     outcomes: list[repository.Outcome] = []
     failed = 0
+    yielded = time.perf_counter()
     for event in events:
+        if time.perf_counter() - yielded > YIELD_EVERY_SECONDS:
+            await asyncio.sleep(0)
+            yielded = time.perf_counter()
         try:
             decisions = evaluate(ruleset, event, state)
         except EvaluationError as error:
@@ -281,21 +284,141 @@ async def apply_events(
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
     if events:
         state.notices.extend(rank_changes(ruleset.spec.ranks, state, events[-1].time, events[-1].seq))
-    await ledger_repository.save(session, state)
-    await leaderboards.record_batch(session, ruleset, events, state)
-    await badges_repository.save(session, state)
-    notified = await outbox.record(
-        session, [outbox.Notification.of(notice) for notice in state.notices], now, deliver=notify
-    )
-    if perks:
-        notified += await perks_service.after_batch(session, ruleset, state, now, notify=notify)
-    await repository.record_outcomes(session, outcomes, ruleset.version, now)
-    return BatchResult(
-        applied=len(events) - failed,
+    prepared = PreparedBatch(
+        ruleset_version=ruleset.version,
+        events=list(events),
+        outcomes=outcomes,
         failed=failed,
+        ledger=ledger_repository.changes(state),
+        boards=leaderboards.board_changes(ruleset, state),
+        recognition=badges_repository.changes(state),
+        notices=list(state.notices),
+        perk_candidates=perks_service.batch_candidates(ruleset, state) if perks else None,
+        undone_awards=[],
+    )
+    prepared.undone_awards = state.forget_changes()
+    return prepared
+
+
+async def write_batch(
+    session: AsyncSession, ruleset: Ruleset, prepared: PreparedBatch, now: datetime, *, notify: bool = True
+) -> BatchResult:
+    """Write a prepared batch. Badges awarded, ranks changed... go to the outbox in the same transaction; with
+    `notify=False` (a replay) they are kept there as suppressed, never delivered. Then perk eligibility is
+    re-checked for the users the batch changed (not during a replay, which checks once at the end)."""
+    events = prepared.events
+    await ledger_repository.save_changes(session, prepared.ledger)
+    if events:
+        await leaderboards.record_batch(session, ruleset, events[0].seq, events[-1].seq, prepared.boards)
+    await badges_repository.save(session, prepared.recognition)
+    notified = await outbox.record(
+        session, [outbox.Notification.of(notice) for notice in prepared.notices], now, deliver=notify
+    )
+    notified += await perks_service.after_batch(session, ruleset, prepared.perk_candidates, now, notify=notify)
+    await repository.record_outcomes(session, prepared.outcomes, ruleset.version, now)
+    return BatchResult(
+        applied=len(events) - prepared.failed,
+        failed=prepared.failed,
         last_seq=events[-1].seq if events else 0,
         notified=notified if notify else 0,
     )
+
+
+async def apply_events(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    events: Sequence[EventInput],
+    now: datetime,
+    state: WorkingState,
+    *,
+    notify: bool = True,
+    perks: bool = True,
+) -> BatchResult:
+    """Apply events in order: prepare the batch (load, compute), then write it. The caller commits, then calls
+    `state.committed()` if it keeps the state."""
+    prepared = await prepare_batch(session, ruleset, events, state, perks=perks)
+    state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
+    return await write_batch(session, ruleset, prepared, now, notify=notify)
+
+
+@dataclass
+class KeptState:
+    """Engine state an applier keeps in memory between its batches.
+
+    It is exact as long as nobody else advanced the apply cursor since this applier did: the cursor records
+    its last writer, and the state is dropped whenever that is someone else (another worker, a replay).
+
+    `ahead` is the next batch, already prepared from this state while the last one was written (see
+    `prepare_ahead`): the state includes its changes, so it is used or the state is dropped with it.
+    """
+
+    writer: str
+    applied_through: int
+    state: WorkingState
+    ahead: PreparedBatch | None = None
+
+
+# Beyond this many users, awards, buckets and loaded keys in memory (a few hundred MB), an applier starts
+# again from an empty state.
+MAX_KEPT_OBJECTS = 1_000_000
+
+
+@dataclass
+class NextBatch:
+    """The next batch, under the apply cursor's lock: prepared (None: nothing pending), and the state to keep
+    once it is committed (None: not exact, do not keep)."""
+
+    prepared: PreparedBatch | None
+    kept: KeptState | None
+
+
+async def next_batch(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    limit: int,
+    holder: str,
+    now: datetime,
+    *,
+    writer: str,
+    kept: KeptState | None = None,
+) -> NextBatch:
+    """Take the apply cursor's lock and prepare the next pending events: the batch `kept` prepared ahead if the
+    state is still exact, else read and prepared now. Written by `write_next_batch`, in the same transaction."""
+    applied_through, last_writer = await repository.take_cursor(session, holder, now)
+    still_exact = (
+        kept is not None
+        and kept.writer == writer == last_writer
+        and kept.applied_through == applied_through
+        and kept.state.size() < MAX_KEPT_OBJECTS
+        and (kept.ahead is None or kept.ahead.ruleset_version == ruleset.version)
+    )
+    prepared: PreparedBatch | None = None
+    if still_exact and kept is not None:
+        state = kept.state
+        if kept.ahead is not None and kept.ahead.events and kept.ahead.events[0].seq > applied_through:
+            prepared = kept.ahead
+    else:
+        state = WorkingState()
+    if prepared is None:
+        events = await repository.events_after(session, applied_through, limit)
+        if not events:
+            return NextBatch(None, KeptState(writer, applied_through, state) if still_exact else None)
+        prepared = await prepare_batch(session, ruleset, events, state)
+    return NextBatch(prepared, KeptState(writer=writer, applied_through=prepared.events[-1].seq, state=state))
+
+
+async def write_next_batch(
+    session: AsyncSession, ruleset: Ruleset, batch: NextBatch, now: datetime, *, writer: str
+) -> BatchResult:
+    """Write the batch `next_batch` prepared and move the cursor past it. The caller's unit of work commits,
+    then keeps `batch.kept` and calls `state.drop_awards(prepared.undone_awards)` once nothing it runs still
+    reads the database as it was before the commit."""
+    if batch.prepared is None:
+        applied_through = batch.kept.applied_through if batch.kept is not None else 0
+        return BatchResult(applied=0, failed=0, last_seq=applied_through)
+    result = await write_batch(session, ruleset, batch.prepared, now)
+    await repository.advance_cursor(session, result.last_seq, writer)
+    return result
 
 
 async def apply_next_batch(
@@ -308,22 +431,24 @@ async def apply_next_batch(
     writer: str,
     kept: KeptState | None = None,
 ) -> tuple[BatchResult, KeptState | None]:
-    """Under the apply cursor's lock, apply the next pending events. The caller's unit of work commits, then
-    calls `state.committed()` on the returned state if it wants to keep it for the next batch."""
-    applied_through, last_writer = await repository.take_cursor(session, holder, now)
-    still_exact = (
-        kept is not None
-        and kept.writer == writer == last_writer
-        and kept.applied_through == applied_through
-        and kept.state.size() < MAX_KEPT_OBJECTS
-    )
-    state = kept.state if still_exact and kept is not None else WorkingState()
-    events = await repository.events_after(session, applied_through, limit)
+    """`next_batch` then `write_next_batch`, without preparing the one after ahead."""
+    batch = await next_batch(session, ruleset, limit, holder, now, writer=writer, kept=kept)
+    return await write_next_batch(session, ruleset, batch, now, writer=writer), batch.kept
+
+
+async def prepare_ahead(session: AsyncSession, ruleset: Ruleset, kept: KeptState, limit: int) -> PreparedBatch | None:
+    """Read and prepare the batch after `kept.applied_through` from the kept state, on a connection of its own,
+    while the batch before it is still being written and committed: the database then works on one batch while
+    this process computes the next.
+
+    Sound because every object the batch being written changed is in the state, and loads never replace what
+    the state holds: what they read from the database is what no batch since has touched. The result is only
+    used if the cursor, once taken, is where this batch follows and was last moved by this applier; otherwise
+    it is dropped with the state. None if no event is pending yet."""
+    events = await repository.events_after(session, kept.applied_through, limit)
     if not events:
-        return BatchResult(applied=0, failed=0, last_seq=applied_through), kept if still_exact else None
-    result = await apply_events(session, ruleset, events, now, state)
-    await repository.advance_cursor(session, result.last_seq, writer)
-    return result, KeptState(writer=writer, applied_through=result.last_seq, state=state)
+        return None
+    return await prepare_batch(session, ruleset, events, kept.state)
 
 
 async def fail_next_event(

@@ -53,7 +53,7 @@ from rewards.engine.boards import (
 )
 from rewards.engine.ranks import standing
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import BadgeSource, EventInput, WorkingState
+from rewards.engine.state import BadgeSource, WorkingState
 from rewards.errors import InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.leaderboards import redis_store, repository
@@ -92,27 +92,39 @@ class PendingMirror:
 # -- the apply step ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BoardChanges:
+    """What a batch adds to the boards (one delta per board, period and user), and the suspension flag of each
+    user it changed (a suspended user is hidden from the boards)."""
+
+    deltas: list[BoardDelta]
+    flags: list[tuple[str, bool]]
+
+
+def board_changes(ruleset: Ruleset, state: WorkingState) -> BoardChanges:
+    """Taken from the state right after the batch is computed (the state then moves on to the next batch)."""
+    return BoardChanges(
+        deltas=board_deltas(ruleset.spec.leaderboards, state.entries, state.counter_changes),
+        flags=[(user_id, state.users[user_id].suspended) for user_id in sorted(state.changed_users)],
+    )
+
+
 async def record_batch(
-    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], state: WorkingState
+    session: AsyncSession, ruleset: Ruleset, first_seq: int, last_seq: int, changes: BoardChanges
 ) -> None:
-    """Add a batch's ledger entries and counter changes to the stored boards, in the batch's transaction.
+    """Add a batch's board changes (events `first_seq`..`last_seq`) to the stored boards, in its transaction.
 
     If the boards changed (another ruleset) or the log is being applied again from an earlier point (a
     replay), the scores are recomputed from the ledger instead, which then already holds this batch."""
     boards = ruleset.spec.leaderboards
-    if not events:
-        return
     applied_through, digest = await repository.get_sync(session)
     wanted = boards_digest(boards)
-    last_seq = events[-1].seq
-    if digest != wanted or events[0].seq <= applied_through:
+    if digest != wanted or first_seq <= applied_through:
         await repository.rebuild_scores(session, boards)
         session.info[PENDING] = PendingMirror(applied_through, last_seq, rebuilt=True)
     else:
-        deltas = board_deltas(boards, state.entries, state.counter_changes)
-        await repository.add_deltas(session, deltas)
-        flags = [(user_id, state.users[user_id].suspended) for user_id in sorted(state.changed_users)]
-        session.info[PENDING] = PendingMirror(applied_through, last_seq, deltas, flags)
+        await repository.add_deltas(session, changes.deltas)
+        session.info[PENDING] = PendingMirror(applied_through, last_seq, changes.deltas, changes.flags)
     await repository.set_sync(session, last_seq, wanted)
 
 

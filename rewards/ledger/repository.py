@@ -192,7 +192,9 @@ def _entry_values(entry: LedgerEntry) -> tuple[Any, ...]:
 
 
 @dataclass(frozen=True)
-class _Changes:
+class LedgerChanges:
+    """What a batch changed in the ledger tables, as plain rows (taken from the state before it changes again)."""
+
     users: list[tuple[Any, ...]]
     new_awards: list[tuple[Any, ...]]
     award_statuses: list[tuple[int, str]]
@@ -202,9 +204,9 @@ class _Changes:
     entries: list[tuple[Any, ...]]
 
 
-def _changes(state: WorkingState) -> _Changes:
+def changes(state: WorkingState) -> LedgerChanges:
     new_award_ids = set(state.new_awards)
-    return _Changes(
+    return LedgerChanges(
         users=[_user_values(state.users[user_id]) for user_id in sorted(state.changed_users)],
         new_awards=[_award_values(state.awards[award_id]) for award_id in state.new_awards],
         award_statuses=[
@@ -222,14 +224,17 @@ def _changes(state: WorkingState) -> _Changes:
 
 async def save(session: AsyncSession, state: WorkingState) -> None:
     """Write everything a batch changed, one statement per table."""
-    changes = _changes(state)
+    await save_changes(session, changes(state))
+
+
+async def save_changes(session: AsyncSession, changes: LedgerChanges) -> None:
     if dialect_name(session) == "postgresql":
         await _save_postgres(await asyncpg_connection(session), changes)
     else:
         await _save_portable(session, changes)
 
 
-async def _save_postgres(connection: Any, changes: _Changes) -> None:
+async def _save_postgres(connection: Any, changes: LedgerChanges) -> None:
     # COPY for the append-only tables, and JSON rows for the rest: a few round trips per batch.
     if changes.users:
         await connection.execute(
@@ -288,7 +293,7 @@ async def _save_postgres(connection: Any, changes: _Changes) -> None:
         await connection.copy_records_to_table("ledger_entries", records=changes.entries, columns=_ENTRY_FIELDS)
 
 
-async def _save_portable(session: AsyncSession, changes: _Changes) -> None:
+async def _save_portable(session: AsyncSession, changes: LedgerChanges) -> None:
     if changes.users:
         statement = upsert(session, table_of(UserRow))
         statement = statement.on_conflict_do_update(

@@ -329,25 +329,47 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
     return written
 
 
-async def after_batch(
-    session: AsyncSession, ruleset: Ruleset, state: WorkingState, now: datetime, *, notify: bool
-) -> int:
-    """The apply step's hook: re-check the users this batch changed.
+@dataclass(frozen=True)
+class BatchCandidates:
+    """The users a batch changed, for perk eligibility: those worth a look whatever they hold (`likely`), the
+    rest (looked at only if they hold or wait for a perk), and everyone's profile as the batch left it."""
 
-    Most of them are far from any perk: only those above the lowest reputation a perk asks for (directly or
-    through a rank), the suspended, and those who already hold or wait for a perk are looked at."""
+    likely: list[str]
+    others: list[str]
+    profiles: dict[str, Profile]
+
+
+def batch_candidates(ruleset: Ruleset, state: WorkingState) -> BatchCandidates | None:
+    """Taken from the state right after the batch is computed (the state then moves on to the next batch).
+
+    Most users are far from any perk: only those above the lowest reputation a perk asks for (directly or
+    through a rank) and the suspended are certain to be looked at."""
     if not ruleset.spec.perks:
-        return 0
+        return None
     floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
-    users = sorted(
-        user_id
-        for user_id in state.changed_users
-        if (user := state.users.get(user_id)) is not None and (user.reputation >= floor or user.suspended)
-    )
-    holders = await repository.users_with_open_grants(session, sorted(set(state.changed_users) - set(users)))
-    users = sorted({*users, *holders})
+    likely: list[str] = []
+    others: list[str] = []
+    for user_id in sorted(state.changed_users):
+        user = state.users.get(user_id)
+        if user is None:
+            continue
+        (likely if user.reputation >= floor or user.suspended else others).append(user_id)
     counter_ids = [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
-    return await reconcile(session, ruleset, profiles_from_state(state, users, counter_ids), now, notify=notify)
+    profiles = profiles_from_state(state, [*likely, *others], counter_ids)
+    return BatchCandidates(likely, others, {profile.user_id: profile for profile in profiles})
+
+
+async def after_batch(
+    session: AsyncSession, ruleset: Ruleset, candidates: BatchCandidates | None, now: datetime, *, notify: bool
+) -> int:
+    """The apply step's hook: re-check the users this batch changed who may gain or lose a perk: the likely
+    ones, and those who already hold or wait for a perk."""
+    if candidates is None or not ruleset.spec.perks:
+        return 0
+    holders = await repository.users_with_open_grants(session, candidates.others)
+    users = sorted({*candidates.likely, *holders})
+    profiles = [candidates.profiles[user_id] for user_id in users if user_id in candidates.profiles]
+    return await reconcile(session, ruleset, profiles, now, notify=notify)
 
 
 def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
