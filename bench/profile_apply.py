@@ -27,7 +27,7 @@ from rewards.ledger import repository as ledger_repository
 from rewards.outbox import service as outbox_service
 from rewards.perks import service as perks_service
 
-# (module, attribute, step name): everything `apply_events` and `apply_next_batch` spend time in.
+# (module, attribute, step name): everything `apply_events`, `next_batch` and `write_next_batch` spend time in.
 STEPS: list[tuple[Any, str, str]] = [
     (ledger_repository, "load_open_awards", "load: open awards"),
     (ledger_repository, "load_users", "load: users"),

@@ -38,12 +38,7 @@ async def test_two_appliers_taking_turns_reach_the_state_of_a_replay(database_ur
             await _post(runtime, *events)
             await drain(runtime, "test")
             assert runtime.kept_state is not None
-        async with first.sessionmaker() as session:
-            live = await snapshot(session)
-        async with unit_of_work(first.sessionmaker) as uow:
-            await service.replay(uow.session, first.ruleset, 1000, "replay", utcnow())
-        async with first.sessionmaker() as session:
-            assert await snapshot(session) == live
+        live = await _assert_a_replay_reaches_the_same_state(first)
         reputations = dict((user, rep) for user, rep, _ in live["users"])
         # a1: v2 +10, v1 re-voted +10 (after the down vote was replaced), v4 +10, accepted again +15
         assert reputations["expert"] == 45
@@ -55,6 +50,17 @@ async def test_two_appliers_taking_turns_reach_the_state_of_a_replay(database_ur
     finally:
         await first.stop()
         await second.stop()
+
+
+async def _assert_a_replay_reaches_the_same_state(runtime: Runtime) -> dict[str, Any]:
+    """Rebuild everything from the event log; the derived state must be what the appliers left. Returns it."""
+    async with runtime.sessionmaker() as session:
+        live = await snapshot(session)
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        await service.replay(uow.session, runtime.ruleset, 1000, "replay", utcnow())
+    async with runtime.sessionmaker() as session:
+        assert await snapshot(session) == live
+    return live
 
 
 async def _reputation(runtime: Runtime, user: str) -> int:
@@ -98,15 +104,10 @@ async def test_a_drain_computing_each_batch_while_the_previous_one_is_written_re
         result = await drain(runtime, "test")
         assert result.applied == len(events) and result.failed == 0
         assert len(used_ahead) >= len(events) - 2  # the pipeline ran: each batch after the first was ready
-        async with runtime.sessionmaker() as session:
-            live = await snapshot(session)
         # expert: v1 +10, accepted +15 then replaced by B (-15), removed (v1 suspended -10; the undone accept stays
         # undone), v2 held while removed, restored (v1 and v2: +20), v1 retracted -10, accepted again +15, v1 +10
         assert await _reputation(runtime, "expert") == 35
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            await service.replay(uow.session, runtime.ruleset, 1000, "replay", utcnow())
-        async with runtime.sessionmaker() as session:
-            assert await snapshot(session) == live
+        await _assert_a_replay_reaches_the_same_state(runtime)
     finally:
         await runtime.stop()
 
@@ -155,12 +156,7 @@ async def test_a_batch_prepared_ahead_is_dropped_when_another_applier_moved_the_
         await _post(first, remove("mod", B, "spam"), upvote("v3", A))
         await drain(first, "test")
         assert await _reputation(first, "expert") == 30  # v1, v2, v3; the accept went to B
-        async with first.sessionmaker() as session:
-            live = await snapshot(session)
-        async with unit_of_work(first.sessionmaker) as uow:
-            await service.replay(uow.session, first.ruleset, 1000, "replay", utcnow())
-        async with first.sessionmaker() as session:
-            assert await snapshot(session) == live
+        await _assert_a_replay_reaches_the_same_state(first)
     finally:
         await first.stop()
         await second.stop()

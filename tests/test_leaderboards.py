@@ -382,8 +382,11 @@ async def test_a_batch_redis_missed_marks_the_boards_stale(postgres_database_url
         # A batch applied without the runner's mirror (as if Redis had been unreachable for it).
         await api.post_events(*votes("bob", 2))
         async with unit_of_work(api.runtime.sessionmaker) as uow:
-            await events_service.apply_next_batch(
+            batch = await events_service.next_batch(
                 uow.session, api.runtime.ruleset, 100, "test", datetime.now(UTC), writer="other"
+            )
+            await events_service.write_next_batch(
+                uow.session, api.runtime.ruleset, batch, datetime.now(UTC), writer="other"
             )
         await post_and_apply(api, *votes("cid", 3))  # Redis sees a gap in the watermark: stale, not wrong
         body = await board(api)

@@ -217,13 +217,16 @@ class PreparedBatch:
     ruleset_version: int
     events: list[EventInput]
     outcomes: list[repository.Outcome]
-    failed: int
     ledger: ledger_repository.LedgerChanges
     boards: leaderboards.BoardChanges
     recognition: badges_repository.RecognitionChanges
     notices: list[Notice]
     perk_candidates: perks_service.BatchCandidates | None
     undone_awards: list[int]  # drop them from the state once this batch is committed (see WorkingState)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome[1] == EventStatus.FAILED.value)
 
 
 # While a batch is computed, let other tasks run this often (the previous batch's writes, when pipelined).
@@ -263,7 +266,6 @@ async def prepare_batch(
     await badges_repository.load_recognition(session, state, users)
 
     outcomes: list[repository.Outcome] = []
-    failed = 0
     yielded = time.perf_counter()
     for event in events:
         if time.perf_counter() - yielded > YIELD_EVERY_SECONDS:
@@ -272,32 +274,33 @@ async def prepare_batch(
         try:
             decisions = evaluate(ruleset, event, state)
         except EvaluationError as error:
-            failed += 1
             outcomes.append((event.seq, EventStatus.FAILED.value, str(error), [], []))
             continue
         except Exception as error:  # a bug, but one event must not stop the log: it fails, loudly
             log.exception("evaluating event seq %d failed unexpectedly", event.seq)
-            failed += 1
             outcomes.append((event.seq, EventStatus.FAILED.value, f"internal error: {error!r}", [], []))
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
     if events:
         state.notices.extend(rank_changes(ruleset.spec.ranks, state, events[-1].time, events[-1].seq))
-    prepared = PreparedBatch(
+    # The rows are taken before the state forgets its changes.
+    ledger = ledger_repository.changes(state)
+    boards = leaderboards.board_changes(ruleset, state)
+    recognition = badges_repository.changes(state)
+    notices = list(state.notices)
+    perk_candidates = perks_service.batch_candidates(ruleset, state) if perks else None
+    return PreparedBatch(
         ruleset_version=ruleset.version,
         events=list(events),
         outcomes=outcomes,
-        failed=failed,
-        ledger=ledger_repository.changes(state),
-        boards=leaderboards.board_changes(ruleset, state),
-        recognition=badges_repository.changes(state),
-        notices=list(state.notices),
-        perk_candidates=perks_service.batch_candidates(ruleset, state) if perks else None,
-        undone_awards=[],
+        ledger=ledger,
+        boards=boards,
+        recognition=recognition,
+        notices=notices,
+        perk_candidates=perk_candidates,
+        undone_awards=state.forget_changes(),
     )
-    prepared.undone_awards = state.forget_changes()
-    return prepared
 
 
 async def write_batch(
@@ -370,6 +373,7 @@ class NextBatch:
 
     prepared: PreparedBatch | None
     kept: KeptState | None
+    applied_through: int  # where the cursor was when taken
 
 
 async def next_batch(
@@ -394,17 +398,16 @@ async def next_batch(
     )
     prepared: PreparedBatch | None = None
     if still_exact and kept is not None:
-        state = kept.state
-        if kept.ahead is not None and kept.ahead.events and kept.ahead.events[0].seq > applied_through:
-            prepared = kept.ahead
+        state, prepared = kept.state, kept.ahead  # the ahead batch follows `kept.applied_through`
     else:
         state = WorkingState()
     if prepared is None:
         events = await repository.events_after(session, applied_through, limit)
         if not events:
-            return NextBatch(None, KeptState(writer, applied_through, state) if still_exact else None)
+            kept_now = KeptState(writer, applied_through, state) if still_exact else None
+            return NextBatch(None, kept_now, applied_through)
         prepared = await prepare_batch(session, ruleset, events, state)
-    return NextBatch(prepared, KeptState(writer=writer, applied_through=prepared.events[-1].seq, state=state))
+    return NextBatch(prepared, KeptState(writer, prepared.events[-1].seq, state), applied_through)
 
 
 async def write_next_batch(
@@ -414,26 +417,10 @@ async def write_next_batch(
     then keeps `batch.kept` and calls `state.drop_awards(prepared.undone_awards)` once nothing it runs still
     reads the database as it was before the commit."""
     if batch.prepared is None:
-        applied_through = batch.kept.applied_through if batch.kept is not None else 0
-        return BatchResult(applied=0, failed=0, last_seq=applied_through)
+        return BatchResult(applied=0, failed=0, last_seq=batch.applied_through)
     result = await write_batch(session, ruleset, batch.prepared, now)
     await repository.advance_cursor(session, result.last_seq, writer)
     return result
-
-
-async def apply_next_batch(
-    session: AsyncSession,
-    ruleset: Ruleset,
-    limit: int,
-    holder: str,
-    now: datetime,
-    *,
-    writer: str,
-    kept: KeptState | None = None,
-) -> tuple[BatchResult, KeptState | None]:
-    """`next_batch` then `write_next_batch`, without preparing the one after ahead."""
-    batch = await next_batch(session, ruleset, limit, holder, now, writer=writer, kept=kept)
-    return await write_next_batch(session, ruleset, batch, now, writer=writer), batch.kept
 
 
 async def prepare_ahead(session: AsyncSession, ruleset: Ruleset, kept: KeptState, limit: int) -> PreparedBatch | None:

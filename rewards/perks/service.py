@@ -364,7 +364,7 @@ async def after_batch(
 ) -> int:
     """The apply step's hook: re-check the users this batch changed who may gain or lose a perk: the likely
     ones, and those who already hold or wait for a perk."""
-    if candidates is None or not ruleset.spec.perks:
+    if candidates is None:  # the ruleset declares no perk
         return 0
     holders = await repository.users_with_open_grants(session, candidates.others)
     users = sorted({*candidates.likely, *holders})
