@@ -3,6 +3,12 @@
 Senders post the community over HTTP while a reader times GET /v1/users/{id} at a fixed rate; the clock stops
 when GET /v1/health reports no pending event. The reader then goes on for a few seconds on the idle system.
 
+The reader runs in a process of its own, as a forum's page renderer would: in the senders' event loop, its timings
+included the senders' own CPU. By default it reads from an API process of its own, while the senders post to
+another, and both the worker and the posting API process run at a lower CPU priority (`nice`): the deployment the
+README recommends, where the forum's reads come before background writes. `--read-api shared --background-nice 0`
+measures one API process for everything, at one priority.
+
 The reader is open-loop: it sends one request every 1/rate seconds whatever the answers' speed, and times each
 from when it was due. A closed-loop reader (the next request when the last one is answered) takes whatever CPU
 the machine has left, so the write figure would depend on how fast reads are, and a slow machine would hide its
@@ -11,6 +17,8 @@ slow answers by asking less often."""
 import asyncio
 import logging
 import math
+import multiprocessing
+import multiprocessing.connection
 import os
 import random
 import signal
@@ -23,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import httpx
@@ -75,6 +83,8 @@ class EndToEndFigures:
     http_batch_size: int
     senders: int
     reads_per_second: float
+    read_api: str  # "own": the reader's GETs go to an API process of their own; "shared": to the senders' one
+    background_nice: int  # niceness of the worker and of the posting API process
     accepted: int
     duplicates: int
     post_retries: int
@@ -91,7 +101,8 @@ class EndToEndFigures:
     worker_peak_memory_mib: float
     api_peak_memory_mib: float
     # CPU seconds over the whole run (posting, applying, then the idle reads) of each part sharing the machine:
-    # the worker, the API process, the PostgreSQL server, and this process (the senders and the reader).
+    # the worker, the posting API process, the reading one (with --read-api own), the PostgreSQL server, this
+    # process (the senders) and the reader's process.
     cpu_seconds: dict[str, float | None]
     result: DatabaseFigures
     logs: str
@@ -114,6 +125,7 @@ class ReaderSamples:
     latencies: list[float] = field(default_factory=list)
     not_found: int = 0
     errors: int = 0
+    cpu_seconds: float = 0.0  # of the reader's process, when it has one
 
 
 @dataclass
@@ -139,6 +151,8 @@ def measure_end_to_end(
     senders: int,
     reads_per_second: float,
     drain_timeout: float,
+    read_api: Literal["own", "shared"] = "own",
+    background_nice: int = 10,
 ) -> EndToEndFigures:
     bodies = [orjson.dumps(events[i : i + http_batch_size]) for i in range(0, len(events), http_batch_size)]
     asyncio.run(_fresh_services())
@@ -152,12 +166,11 @@ def measure_end_to_end(
         "REWARDS_ENVIRONMENT": "test",
     }
     api_key = _create_api_key(env, log_dir)
-    port = _free_port()
-    with _running(env, log_dir, port) as (api, worker):
+    with _running(env, log_dir, read_api=read_api, background_nice=background_nice) as services:
         postgres_cpu_started, client_cpu_started = postgres_cpu_seconds(), time.process_time()
         run = asyncio.run(
             _drive(
-                f"http://127.0.0.1:{port}",
+                services,
                 api_key,
                 bodies,
                 users=users,
@@ -165,19 +178,22 @@ def measure_end_to_end(
                 senders=senders,
                 reads_per_second=reads_per_second,
                 drain_timeout=drain_timeout,
-                services=(api, worker),
             )
         )
-        worker_memory = _peak_memory_mib(_python_pid(worker.process.pid))
-        api_memory = _peak_memory_mib(_python_pid(api.process.pid))
+        worker_memory = _peak_memory_mib(_python_pid(services.worker.process.pid))
+        api_memory = _peak_memory_mib(_python_pid(services.api.process.pid))
         postgres_cpu = postgres_cpu_seconds()
         cpu_seconds = {
-            "worker": process_cpu_seconds(_python_pid(worker.process.pid)),
-            "api": process_cpu_seconds(_python_pid(api.process.pid)),
+            "worker": process_cpu_seconds(_python_pid(services.worker.process.pid)),
+            "api": process_cpu_seconds(_python_pid(services.api.process.pid)),
+            "read_api": None
+            if services.read_api is None
+            else process_cpu_seconds(_python_pid(services.read_api.process.pid)),
             "postgres": None
             if postgres_cpu is None or postgres_cpu_started is None
             else round(postgres_cpu - postgres_cpu_started, 1),
             "client": round(time.process_time() - client_cpu_started, 1),
+            "reader": round(run.samples.cpu_seconds + run.idle_samples.cpu_seconds, 1),
         }
     figures = asyncio.run(_database_figures())
 
@@ -187,6 +203,8 @@ def measure_end_to_end(
         http_batch_size=http_batch_size,
         senders=senders,
         reads_per_second=reads_per_second,
+        read_api=read_api,
+        background_nice=background_nice,
         accepted=run.totals.accepted,
         duplicates=run.totals.duplicates,
         post_retries=run.totals.retries,
@@ -245,22 +263,49 @@ def _free_port() -> int:
     return port
 
 
+@dataclass(frozen=True)
+class Services:
+    api: Service
+    api_url: str
+    worker: Service
+    read_api: Service | None
+    read_url: str
+
+    @property
+    def all(self) -> tuple[Service, ...]:
+        return (self.api, self.worker) if self.read_api is None else (self.api, self.worker, self.read_api)
+
+
 @contextmanager
-def _running(env: dict[str, str], log_dir: Path, port: int) -> Iterator[tuple[Service, Service]]:
-    """The API and one worker, stopped (SIGTERM, then SIGKILL) whatever happens."""
+def _running(
+    env: dict[str, str], log_dir: Path, *, read_api: Literal["own", "shared"], background_nice: int
+) -> Iterator[Services]:
+    """The API process(es) and one worker, stopped (SIGTERM, then SIGKILL) whatever happens."""
     with ExitStack() as stack:
-        api = _start("serve", ["serve", "--port", str(port)], env, log_dir)
+        port = _free_port()
+        api = _start("serve", ["serve", "--port", str(port)], env, log_dir, nice=background_nice)
         stack.callback(_stop, api)
-        worker = _start("worker", ["worker"], env, log_dir)
+        reader_api = reader_port = None
+        if read_api == "own":
+            reader_port = _free_port()
+            reader_api = _start("serve-reads", ["serve", "--port", str(reader_port)], env, log_dir, nice=0)
+            stack.callback(_stop, reader_api)
+        worker = _start("worker", ["worker"], env, log_dir, nice=background_nice)
         stack.callback(_stop, worker)
-        yield api, worker
+        yield Services(
+            api=api,
+            api_url=f"http://127.0.0.1:{port}",
+            worker=worker,
+            read_api=reader_api,
+            read_url=f"http://127.0.0.1:{reader_port or port}",
+        )
 
 
-def _start(name: str, arguments: list[str], env: dict[str, str], log_dir: Path) -> Service:
+def _start(name: str, arguments: list[str], env: dict[str, str], log_dir: Path, *, nice: int) -> Service:
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(REWARDS_COMMAND), *arguments],
+            [*(["nice", "-n", str(nice)] if nice else []), str(REWARDS_COMMAND), *arguments],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=log_file,
@@ -268,7 +313,7 @@ def _start(name: str, arguments: list[str], env: dict[str, str], log_dir: Path) 
             # Our own process group, so a Ctrl-C reaches only the benchmark, which then stops them in order.
             start_new_session=True,
         )
-    log.info("started `rewards %s` (pid %d)", " ".join(arguments), process.pid)
+    log.info("started `rewards %s` (pid %d, nice %d)", " ".join(arguments), process.pid, nice)
     return Service(name=name, process=process, log_path=log_path)
 
 
@@ -328,7 +373,7 @@ class _Run:
 
 
 async def _drive(
-    base_url: str,
+    services: Services,
     api_key: str,
     bodies: list[bytes],
     *,
@@ -337,66 +382,139 @@ async def _drive(
     senders: int,
     reads_per_second: float,
     drain_timeout: float,
-    services: tuple[Service, ...],
 ) -> _Run:
     auth = {"Authorization": f"Bearer {api_key}"}
     timeout = httpx.Timeout(120.0)
     async with (
-        httpx.AsyncClient(base_url=base_url, headers=auth, timeout=timeout) as sender_client,
-        # aiohttp for the reader: httpx took about 3 ms of this process's CPU per GET, on the machine under test.
-        aiohttp.ClientSession(base_url, headers=auth, timeout=aiohttp.ClientTimeout(total=120)) as reader_client,
-        httpx.AsyncClient(base_url=base_url, timeout=timeout) as health_client,
+        httpx.AsyncClient(base_url=services.api_url, headers=auth, timeout=timeout) as sender_client,
+        httpx.AsyncClient(base_url=services.api_url, timeout=timeout) as health_client,
     ):
         await _wait_until_ready(health_client, services)
 
         totals = SendTotals()
-        samples = ReaderSamples()
         posting_done = asyncio.Event()
-        stop_reading = asyncio.Event()
         log.info("posting %d batches with %d senders, reading %g users/s", len(bodies), senders, reads_per_second)
-        started = time.perf_counter()
-        reader = asyncio.create_task(
-            _read_users(reader_client, random.Random(seed), users, reads_per_second, stop_reading, samples)
-        )
-        watcher = asyncio.create_task(_watch_backlog(health_client, posting_done, services, started + drain_timeout))
+        reader = _Reader(services.read_url, api_key, users, seed, reads_per_second)
         try:
-            next_body = iter(bodies)
-            await asyncio.gather(*(_send(sender_client, next_body, totals) for _ in range(senders)))
-            intake_seconds = time.perf_counter() - started
-            posting_done.set()
-            log.info("posted in %.1f s; waiting for the worker to apply the backlog", intake_seconds)
-            backlog = await watcher
+            await reader.started()
+            started = time.perf_counter()
+            watcher = asyncio.create_task(
+                _watch_backlog(health_client, posting_done, services.all, started + drain_timeout)
+            )
+            try:
+                next_body = iter(bodies)
+                await asyncio.gather(*(_send(sender_client, next_body, totals) for _ in range(senders)))
+                intake_seconds = time.perf_counter() - started
+                posting_done.set()
+                log.info("posted in %.1f s; waiting for the worker to apply the backlog", intake_seconds)
+                backlog = await watcher
+            finally:
+                watcher.cancel()
+            samples = await reader.stop()
         finally:
-            watcher.cancel()
-            stop_reading.set()
-            await asyncio.gather(reader, return_exceptions=True)
+            reader.kill()
         seconds = None if backlog.finished_at is None else backlog.finished_at - started
         if seconds is not None:
             log.info("all applied %.1f s after the first post", seconds)
 
-        # The same reads on an idle system, to tell the cost of a read from the cost of sharing the machine.
-        idle_samples = ReaderSamples()
-        stop_reading = asyncio.Event()
-        idle_reader = asyncio.create_task(
-            _read_users(reader_client, random.Random(seed - 1), users, reads_per_second, stop_reading, idle_samples)
-        )
+    # The same reads on an idle system, to tell the cost of a read from the cost of sharing the machine.
+    idle_reader = _Reader(services.read_url, api_key, users, seed - 1, reads_per_second)
+    try:
+        await idle_reader.started()
         await asyncio.sleep(IDLE_READ_SECONDS)
-        stop_reading.set()
-        await idle_reader
+        idle_samples = await idle_reader.stop()
+    finally:
+        idle_reader.kill()
     return _Run(totals, samples, idle_samples, intake_seconds, seconds, backlog)
 
 
-async def _wait_until_ready(client: httpx.AsyncClient, services: tuple[Service, ...]) -> None:
+class _Reader:
+    """GET /v1/users/{id} at a fixed rate from a process of its own, from `started()` until `stop()`.
+
+    Spawned, not forked: this process runs an event loop and threads that a fork would copy mid-flight."""
+
+    def __init__(self, base_url: str, api_key: str, users: int, seed: int, rate: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._started = context.Event()
+        self._stop = context.Event()
+        self._answers, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_reader_main,
+            args=(base_url, api_key, users, seed, rate, self._started, self._stop, sender),
+            name="bench-reader",
+            daemon=True,
+        )
+        self._process.start()
+        sender.close()
+
+    async def started(self) -> None:
+        deadline = time.perf_counter() + START_TIMEOUT_SECONDS
+        while not self._started.is_set():
+            if not self._process.is_alive() or time.perf_counter() > deadline:
+                raise RuntimeError(f"the reader process did not start (exit code {self._process.exitcode})")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> ReaderSamples:
+        self._stop.set()
+        samples: ReaderSamples = await asyncio.to_thread(self._answers.recv)
+        await asyncio.to_thread(self._process.join, STOP_TIMEOUT_SECONDS)
+        return samples
+
+    def kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _reader_main(
+    base_url: str,
+    api_key: str,
+    users: int,
+    seed: int,
+    rate: float,
+    started: Any,
+    stop: Any,
+    answers: multiprocessing.connection.Connection,
+) -> None:
+    samples = asyncio.run(_read_until_stopped(base_url, api_key, users, seed, rate, started, stop))
+    samples.cpu_seconds = time.process_time()
+    answers.send(samples)
+    answers.close()
+
+
+async def _read_until_stopped(
+    base_url: str, api_key: str, users: int, seed: int, rate: float, started: Any, stop: Any
+) -> ReaderSamples:
+    samples = ReaderSamples()
+    stopping = asyncio.Event()
+
+    async def watch_stop() -> None:
+        await asyncio.to_thread(stop.wait)
+        stopping.set()
+
+    auth = {"Authorization": f"Bearer {api_key}"}
+    # aiohttp for the reader: httpx took about 3 ms of CPU per GET, on the machine under test.
+    async with aiohttp.ClientSession(base_url, headers=auth, timeout=aiohttp.ClientTimeout(total=120)) as client:
+        watcher = asyncio.create_task(watch_stop())
+        started.set()
+        await _read_users(client, random.Random(seed), users, rate, stopping, samples)
+        await watcher
+    return samples
+
+
+async def _wait_until_ready(client: httpx.AsyncClient, services: Services) -> None:
     deadline = time.perf_counter() + START_TIMEOUT_SECONDS
     api_ready = worker_ready = False
+    urls = {services.api_url, services.read_url}
     while not (api_ready and worker_ready):
-        for service in services:
+        for service in services.all:
             service.check_alive()
         if time.perf_counter() > deadline:
             raise RuntimeError(f"the API or the worker did not start within {START_TIMEOUT_SECONDS:.0f} s")
         if not api_ready:
             with suppress(httpx.TransportError):
-                api_ready = (await client.get("/v1/health")).status_code == 200
+                answers = [await client.get(f"{url}/v1/health") for url in urls]
+                api_ready = all(answer.status_code == 200 for answer in answers)
         worker_ready = worker_ready or await redis_key_exists(WORKER_HEALTH_KEY)
         await asyncio.sleep(0.2)
     log.info("API and worker are ready")

@@ -113,6 +113,18 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reads-per-second", type=float, default=100.0, help="GET /v1/users/{id} sent at this fixed rate (open loop)"
     )
+    parser.add_argument(
+        "--read-api",
+        choices=("own", "shared"),
+        default="own",
+        help="the reader's GETs go to an API process of their own (default), or to the one the senders post to",
+    )
+    parser.add_argument(
+        "--background-nice",
+        type=int,
+        default=10,
+        help="niceness of the worker and the posting API process (default 10: reads first; 0: all equal)",
+    )
     parser.add_argument("--drain-timeout", type=float, default=1800.0, help="seconds to wait for the worker")
     args = parser.parse_args(argv)
     args.started = time.perf_counter()
@@ -159,6 +171,8 @@ def _header(args: argparse.Namespace) -> dict[str, Any]:
             "http_batch_size": args.http_batch_size,
             "senders": args.senders,
             "reads_per_second": args.reads_per_second,
+            "read_api": args.read_api,
+            "background_nice": args.background_nice,
         },
     }
 
@@ -212,6 +226,8 @@ def _run_part(part: str, events: list[dict[str, Any]], args: argparse.Namespace)
         senders=args.senders,
         reads_per_second=args.reads_per_second,
         drain_timeout=args.drain_timeout,
+        read_api=args.read_api,
+        background_nice=args.background_nice,
     )
 
 
