@@ -36,6 +36,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes (production mode).")] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="Log every request. Behind a proxy that logs them already, off saves CPU on every call."),
+    ] = True,
 ) -> None:
     """Run the HTTP API (embedded mode applies events itself; production mode needs `rewards worker`)."""
     import uvicorn
@@ -43,7 +47,15 @@ def serve(
     settings = get_settings()
     mode = "embedded (SQLite, events applied in-process)" if settings.embedded else "production (queue + workers)"
     typer.echo(f"rewards: {mode}; database {settings.database_url}; rules {settings.rules_path}")
-    uvicorn.run("rewards.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "rewards.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 @app.command()

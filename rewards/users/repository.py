@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges.models import BadgeAwardRow
 from rewards.sql import chunks, one_of
 from rewards.users.models import USER_COLUMNS, UserRow
 
@@ -31,6 +33,26 @@ _ONE_VIEW = select(*USER_COLUMNS).where(UserRow.user_id == bindparam("user_id"))
 async def view(session: AsyncSession, user_id: str) -> UserView | None:
     row = (await session.execute(_ONE_VIEW, {"user_id": user_id})).first()
     return None if row is None else UserView(*row)
+
+
+# A profile in one round trip: the user, then one row per held badge (none: one row of NULLs).
+_ONE_PROFILE = (
+    select(*USER_COLUMNS, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at)
+    .outerjoin(BadgeAwardRow, and_(BadgeAwardRow.user_id == UserRow.user_id, BadgeAwardRow.revoked_at.is_(None)))
+    .where(UserRow.user_id == bindparam("user_id"))
+)
+
+
+async def view_with_badges(
+    session: AsyncSession, user_id: str
+) -> tuple[UserView | None, list[tuple[str, str, str, datetime]]]:
+    """The user and their held badges as (user, badge, tier, granted_at): what a profile shows."""
+    rows: list[tuple[Any, ...]] = [tuple(row) for row in await session.execute(_ONE_PROFILE, {"user_id": user_id})]
+    if not rows:
+        return None, []
+    columns = len(USER_COLUMNS)
+    held = [(user_id, badge, tier, granted_at) for *_, badge, tier, granted_at in rows if badge is not None]
+    return UserView(*rows[0][:columns]), held
 
 
 async def views(session: AsyncSession, user_ids: list[str]) -> dict[str, UserView]:

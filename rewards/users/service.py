@@ -24,10 +24,14 @@ from rewards.users.repository import UserView
 from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
 
 
+def _unknown(user_id: str) -> NotFound:
+    return NotFound(f"user {user_id!r} has not appeared in any event yet")
+
+
 async def _user(session: AsyncSession, user_id: str) -> UserView:
     user = await repository.view(session, user_id)
     if user is None:
-        raise NotFound(f"user {user_id!r} has not appeared in any event yet")
+        raise _unknown(user_id)
     return user
 
 
@@ -63,8 +67,9 @@ def held_by_user(held: list[tuple[str, str, str, datetime]]) -> dict[str, list[t
 
 async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], ruleset: Ruleset | None = None) -> UserOut:
     """With `ruleset`, the badge summary too."""
-    user = await _user(session, user_id)
-    held = await badges_repository.held_badges_of(session, [user_id])
+    user, held = await repository.view_with_badges(session, user_id)
+    if user is None:
+        raise _unknown(user_id)
     summary = badges_service.summaries(ruleset, held, [user_id])[user_id] if ruleset is not None else None
     return _out(user, ranks, summary, held_by_user(held).get(user_id, []))
 
