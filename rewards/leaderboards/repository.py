@@ -59,7 +59,7 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
         connection = await asyncpg_connection(session)
         await connection.copy_records_to_table(
             "leaderboard_deltas",
-            records=[(d.board, d.period, d.user_id, d.points, d.reached_at) for d in deltas],
+            records=deltas,  # BoardDelta's fields are the columns, in order
             columns=_DELTA_FIELDS,
         )
         return
