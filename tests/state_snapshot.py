@@ -5,7 +5,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.ledger.models import AwardRow, CapBucketRow, LedgerEntryRow, SuspensionRow
+from rewards.badges.models import BadgeAwardRow
+from rewards.leaderboards.models import LeaderboardScoreRow
+from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
 from rewards.users.models import UserRow
 
 
@@ -33,12 +35,43 @@ async def snapshot(session: AsyncSession) -> dict[str, Any]:
     suspensions = await session.execute(
         select(SuspensionRow.subject, SuspensionRow.event_type).order_by(SuspensionRow.subject)
     )
+    # Counters, badges and boards too: a batch written twice leaves absolute values (reputation) right, but
+    # adds its counter and board changes twice.
+    counters = await session.execute(
+        select(CounterRow.owner, CounterRow.counter_id, CounterRow.scope, CounterRow.value).order_by(
+            CounterRow.owner, CounterRow.counter_id, CounterRow.scope
+        )
+    )
+    streaks = await session.execute(
+        select(StreakRow.user_id, StreakRow.counter_id, StreakRow.last_day, StreakRow.length, StreakRow.best).order_by(
+            StreakRow.user_id, StreakRow.counter_id
+        )
+    )
+    badges = await session.execute(
+        select(
+            BadgeAwardRow.user_id,
+            BadgeAwardRow.badge_id,
+            BadgeAwardRow.tier,
+            BadgeAwardRow.post,
+            BadgeAwardRow.revoked_at.is_(None),
+        ).order_by(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.post)
+    )
+    board = LeaderboardScoreRow
+    scores = await session.execute(
+        select(board.board, board.period, board.user_id, board.score, board.reached_at).order_by(
+            board.board, board.period, board.user_id
+        )
+    )
     return {
         "users": [tuple(row) for row in users],
         "entries": [tuple(row) for row in entries],
         "awards": [tuple(row) for row in awards],
         "buckets": [tuple(row) for row in buckets],
         "suspensions": [tuple(row) for row in suspensions],
+        "counters": [tuple(row) for row in counters],
+        "streaks": [tuple(row) for row in streaks],
+        "badges": [tuple(row) for row in badges],
+        "scores": [tuple(row) for row in scores],
     }
 
 

@@ -143,9 +143,21 @@ def test_an_undone_award_stays_in_the_state_until_its_batch_is_committed() -> No
     assert 1_000 not in state.awards and state.awards_by_subject["a1"] == []
 
 
-async def test_a_batch_prepared_ahead_is_dropped_when_another_applier_moved_the_cursor(database_url: str) -> None:
+async def test_a_batch_prepared_ahead_is_dropped_when_another_applier_moved_the_cursor(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = await Runtime.start(make_settings(database_url, apply_batch_size=2))
     second = await Runtime.start(make_settings(database_url, apply_batch_size=2))
+    # Writing the stale batch again would be refused (its outcome rows exist) and then retried event by event
+    # from the database, which ends in the right state: what shows the mistake is the second attempt.
+    attempted: list[int] = []
+    real_write_batch = service.write_batch
+
+    async def recording(session: Any, ruleset: Any, prepared: service.PreparedBatch, *args: Any, **kwargs: Any) -> Any:
+        attempted.extend(event.seq for event in prepared.events)
+        return await real_write_batch(session, ruleset, prepared, *args, **kwargs)
+
+    monkeypatch.setattr(service, "write_batch", recording)
     try:
         await _post(first, upvote("v1", A), accept("asker", A), upvote("v2", A), accept("asker", B))
         # One batch, then the drain stops (time budget spent) with the next one prepared ahead and kept.
@@ -156,6 +168,7 @@ async def test_a_batch_prepared_ahead_is_dropped_when_another_applier_moved_the_
         await _post(first, remove("mod", B, "spam"), upvote("v3", A))
         await drain(first, "test")
         assert await _reputation(first, "expert") == 30  # v1, v2, v3; the accept went to B
+        assert attempted == [1, 2, 3, 4, 5, 6]  # each batch written once, by one applier or the other
         await _assert_a_replay_reaches_the_same_state(first)
     finally:
         await first.stop()

@@ -114,6 +114,29 @@ def test_rules_with_a_bad_function_argument_are_refused_with_their_line() -> Non
     assert error.value.detail[0]["line"] == 14  # the `when:` line of rule vouch
 
 
+async def test_an_event_the_database_itself_refuses_is_isolated_and_recorded_as_failed(api: Api) -> None:
+    # A real refusal, not an injected exception: a constraint the database enforces on one ledger row. On
+    # PostgreSQL the applier writes through the driver itself (COPY), whose errors are not SQLAlchemy's.
+    poison = upvote("v2", A)
+    async with api.runtime.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql(
+                "ALTER TABLE ledger_entries ADD CONSTRAINT refused_by_test "
+                "CHECK (NOT (user_id = 'expert' AND event_seq = 2)) NOT VALID"
+            )
+        else:
+            await connection.exec_driver_sql(
+                "CREATE TRIGGER refused_by_test BEFORE INSERT ON ledger_entries "
+                "WHEN NEW.user_id = 'expert' AND NEW.event_seq = 2 "
+                "BEGIN SELECT RAISE(ABORT, 'refused_by_test'); END"
+            )
+    await api.post_events(upvote("v1", A), poison, upvote("v3", A), upvote("v4", A))
+    assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
+    assert await api.reputation("expert") == 30  # every vote but the refused one
+    status = (await api.client.get(f"/v1/events/forum/{poison['id']}")).json()
+    assert status["status"] == "failed" and "refused_by_test" in status["error"]
+
+
 async def test_an_event_the_database_refuses_is_isolated_and_recorded_as_failed(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
 from sqlalchemy.exc import DataError, IntegrityError
 
 from rewards.db import unit_of_work
@@ -22,7 +23,19 @@ from rewards.runtime import Runtime, holder_name, utcnow
 log = logging.getLogger(__name__)
 
 # Errors about the data itself: retrying the same writes would fail again. (A lost connection is not one.)
-REFUSED_DATA = (DataError, IntegrityError)
+# On PostgreSQL the bulk writes go through the driver itself (COPY, array and JSON statements), whose errors
+# SQLAlchemy does not wrap: without asyncpg's classes here, a refused batch stopped the log for good.
+REFUSED_DATA = (
+    DataError,
+    IntegrityError,
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+)
+
+
+def _refusal(error: BaseException) -> str:
+    """The database's own words: SQLAlchemy keeps the driver's error in `orig`."""
+    return str(getattr(error, "orig", None) or error)
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,9 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
                 continue
             async with unit_of_work(runtime.sessionmaker) as uow:
                 seq = await service.fail_next_event(
-                    uow.session, runtime.ruleset, holder, utcnow(), runtime.writer, str(error.orig)
+                    uow.session, runtime.ruleset, holder, utcnow(), runtime.writer, _refusal(error)
                 )
-            log.error("event seq %s could not be stored: %s; it is recorded as failed", seq, error.orig)
+            log.error("event seq %s could not be stored: %s; it is recorded as failed", seq, _refusal(error))
             failed += 1
             batch_size = runtime.settings.apply_batch_size
             continue
