@@ -225,7 +225,7 @@ def _os_user() -> str:
 def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
     from rewards.db import unit_of_work
-    from rewards.events import service
+    from rewards.events import repository, service
     from rewards.leaderboards import service as leaderboards
     from rewards.runtime import holder_name, utcnow
 
@@ -236,7 +236,9 @@ def replay() -> None:
             )
             # The boards were recomputed: Redis's copy is stale until the heal job reloads it.
             await leaderboards.mirror_batch(runtime, uow.session, utcnow())
-            return result
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await repository.refresh_planner_statistics(uow.session)
+        return result
 
     result = with_runtime(work)
     typer.echo(json.dumps({"applied": result.applied, "failed": result.failed, "last_seq": result.last_seq}))

@@ -56,11 +56,13 @@ async def snapshot(session: AsyncSession) -> dict[str, Any]:
             BadgeAwardRow.revoked_at.is_(None),
         ).order_by(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.post)
     )
+    # What the boards show: scores above zero. A score that went up and back down in one batch leaves no row,
+    # across two batches a row at zero; neither is shown, and a replay may keep either.
     board = LeaderboardScoreRow
     scores = await session.execute(
-        select(board.board, board.period, board.user_id, board.score, board.reached_at).order_by(
-            board.board, board.period, board.user_id
-        )
+        select(board.board, board.period, board.user_id, board.score, board.reached_at)
+        .where(board.score > 0)
+        .order_by(board.board, board.period, board.user_id)
     )
     return {
         "users": [tuple(row) for row in users],

@@ -118,8 +118,9 @@ async def test_an_event_the_database_itself_refuses_is_isolated_and_recorded_as_
     # A real refusal, not an injected exception: a constraint the database enforces on one ledger row. On
     # PostgreSQL the applier writes through the driver itself (COPY), whose errors are not SQLAlchemy's.
     poison = upvote("v2", A)
+    postgres = api.runtime.engine.dialect.name == "postgresql"
     async with api.runtime.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
+        if postgres:
             await connection.exec_driver_sql(
                 "ALTER TABLE ledger_entries ADD CONSTRAINT refused_by_test "
                 "CHECK (NOT (user_id = 'expert' AND event_seq = 2)) NOT VALID"
@@ -130,11 +131,16 @@ async def test_an_event_the_database_itself_refuses_is_isolated_and_recorded_as_
                 "WHEN NEW.user_id = 'expert' AND NEW.event_seq = 2 "
                 "BEGIN SELECT RAISE(ABORT, 'refused_by_test'); END"
             )
-    await api.post_events(upvote("v1", A), poison, upvote("v3", A), upvote("v4", A))
-    assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
-    assert await api.reputation("expert") == 30  # every vote but the refused one
-    status = (await api.client.get(f"/v1/events/forum/{poison['id']}")).json()
-    assert status["status"] == "failed" and "refused_by_test" in status["error"]
+    try:
+        await api.post_events(upvote("v1", A), poison, upvote("v3", A), upvote("v4", A))
+        assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
+        assert await api.reputation("expert") == 30  # every vote but the refused one
+        status = (await api.client.get(f"/v1/events/forum/{poison['id']}")).json()
+        assert status["status"] == "failed" and "refused_by_test" in status["error"]
+    finally:
+        if postgres:  # the PostgreSQL schema outlives the test (SQLite's file does not)
+            async with api.runtime.engine.begin() as connection:
+                await connection.exec_driver_sql("ALTER TABLE ledger_entries DROP CONSTRAINT refused_by_test")
 
 
 async def test_an_event_the_database_refuses_is_isolated_and_recorded_as_failed(
