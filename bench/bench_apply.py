@@ -13,7 +13,7 @@ from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.events import service
 from rewards.events.runner import drain
-from rewards.runtime import Runtime, utcnow
+from rewards.runtime import APPLYING_GC_THRESHOLD, SERVING_GC_THRESHOLD, Runtime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,13 @@ async def measure_apply(
 ) -> ApplyFigures:
     """Store `events` into an empty database at `database_url`, optionally ANALYZE, run the `before_drain` SQL
     statements (to try an index or a setting), then time the drain."""
-    runtime = await Runtime.start(Settings(database_url=database_url, environment="test"), connect_queue=False)
+    # On PostgreSQL this is what `rewards worker` does, with its GC settings; on SQLite what the embedded API does.
+    postgres = database_url.startswith("postgresql")
+    runtime = await Runtime.start(
+        Settings(database_url=database_url, environment="test"),
+        connect_queue=False,
+        gc_threshold=APPLYING_GC_THRESHOLD if postgres else SERVING_GC_THRESHOLD,
+    )
     try:
         intake = await _store_all(runtime, events)
         analyze_seconds = await _analyze(runtime) if analyze else None
@@ -69,7 +75,6 @@ async def measure_apply(
         applied = failed = batches = 0
         started = time.perf_counter()
         cpu_started = time.process_time()
-        postgres = runtime.engine.dialect.name == "postgresql"
         database_cpu_started = postgres_cpu_seconds() if postgres else None
         while True:
             result = await drain(runtime, "bench", time_budget=PROGRESS_SECONDS)

@@ -93,10 +93,11 @@ def with_runtime(work: Callable[["Runtime"], Awaitable[T]]) -> T:
     """Run one admin command against the configured database: start (and migrate), work, stop. An expected
     failure (a broken dump, a bad file) ends the command with its message and exit code 1."""
     from rewards.errors import RewardsError
-    from rewards.runtime import Runtime
+    from rewards.runtime import APPLYING_GC_THRESHOLD, Runtime
 
     async def run() -> T:
-        runtime = await Runtime.start(get_settings(), connect_queue=False)
+        # Admin commands serve no requests; imports and replays apply the whole log.
+        runtime = await Runtime.start(get_settings(), connect_queue=False, gc_threshold=APPLYING_GC_THRESHOLD)
         try:
             return await work(runtime)
         finally:

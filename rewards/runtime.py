@@ -18,13 +18,21 @@ from rewards.events.service import KeptState
 from rewards.queue import connect
 from rewards.rulesets import service as rulesets
 
+# Young-generation thresholds of the cyclic GC. A process that serves requests collects after 50,000 new
+# objects: short pauses. A process that only applies (the worker, imports, replays) keeps most of what a batch
+# allocates alive until the batch is written, so each collection scans it all again: after 250,000, its GC time
+# in a 60,000-event apply fell from 0.9-1.4 s to 0.25-0.3 s of 11-15 s (`gc.callbacks`), for pauses of about
+# 0.13 s instead of 0.03 (the middle generation's were already 0.2 s), and the same peak memory.
+SERVING_GC_THRESHOLD = 50_000
+APPLYING_GC_THRESHOLD = 250_000
 
-def tune_garbage_collector() -> None:
+
+def tune_garbage_collector(young: int = SERVING_GC_THRESHOLD) -> None:
     """Applying a batch allocates hundreds of thousands of short-lived objects that refcounting frees; the
     default cyclic-GC thresholds would scan the whole heap again and again meanwhile (35-45% of apply time,
     measured). Freeze what start-up allocated and collect less often."""
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(young, 20, 100)
 
 
 def utcnow() -> datetime:
@@ -59,7 +67,10 @@ class Runtime:
     board_fold_again: bool = False
 
     @classmethod
-    async def start(cls, settings: Settings, *, connect_queue: bool = True) -> "Runtime":
+    async def start(
+        cls, settings: Settings, *, connect_queue: bool = True, gc_threshold: int = SERVING_GC_THRESHOLD
+    ) -> "Runtime":
+        """`gc_threshold`: APPLYING_GC_THRESHOLD in a process that applies events and serves no requests."""
         ruleset = rulesets.load(settings.rules_path)
         engine = create_engine(settings)
         await migrate(engine)
@@ -70,7 +81,7 @@ class Runtime:
         queue = None
         if connect_queue and settings.redis_url is not None:
             queue = await connect(settings.redis_url)
-        tune_garbage_collector()
+        tune_garbage_collector(gc_threshold)
         read_sessionmaker = create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
         return cls(
             settings=settings,

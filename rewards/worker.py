@@ -11,13 +11,13 @@ from rewards.outbox.tasks import deliver_webhooks
 from rewards.periodic import PeriodicJob, periodic_jobs
 from rewards.queue import deserialize_job, redis_settings, serialize_job
 from rewards.redis_keys import ARQ_QUEUE
-from rewards.runtime import Runtime, utcnow
+from rewards.runtime import APPLYING_GC_THRESHOLD, Runtime, utcnow
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     # With its own queue connection, a worker asks for webhook delivery right after a batch that notified
     # (instead of leaving it to the 5 s sweep), and mirrors leaderboards to Redis over one kept connection.
-    ctx["runtime"] = await Runtime.start(ctx["settings"])
+    ctx["runtime"] = await Runtime.start(ctx["settings"], gc_threshold=APPLYING_GC_THRESHOLD)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
