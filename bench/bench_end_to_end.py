@@ -475,7 +475,9 @@ class _Reader:
 
     async def stop(self) -> ReaderSamples:
         self._stop.set()
-        samples: ReaderSamples = await asyncio.to_thread(self._answers.recv)
+        if not await asyncio.to_thread(self._answers.poll, STOP_TIMEOUT_SECONDS):
+            raise RuntimeError(f"the reader process sent no samples (exit code {self._process.exitcode})")
+        samples: ReaderSamples = self._answers.recv()
         await asyncio.to_thread(self._process.join, STOP_TIMEOUT_SECONDS)
         return samples
 
@@ -483,6 +485,7 @@ class _Reader:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._answers.close()
 
 
 def _reader_main(
@@ -495,8 +498,9 @@ def _reader_main(
     stop: Any,
     answers: multiprocessing.connection.Connection,
 ) -> None:
+    cpu_at_start = time.process_time()  # after the imports: the reading itself
     samples = asyncio.run(_read_until_stopped(base_url, api_key, users, seed, rate, started, stop))
-    samples.cpu_seconds = time.process_time()
+    samples.cpu_seconds = time.process_time() - cpu_at_start
     answers.send(samples)
     answers.close()
 
@@ -508,7 +512,9 @@ async def _read_until_stopped(
     stopping = asyncio.Event()
 
     async def watch_stop() -> None:
-        await asyncio.to_thread(stop.wait)
+        # Polled, not waited for in a thread: if reading fails, the loop must not wait on that thread to close.
+        while not stop.is_set():  # noqa: ASYNC110 (a multiprocessing event, which asyncio cannot await)
+            await asyncio.sleep(0.05)
         stopping.set()
 
     auth = {"Authorization": f"Bearer {api_key}"}
@@ -516,8 +522,10 @@ async def _read_until_stopped(
     async with aiohttp.ClientSession(base_url, headers=auth, timeout=aiohttp.ClientTimeout(total=120)) as client:
         watcher = asyncio.create_task(watch_stop())
         started.set()
-        await _read_users(client, random.Random(seed), users, rate, stopping, samples)
-        await watcher
+        try:
+            await _read_users(client, random.Random(seed), users, rate, stopping, samples)
+        finally:
+            watcher.cancel()
     return samples
 
 

@@ -225,8 +225,8 @@ def _os_user() -> str:
 @app.command()
 def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
-    from rewards.db import unit_of_work
-    from rewards.events import repository, service
+    from rewards.db import refresh_planner_statistics, unit_of_work
+    from rewards.events import service
     from rewards.leaderboards import service as leaderboards
     from rewards.runtime import holder_name, utcnow
 
@@ -237,8 +237,7 @@ def replay() -> None:
             )
             # The boards were recomputed: Redis's copy is stale until the heal job reloads it.
             await leaderboards.mirror_batch(runtime, uow.session, utcnow())
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            await repository.refresh_planner_statistics(uow.session)
+        await refresh_planner_statistics(runtime.engine)
         return result
 
     result = with_runtime(work)

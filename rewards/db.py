@@ -1,5 +1,6 @@
 """Database engine, sessions, the unit of work, and bringing a database's schema up to date."""
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -8,11 +9,14 @@ import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from rewards import PROJECT_ROOT
 from rewards.config import Settings
+
+log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_KEY = 7_426_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 
@@ -102,3 +106,17 @@ async def migrate(engine: AsyncEngine) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
+
+
+async def refresh_planner_statistics(engine: AsyncEngine) -> None:
+    """After a bulk load (an import, a replay): PostgreSQL's planner statistics, which autovacuum gathers only a
+    while later. Until then the planner guesses from empty tables, and a user's held badges were read through
+    the wrong index: every held badge scanned, 1.7 ms of database time per profile instead of 0.05. The load is
+    committed by then: a failure here is logged, not raised."""
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
+    except DBAPIError as error:
+        log.warning("ANALYZE after a bulk load failed (autovacuum will gather the statistics later): %s", error)

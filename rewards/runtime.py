@@ -21,7 +21,7 @@ from rewards.rulesets import service as rulesets
 # Young-generation thresholds of the cyclic GC. A process that serves requests collects after 50,000 new
 # objects: short pauses. A process that only applies (the worker, imports, replays) keeps most of what a batch
 # allocates alive until the batch is written, so each collection scans it all again: after 250,000, its GC time
-# in a 60,000-event apply fell from 0.9-1.4 s to 0.25-0.3 s of 11-15 s (`gc.callbacks`), for pauses of about
+# in a 60,000-event apply fell from 0.9-1.4 s to 0.25-0.4 s of 11-15 s (`gc.callbacks`), for pauses of about
 # 0.13 s instead of 0.03 (the middle generation's were already 0.2 s), and the same peak memory.
 SERVING_GC_THRESHOLD = 50_000
 APPLYING_GC_THRESHOLD = 250_000

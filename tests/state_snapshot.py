@@ -56,12 +56,12 @@ async def snapshot(session: AsyncSession) -> dict[str, Any]:
             BadgeAwardRow.revoked_at.is_(None),
         ).order_by(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.post)
     )
-    # What the boards show: scores above zero. A score that went up and back down in one batch leaves no row,
-    # across two batches a row at zero; neither is shown, and a replay may keep either.
+    # Rows at zero are left out: a score that went up and back down in one batch leaves no row, across two
+    # batches a row at zero. Neither is shown (boards show scores above zero), and a replay may keep either.
     board = LeaderboardScoreRow
     scores = await session.execute(
         select(board.board, board.period, board.user_id, board.score, board.reached_at)
-        .where(board.score > 0)
+        .where(board.score != 0)
         .order_by(board.board, board.period, board.user_id)
     )
     return {

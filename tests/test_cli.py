@@ -72,7 +72,7 @@ async def test_replay_rebuilds_exactly_the_live_state(database_url: str) -> None
         assert '"applied": 26' in result.stdout
         async with api.runtime.sessionmaker() as session:
             assert await snapshot(session) == live
-            if started is not None:  # the planner's statistics are fresh (this server's autovacuum is off)
+            if started is not None:  # the planner's statistics were gathered by the replay itself
                 analyzed = await session.scalar(
                     text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'ledger_entries'")
                 )

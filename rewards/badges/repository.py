@@ -220,11 +220,11 @@ async def user_badges(session: AsyncSession, user_id: str) -> list[BadgeAwardRow
     return list(rows)
 
 
+# What "held" means: granted and not revoked. Profiles join on it too (users.repository).
+HELD = BadgeAwardRow.revoked_at.is_(None)
 _HELD_COLUMNS = (BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at)
 # One user's (a profile, a flair): built once, as the forum asks for it many times a second.
-_HELD_BY_ONE = select(*_HELD_COLUMNS).where(
-    BadgeAwardRow.user_id == bindparam("user_id"), BadgeAwardRow.revoked_at.is_(None)
-)
+_HELD_BY_ONE = select(*_HELD_COLUMNS).where(BadgeAwardRow.user_id == bindparam("user_id"), HELD)
 
 
 async def held_badges_of(session: AsyncSession, user_ids: list[str]) -> list[tuple[str, str, str, datetime]]:
@@ -233,11 +233,7 @@ async def held_badges_of(session: AsyncSession, user_ids: list[str]) -> list[tup
         return [(u, b, t, g) for u, b, t, g in await session.execute(_HELD_BY_ONE, {"user_id": user_ids[0]})]
     found: list[tuple[str, str, str, datetime]] = []
     for batch in chunks(user_ids):
-        rows = await session.execute(
-            select(*_HELD_COLUMNS).where(
-                one_of(session, BadgeAwardRow.user_id, batch), BadgeAwardRow.revoked_at.is_(None)
-            )
-        )
+        rows = await session.execute(select(*_HELD_COLUMNS).where(one_of(session, BadgeAwardRow.user_id, batch), HELD))
         found.extend((u, b, t, g) for u, b, t, g in rows)
     return found
 

@@ -345,24 +345,25 @@ def board_deltas(
                 if occurred_at > found[1]:
                     found[1] = occurred_at
         totals: dict[tuple[str, str], list[Any]] = {}
-        keys_of_day: dict[date, list[str]] = {}  # the board's period keys of each day
+        # A batch's items fall on a few days: each day's period keys are worked out once, not once per user.
+        keys_of_day: dict[date, list[str]] = {}
         for (user_id, day), (points, reached_at) in daily.items():
             keys = keys_of_day.get(day)
             if keys is None:
                 every_key = day_keys(day)
                 keys = keys_of_day[day] = [every_key[period] for period in board.periods]
-            for of_period in keys:
-                period_total = totals.get((of_period, user_id))
+            for key_of_period in keys:
+                period_total = totals.get((key_of_period, user_id))
                 if period_total is None:
-                    totals[(of_period, user_id)] = [points, reached_at]
+                    totals[(key_of_period, user_id)] = [points, reached_at]
                 else:
                     period_total[0] += points
                     if reached_at > period_total[1]:
                         period_total[1] = reached_at
         board_id = board.id
         deltas.extend(
-            BoardDelta(board_id, of_period, user, points, reached)
-            for (of_period, user), (points, reached) in totals.items()
+            BoardDelta(board_id, key_of_period, user, points, reached)
+            for (key_of_period, user), (points, reached) in totals.items()
         )
     return deltas
 

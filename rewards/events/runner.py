@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 # Errors about the data itself: retrying the same writes would fail again. (A lost connection is not one.)
 # On PostgreSQL the bulk writes go through the driver itself (COPY, array and JSON statements), whose errors
-# SQLAlchemy does not wrap: without asyncpg's classes here, a refused batch stopped the log for good.
+# SQLAlchemy does not wrap: without asyncpg's classes here, a batch the server refused stopped the log for good.
+# (A value asyncpg cannot even encode for COPY raises OverflowError or TypeError in this process instead; the
+# engine's values are bounded and typed so that it cannot, and catching those would hide bugs.)
 REFUSED_DATA = (
     DataError,
     IntegrityError,

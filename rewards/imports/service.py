@@ -10,9 +10,8 @@ from typing import Any
 import orjson
 
 from rewards import PROJECT_ROOT
-from rewards.db import unit_of_work
+from rewards.db import refresh_planner_statistics, unit_of_work
 from rewards.engine.loader import load_ruleset_file
-from rewards.events import repository as events_repository
 from rewards.events import service as events
 from rewards.events.runner import drain
 from rewards.imports import fidelity
@@ -97,8 +96,7 @@ async def import_events(
     if batch:
         await flush()
     result = await drain(runtime, holder_name("import"))
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        await events_repository.refresh_planner_statistics(uow.session)
+    await refresh_planner_statistics(runtime.engine)
     summary.failed = result.failed
     summary.seconds = time.perf_counter() - started
     return summary

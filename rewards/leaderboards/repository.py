@@ -59,7 +59,7 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
         connection = await asyncpg_connection(session)
         await connection.copy_records_to_table(
             "leaderboard_deltas",
-            records=deltas,  # BoardDelta's fields are the columns, in order
+            records=deltas,  # BoardDelta's fields are the columns, in order (_DELTA_FIELDS)
             columns=_DELTA_FIELDS,
         )
         return
@@ -82,7 +82,8 @@ async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> Non
     )
 
 
-_DELTA_FIELDS = ["board", "period", "user_id", "score", "reached_at"]
+# COPY's columns, in BoardDelta's field order by construction (its `points` go to the `score` column).
+_DELTA_FIELDS = ["score" if name == "points" else name for name in BoardDelta._fields]
 
 # Held by whoever folds the deltas or rewrites the scores, for the rest of its transaction: the background fold,
 # and rebuilds, heals and period closings (which also hold the apply cursor; the fold never takes it).

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges import repository as badges_repository
 from rewards.badges.models import BadgeAwardRow
 from rewards.sql import chunks, one_of
 from rewards.users.models import USER_COLUMNS, UserRow
@@ -38,7 +39,7 @@ async def view(session: AsyncSession, user_id: str) -> UserView | None:
 # A profile in one round trip: the user, then one row per held badge (none: one row of NULLs).
 _ONE_PROFILE = (
     select(*USER_COLUMNS, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at)
-    .outerjoin(BadgeAwardRow, and_(BadgeAwardRow.user_id == UserRow.user_id, BadgeAwardRow.revoked_at.is_(None)))
+    .outerjoin(BadgeAwardRow, and_(BadgeAwardRow.user_id == UserRow.user_id, badges_repository.HELD))
     .where(UserRow.user_id == bindparam("user_id"))
 )
 
