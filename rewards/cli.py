@@ -237,7 +237,7 @@ def replay() -> None:
             )
             # The boards were recomputed: Redis's copy is stale until the heal job reloads it.
             await leaderboards.mirror_batch(runtime, uow.session, utcnow())
-        await refresh_planner_statistics(runtime.engine)
+        await refresh_planner_statistics(runtime.sessionmaker)
         return result
 
     result = with_runtime(work)

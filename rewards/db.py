@@ -108,15 +108,14 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(upgrade)
 
 
-async def refresh_planner_statistics(engine: AsyncEngine) -> None:
+async def refresh_planner_statistics(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """After a bulk load (an import, a replay): PostgreSQL's planner statistics, which autovacuum gathers only a
     while later. Until then the planner guesses from empty tables, and a user's held badges were read through
     the wrong index: every held badge scanned, 1.7 ms of database time per profile instead of 0.05. The load is
     committed by then: a failure here is logged, not raised."""
-    if engine.dialect.name != "postgresql":
-        return
     try:
-        async with engine.begin() as connection:
-            await connection.execute(text("ANALYZE"))
+        async with unit_of_work(sessionmaker) as uow:
+            if uow.session.get_bind().dialect.name == "postgresql":
+                await uow.session.execute(text("ANALYZE"))
     except DBAPIError as error:
         log.warning("ANALYZE after a bulk load failed (autovacuum will gather the statistics later): %s", error)

@@ -37,25 +37,7 @@ async def snapshot(session: AsyncSession) -> dict[str, Any]:
     )
     # Counters, badges and boards too: a batch written twice leaves absolute values (reputation) right, but
     # adds its counter and board changes twice.
-    counters = await session.execute(
-        select(CounterRow.owner, CounterRow.counter_id, CounterRow.scope, CounterRow.value).order_by(
-            CounterRow.owner, CounterRow.counter_id, CounterRow.scope
-        )
-    )
-    streaks = await session.execute(
-        select(StreakRow.user_id, StreakRow.counter_id, StreakRow.last_day, StreakRow.length, StreakRow.best).order_by(
-            StreakRow.user_id, StreakRow.counter_id
-        )
-    )
-    badges = await session.execute(
-        select(
-            BadgeAwardRow.user_id,
-            BadgeAwardRow.badge_id,
-            BadgeAwardRow.tier,
-            BadgeAwardRow.post,
-            BadgeAwardRow.revoked_at.is_(None),
-        ).order_by(BadgeAwardRow.user_id, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.post)
-    )
+    recognition = await recognition_rows(session)
     # Rows at zero are left out: a score that went up and back down in one batch leaves no row, across two
     # batches a row at zero. Neither is shown (boards show scores above zero), and a replay may keep either.
     board = LeaderboardScoreRow
@@ -70,10 +52,40 @@ async def snapshot(session: AsyncSession) -> dict[str, Any]:
         "awards": [tuple(row) for row in awards],
         "buckets": [tuple(row) for row in buckets],
         "suspensions": [tuple(row) for row in suspensions],
-        "counters": [tuple(row) for row in counters],
-        "streaks": [tuple(row) for row in streaks],
-        "badges": [tuple(row) for row in badges],
+        **recognition,
         "scores": [tuple(row) for row in scores],
+    }
+
+
+async def recognition_rows(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored counter, streak and badge award (held or revoked, by rule or by hand), in a stable order."""
+    counters = await session.execute(
+        select(CounterRow.owner, CounterRow.counter_id, CounterRow.scope, CounterRow.value).order_by(
+            CounterRow.owner, CounterRow.counter_id, CounterRow.scope
+        )
+    )
+    streaks = await session.execute(
+        select(StreakRow.user_id, StreakRow.counter_id, StreakRow.last_day, StreakRow.length, StreakRow.best)
+    )
+    badges = await session.execute(
+        select(
+            BadgeAwardRow.user_id,
+            BadgeAwardRow.badge_id,
+            BadgeAwardRow.tier,
+            BadgeAwardRow.post,
+            BadgeAwardRow.granted_at,
+            BadgeAwardRow.event_seq,
+            BadgeAwardRow.source,
+            BadgeAwardRow.reason,
+            BadgeAwardRow.revoked_at,
+            BadgeAwardRow.revoked_by,
+        )
+    )
+    return {
+        # A counter that went back to 0 and one never written are the same to a reader.
+        "counters": [tuple(row) for row in counters if row.value != 0],
+        "streaks": sorted(tuple(row) for row in streaks),
+        "badges": sorted(tuple(row) for row in badges),
     }
 
 

@@ -13,11 +13,11 @@ from rewards.badges.models import BadgeAwardRow
 from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.events import service
-from rewards.ledger.models import CounterRow, StreakRow
 from rewards.outbox.models import MessageStatus, OutboxMessage
 from rewards.runtime import utcnow
 from tests.conftest import Api, make_settings, open_api
 from tests.factories import accept, answer, event, remove, restore, retract, unaccept, upvote
+from tests.state_snapshot import recognition_rows
 
 A = answer("a1", "expert", "q1")
 A2 = answer("a2", "expert", "q2")
@@ -41,34 +41,7 @@ async def held(api: Api, user: str) -> list[tuple[str, str, str]]:
 async def recognition(api: Api) -> dict[str, list[tuple[Any, ...]]]:
     """Every stored counter, streak and badge award."""
     async with api.runtime.sessionmaker() as session:
-        counters = await session.execute(
-            select(CounterRow.owner, CounterRow.counter_id, CounterRow.scope, CounterRow.value).order_by(
-                CounterRow.owner, CounterRow.counter_id, CounterRow.scope
-            )
-        )
-        streaks = await session.execute(
-            select(StreakRow.user_id, StreakRow.counter_id, StreakRow.last_day, StreakRow.length, StreakRow.best)
-        )
-        badges = await session.execute(
-            select(
-                BadgeAwardRow.user_id,
-                BadgeAwardRow.badge_id,
-                BadgeAwardRow.tier,
-                BadgeAwardRow.post,
-                BadgeAwardRow.granted_at,
-                BadgeAwardRow.event_seq,
-                BadgeAwardRow.source,
-                BadgeAwardRow.reason,
-                BadgeAwardRow.revoked_at,
-                BadgeAwardRow.revoked_by,
-            )
-        )
-        return {
-            # A counter that went back to 0 and one never written are the same to a reader.
-            "counters": [tuple(row) for row in counters if row.value != 0],
-            "streaks": sorted(tuple(row) for row in streaks),
-            "badges": sorted(tuple(row) for row in badges),
-        }
+        return await recognition_rows(session)
 
 
 async def outbox(api: Api) -> list[tuple[str, str, str]]:

@@ -96,7 +96,7 @@ async def import_events(
     if batch:
         await flush()
     result = await drain(runtime, holder_name("import"))
-    await refresh_planner_statistics(runtime.engine)
+    await refresh_planner_statistics(runtime.sessionmaker)
     summary.failed = result.failed
     summary.seconds = time.perf_counter() - started
     return summary
