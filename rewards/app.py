@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -17,6 +17,7 @@ from rewards.adapters.endpoints import router as adapters_router
 from rewards.audit.endpoints import router as audit_router
 from rewards.badges.endpoints import router as badges_router
 from rewards.config import Settings, get_settings
+from rewards.deps import refuse_nul
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
@@ -67,7 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await scheduler
             await runtime.stop()
 
-    app = FastAPI(title="Rewards engine", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Rewards engine",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],  # no NUL character in paths, queries and forms (rewards.inputs)
+    )
     app.include_router(events_router)
     app.include_router(badges_router)
     app.include_router(users_router)

@@ -4,10 +4,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.auth.service import Principal, Scope, authenticate, require
 from rewards.db import UnitOfWork, unit_of_work
+from rewards.inputs import NUL, NUL_IN_TEXT
 from rewards.runtime import Runtime
 
 
@@ -76,3 +78,29 @@ IsAdmin = Annotated[Principal, scope(Scope.ADMIN)]
 def actor_of(principal: Principal) -> str:
     """How the audit log names who acted through the API."""
     return f"key:{principal.name}"
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def refuse_nul(request: Request) -> None:
+    """Application-wide: a NUL character in a path parameter, the query string or a form field is a 422 that
+    names the parameter. (Event payloads and JSON bodies are checked where they are parsed.)"""
+    errors: list[dict[str, Any]] = []
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and NUL in value:
+            errors.append(_error("path", name))
+    for name, value in request.query_params.multi_items():
+        if NUL in name or NUL in value:
+            errors.append(_error("query", name.replace(NUL, "\\u0000")))
+    if request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        form = await request.form()  # parsed once: the endpoint's own form fields come from the same parse
+        for name, field in form.multi_items():
+            if NUL in name or (isinstance(field, str) and NUL in field):
+                errors.append(_error("body", name.replace(NUL, "\\u0000")))
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _error(where: str, name: str) -> dict[str, Any]:
+    return {"type": "nul_character", "loc": (where, name), "msg": NUL_IN_TEXT, "input": None}

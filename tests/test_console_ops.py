@@ -14,6 +14,7 @@ from rewards import PROJECT_ROOT
 from rewards.runtime import utcnow
 from rewards.web import dashboard_repository
 from tests.factories import BASE_TIME, accept, answer, event, question, upvote
+from tests.test_nul_character import NUL_MESSAGE
 from tests.test_web import TEST_PERK, Web, community, open_web, web_settings
 
 WORKSHOP_PERK = """  - id: mini-workshop
@@ -139,6 +140,27 @@ async def reputation(web: Web, user_id: str) -> int:
 
 
 # --- perks -----------------------------------------------------------------------------------------------------------
+
+
+async def test_a_nul_character_in_a_form_or_an_uploaded_file_is_refused_and_nothing_changes(ops: Web) -> None:
+    await perk_community(ops)
+    token = await as_manager(ops)
+    before = await reputation(ops, "anna")
+    adjusted = await ops.browser.post(
+        "/admin/people/anna/adjust", data={"csrf_token": token, "points": "5", "reason": "Thanks\x00"}
+    )
+    assert adjusted.status_code == 422, adjusted.text
+    assert adjusted.json()["detail"] == [{"field": "body.reason", "message": NUL_MESSAGE}]
+    assert await reputation(ops, "anna") == before
+
+    uploaded = await ops.browser.post(
+        "/admin/perks/router-beta/codes",
+        data={"csrf_token": token},
+        files={"file": ("codes.txt", b"C1\nC\x002\n", "text/plain")},
+    )
+    assert uploaded.status_code == 422
+    assert "code 2 (of the non-empty ones) contains the NUL character" in text_of(uploaded)
+    assert 'data-testid="codes-router-beta">0<' in section(await ops.browser.get("/admin/perks"), "router-beta")
 
 
 async def test_the_perks_page_shows_seats_waitlist_offers_and_requests(ops: Web) -> None:

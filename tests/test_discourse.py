@@ -84,18 +84,19 @@ async def test_a_redelivery_is_a_duplicate_and_unknown_events_are_kept(forum: Ap
     assert response["events"][0]["type"] == "discourse.topic_created" and response["accepted"] == 1
 
 
-async def test_the_acceptor_is_the_topic_s_author_when_the_question_is_known(forum: Api) -> None:
-    def signed(event: str, event_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(payload).encode()
-        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "X-Discourse-Event": event,
-            "X-Discourse-Event-Id": event_id,
-            "X-Discourse-Instance": "https://forum.example",
-            "X-Discourse-Event-Signature": signature,
-        }
-        return {"content": body, "headers": headers}
+def _signed(event: str, event_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-Discourse-Event": event,
+        "X-Discourse-Event-Id": event_id,
+        "X-Discourse-Instance": "https://forum.example",
+        "X-Discourse-Event-Signature": signature,
+    }
+    return {"content": body, "headers": headers}
 
+
+async def test_the_acceptor_is_the_topic_s_author_when_the_question_is_known(forum: Api) -> None:
     question = {
         "post": {"id": 1, "post_number": 1, "topic_id": 7, "user_id": 100, "created_at": "2026-01-01T10:00:00Z"}
     }
@@ -106,9 +107,24 @@ async def test_the_acceptor_is_the_topic_s_author_when_the_question_is_known(for
         ("post_created", "2", answer),
         ("accepted_solution", "3", solved),
     ):
-        response = await forum.client.post("/v1/adapters/discourse", **signed(event, event_id, payload))
+        response = await forum.client.post("/v1/adapters/discourse", **_signed(event, event_id, payload))
         assert response.status_code == 200, response.text
     assert await forum.reputation("200") == 15 and await forum.reputation("100") == 2
+
+
+async def test_a_nul_character_anywhere_in_a_delivery_is_refused_before_any_lookup(forum: Api) -> None:
+    # The topic id is looked up to find the question's author: on PostgreSQL, NUL in it was a 500.
+    solved = {"solved": {"id": 2, "post_number": 2, "topic_id": "7\u0000", "user_id": 200}}
+    response = await forum.client.post("/v1/adapters/discourse", **_signed("accepted_solution", "9", solved))
+    assert response.status_code == 422, response.text
+    assert (
+        response.json()["error"]
+        == "text cannot contain the NUL character (\\u0000): at solved.topic_id of the webhook body"
+    )
+    # Nothing was stored: the corrected delivery, same id, is accepted as new.
+    solved["solved"]["topic_id"] = 7
+    response = await forum.client.post("/v1/adapters/discourse", **_signed("accepted_solution", "9", solved))
+    assert response.status_code == 200 and response.json()["accepted"] == 1, response.text
 
 
 async def test_webhooks_are_off_without_a_secret(api: Api) -> None:

@@ -12,6 +12,7 @@ from rewards.errors import RewardsError, Unauthorized
 from rewards.events import service
 from rewards.events.endpoints import read_body
 from rewards.events.runner import after_intake
+from rewards.inputs import nul_problem
 from rewards.runtime import utcnow
 
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
@@ -43,6 +44,9 @@ async def discourse_webhook(
         return {"ping": "OK"}
     if not isinstance(payload, dict):
         raise RewardsError('a Discourse webhook body is an object: {"<event group>": {...}}', status_code=422)
+    nul = nul_problem(payload)
+    if nul is not None:  # refused before any lookup: the database cannot hold it
+        raise RewardsError(f"{nul[1]}: at {nul[0] or 'the top level'} of the webhook body", status_code=422)
     if not (x_discourse_event and x_discourse_event_id and x_discourse_instance):
         raise RewardsError(
             "X-Discourse-Event, X-Discourse-Event-Id and X-Discourse-Instance are required", status_code=422

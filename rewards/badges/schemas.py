@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from rewards.inputs import RequestBody
+
 
 class TierOut(BaseModel):
     tier: str = Field(description="bronze, silver or gold.")
@@ -72,7 +74,7 @@ class BadgeSummaryOut(BaseModel):
     top: list[TopBadgeOut] = Field(description="Up to three: highest tier first, then most recent.")
 
 
-class GrantBadgeIn(BaseModel):
+class GrantBadgeIn(RequestBody):
     user_id: str = Field(min_length=1, max_length=200)
     badge_id: str = Field(min_length=1, max_length=64)
     tier: str | None = Field(default=None, description="Defaults to the badge's lowest tier.")

@@ -30,6 +30,7 @@ from rewards.events.schemas import (
     ItemError,
     LedgerEntryOut,
 )
+from rewards.inputs import nul_problem
 from rewards.leaderboards import service as leaderboards
 from rewards.ledger import repository as ledger_repository
 from rewards.outbox import service as outbox
@@ -136,7 +137,8 @@ def _shape_problem(item: Any) -> tuple[str, str] | None:
         return "data", f"data is nested more than {MAX_DATA_DEPTH} levels deep"
     # JSON escapes NUL as \u0000: without that text anywhere, no name or value holds one (the walk that finds
     # where is only needed then).
-    return _nul_problem(item) if b"\\u0000" in dumped else None
+    problem = nul_problem(item) if b"\\u0000" in dumped else None
+    return (problem[0] or "(event)", problem[1]) if problem is not None else None
 
 
 def _too_deep(item: dict[str, Any]) -> bool:
@@ -149,22 +151,6 @@ def _too_deep(item: dict[str, Any]) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
-
-
-def _nul_problem(item: dict[str, Any]) -> tuple[str, str] | None:
-    stack: list[tuple[Any, str]] = [(item, "")]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, str) and "\x00" in value:
-            return path or "(event)", "text cannot contain the NUL character (\\u0000)"
-        if isinstance(value, dict):
-            for key, child in value.items():
-                if "\x00" in key:
-                    return path or "(event)", "a field name cannot contain the NUL character (\\u0000)"
-                stack.append((child, f"{path}.{key}" if path else key))
-        elif isinstance(value, list):
-            stack.extend((child, f"{path}.{index}") for index, child in enumerate(value))
-    return None
 
 
 @dataclass(frozen=True)

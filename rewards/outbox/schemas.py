@@ -6,11 +6,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from rewards.inputs import RequestBody
+
 # "badge.awarded", "perk.*" (every perk topic) or "*" (everything).
 TOPIC_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(RequestBody):
     url: str = Field(
         max_length=2000,
         description="Where to POST: an absolute http:// or https:// URL.",

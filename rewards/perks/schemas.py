@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from rewards.inputs import RequestBody
+
 
 class PerkDetailsOut(BaseModel):
     date: datetime | None
@@ -88,12 +90,12 @@ class PerksOut(BaseModel):
     perks: list[PerkOut]
 
 
-class PerkDecisionIn(BaseModel):
+class PerkDecisionIn(RequestBody):
     user_id: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=3, max_length=500)
 
 
-class CodesIn(BaseModel):
+class CodesIn(RequestBody):
     codes: list[str] = Field(min_length=1, max_length=100_000)
 
 
@@ -104,5 +106,5 @@ class CodesOut(BaseModel):
     codes_issued_to_waiting: int = Field(description="Active grants that were waiting for a code and got one.")
 
 
-class SeatsIn(BaseModel):
+class SeatsIn(RequestBody):
     seats: int | None = Field(ge=0, description="null: back to the rules file's value.")

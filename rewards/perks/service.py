@@ -25,6 +25,7 @@ from rewards.engine.perks import Profile, check, describe_missing, window_open
 from rewards.engine.ruleset import Perk, Ruleset
 from rewards.engine.state import WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
+from rewards.inputs import NUL
 from rewards.outbox import service as outbox
 from rewards.perks import repository
 from rewards.perks.models import OPEN_STATUSES, PerkGrantRow
@@ -561,6 +562,9 @@ async def upload_codes(
         raise InvalidInput("no codes given: send a list of non-empty strings")
     if any(len(code) > 200 for code in cleaned):
         raise InvalidInput("a code is longer than 200 characters")
+    with_nul = next((number for number, code in enumerate(cleaned, 1) if NUL in code), None)
+    if with_nul is not None:
+        raise InvalidInput(f"code {with_nul} (of the non-empty ones) contains the NUL character (\\u0000)")
     await repository.lock_perk(session, perk.id, now)
     added = await repository.add_codes(session, perk.id, cleaned, now)
     changes = Changes(ruleset)

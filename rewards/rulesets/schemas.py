@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from rewards.inputs import RequestBody
 from rewards.rulesets.preview import PreviewResult
 
 Mode = Literal["from_now_on", "retroactive"]
@@ -54,7 +55,7 @@ class ProblemOut(BaseModel):
     message: str
 
 
-class ValidateIn(BaseModel):
+class ValidateIn(RequestBody):
     source: str = Field(max_length=MAX_SOURCE_CHARS, description="The draft rules file's text.")
 
 
@@ -63,7 +64,7 @@ class ValidateOut(BaseModel):
     problems: list[ProblemOut]
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(RequestBody):
     source: str = Field(max_length=MAX_SOURCE_CHARS, description="The draft rules file's text.")
     days: int | None = Field(
         default=None, ge=1, le=36500, description="Events of the last N days (by event time); unset: the whole log."
@@ -90,7 +91,7 @@ class PreviewOut(BaseModel):
     result: PreviewResult
 
 
-class PublishIn(BaseModel):
+class PublishIn(RequestBody):
     source: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS, description="A draft to publish...")
     version: int | None = Field(default=None, ge=1, description="...or an existing version (a rollback).")
     mode: Mode = Field(

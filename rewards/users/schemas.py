@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from rewards.badges.schemas import BadgeSummaryOut
 from rewards.events.schemas import LedgerEntryOut
+from rewards.inputs import RequestBody
 
 
 class RankOut(BaseModel):
@@ -46,7 +47,7 @@ class UsersPageOut(BaseModel):
     missing: list[str] = Field(description="Ids no event has named yet.")
 
 
-class AdjustmentIn(BaseModel):
+class AdjustmentIn(RequestBody):
     points: int = Field(ge=-100_000, le=100_000, description="Added to the user's reputation; negative to take away.")
     reason: str = Field(min_length=3, max_length=400, description="Shown in the user's history and the audit log.")
 

@@ -1,0 +1,48 @@
+"""Text a request may carry: PostgreSQL's text and JSON cannot hold the NUL character, so every request that
+has one is refused at the edge (422, saying where), the same on SQLite, instead of failing in the database.
+
+Three places check it: `nul_problem` for event payloads (the intake reports which event), `RequestBody` for
+JSON request bodies, and `rewards.deps.refuse_nul`, an application-wide dependency, for the URL's path and
+query and for form fields."""
+
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+from pydantic_core import PydanticCustomError
+
+NUL = "\x00"
+NUL_IN_TEXT = "text cannot contain the NUL character (\\u0000)"
+NUL_IN_NAME = "a field name cannot contain the NUL character (\\u0000)"
+
+
+def nul_problem(value: Any) -> tuple[str, str] | None:
+    """Where in `value` (a dotted path, "" for the value itself) a NUL character is, and what is wrong; None
+    if there is none. Walks dicts and lists; other values cannot hold text."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return path, NUL_IN_TEXT
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and NUL in key:
+                    return path, NUL_IN_NAME
+                stack.append((child, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}.{index}" if path else str(index)) for index, child in enumerate(item))
+    return None
+
+
+class RequestBody(BaseModel):
+    """The base of every JSON request body."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        problem = nul_problem(value)
+        if problem is not None:
+            path, message = problem
+            where = f" (item {path})" if path.isdigit() else f" (at {path})" if path else ""
+            raise PydanticCustomError("nul_character", "{message}{where}", {"message": message, "where": where})
+        return value
