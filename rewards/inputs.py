@@ -5,11 +5,15 @@ Three places check it: `nul_problem` for event payloads (the intake reports whic
 JSON request bodies, and `rewards.deps.refuse_nul`, an application-wide dependency, for the URL's path and
 query and for form fields."""
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, field_validator
 from pydantic_core import PydanticCustomError
 
+# PostgreSQL's bigint: ids, versions and page cursors a request names are refused above it (422), where the
+# database would refuse them with an error.
+MAX_BIGINT = 2**63 - 1
 NUL = "\x00"
 NUL_IN_TEXT = "text cannot contain the NUL character (\\u0000)"
 NUL_IN_NAME = "a field name cannot contain the NUL character (\\u0000)"
@@ -46,3 +50,14 @@ class RequestBody(BaseModel):
             where = f" (item {path})" if path.isdigit() else f" (at {path})" if path else ""
             raise PydanticCustomError("nul_character", "{message}{where}", {"message": message, "where": where})
         return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range: give one between the years 1 and 9999 in UTC") from None
+
+
+# A time a request gives: with its offset (RFC 3339), within the range the databases store.
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

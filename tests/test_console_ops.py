@@ -14,7 +14,7 @@ from rewards import PROJECT_ROOT
 from rewards.runtime import utcnow
 from rewards.web import dashboard_repository
 from tests.factories import BASE_TIME, accept, answer, event, question, upvote
-from tests.test_nul_character import NUL_MESSAGE
+from tests.test_input_the_database_cannot_store import NUL_MESSAGE
 from tests.test_web import TEST_PERK, Web, community, open_web, web_settings
 
 WORKSHOP_PERK = """  - id: mini-workshop

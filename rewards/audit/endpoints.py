@@ -1,6 +1,5 @@
 """HTTP API for the audit log (scope `admin`)."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query
 from rewards.audit import service
 from rewards.audit.schemas import AuditPageOut
 from rewards.deps import IsAdmin, SessionDep
+from rewards.inputs import MAX_BIGINT, UtcTime
 
 router = APIRouter(prefix="/v1/audit", tags=["admin"])
 
@@ -19,9 +19,9 @@ async def get_audit(
     user_id: Annotated[str | None, Query(max_length=200, description="Actions affecting this user.")] = None,
     action: Annotated[str | None, Query(max_length=64, description="`badge.grant`, or a prefix: `perk.`")] = None,
     actor: Annotated[str | None, Query(max_length=200, description="`key:<name>` or `user:<id>`.")] = None,
-    since: Annotated[datetime | None, Query(description="RFC 3339; inclusive.")] = None,
-    until: Annotated[datetime | None, Query(description="RFC 3339; exclusive.")] = None,
-    before: Annotated[int | None, Query(ge=0, description="`next_before` of the previous page.")] = None,
+    since: Annotated[UtcTime | None, Query(description="RFC 3339; inclusive.")] = None,
+    until: Annotated[UtcTime | None, Query(description="RFC 3339; exclusive.")] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="`next_before` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPageOut:
     return await service.search(

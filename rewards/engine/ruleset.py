@@ -249,6 +249,11 @@ class Badge(_Strict):
         return [(self.level, self.at)]
 
 
+# Bounds of the rules file's numbers that become dates and stored counts: 100 years; a million seats.
+MAX_DAYS = 36_500
+MAX_SEATS = 1_000_000
+
+
 class Eligibility(_Strict):
     """What an expert needs for a perk; each unmet part is shown to them as what is missing."""
 
@@ -258,7 +263,7 @@ class Eligibility(_Strict):
         Field(default_factory=list, description="Badge ids, or `id/tier` for a tier or higher: `solver/silver`.")
     )
     counters: dict[RuleId, int] = Field(default_factory=dict, description="Counter minimums: `{accepted_answers: 10}`.")
-    active_within_days: int | None = Field(default=None, ge=1, description="Active in the last N days.")
+    active_within_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Active in the last N days.")
 
 
 class PerkDetails(_Strict):
@@ -281,13 +286,18 @@ class Perk(_Strict):
         description="`beta_access` (hands out a code), `workshop`, `briefing`, `role`, or your own word."
     )
     eligibility: Eligibility = Field(default_factory=Eligibility)
-    seats: int | None = Field(default=None, ge=0, description="Capacity; unset is unlimited.")
+    seats: int | None = Field(default=None, ge=0, le=MAX_SEATS, description="Capacity; unset is unlimited.")
     opens: datetime | None = Field(default=None, description="No offers before this time.")
     closes: datetime | None = Field(default=None, description="No new offers from this time.")
-    expires_after_days: int | None = Field(default=None, ge=1, description="An active perk ends this long after.")
+    expires_after_days: int | None = Field(
+        default=None, ge=1, le=MAX_DAYS, description="An active perk ends this long after."
+    )
     approval: bool = Field(default=False, description="A manager approves each request before the offer.")
     claim_within_days: int | None = Field(
-        default=None, ge=1, description="The expert claims the offer within N days; unset grants it at once."
+        default=None,
+        ge=1,
+        le=MAX_DAYS,
+        description="The expert claims the offer within N days; unset grants it at once.",
     )
     when_suspended: Literal["keep", "revoke"] = Field(
         default="revoke", description="What happens to an active perk when its holder is suspended."

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from rewards.auth.service import Principal, Scope
 from rewards.deps import RuntimeDep, SessionDep, UowDep, scope
+from rewards.inputs import MAX_BIGINT
 from rewards.outbox import service
 from rewards.outbox.models import DeliveryStatus
 from rewards.outbox.schemas import DeliveriesOut, DeliveryOut, WebhookCreatedOut, WebhookIn, WebhooksOut
@@ -14,7 +15,7 @@ from rewards.runtime import utcnow
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 Admin = Annotated[Principal, scope(Scope.ADMIN)]
-WebhookId = Annotated[int, Path(ge=1, description="The webhook's id, from GET /v1/webhooks.")]
+WebhookId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="The webhook's id, from GET /v1/webhooks.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such webhook (or it was deleted)."}}
 
 
@@ -42,7 +43,7 @@ async def list_deliveries(
     session: SessionDep,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_BIGINT, description="`next_before` of the previous page.")] = None,
     status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this state.")] = None,
 ) -> DeliveriesOut:
     """Deliveries to this endpoint, newest first, each with every attempt: status code, error, duration and

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from rewards.engine.ruleset import MAX_SEATS
 from rewards.inputs import RequestBody
 
 
@@ -107,4 +108,4 @@ class CodesOut(BaseModel):
 
 
 class SeatsIn(RequestBody):
-    seats: int | None = Field(ge=0, description="null: back to the rules file's value.")
+    seats: int | None = Field(ge=0, le=MAX_SEATS, description="null: back to the rules file's value.")

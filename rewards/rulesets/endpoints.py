@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path
 from rewards.db import unit_of_work
 from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
+from rewards.inputs import MAX_BIGINT
 from rewards.rulesets import service
 from rewards.rulesets.schemas import (
     PreviewIn,
@@ -22,7 +23,7 @@ from rewards.runtime import utcnow
 
 router = APIRouter(tags=["rulesets"])
 
-Version = Annotated[int, Path(ge=1, description="A ruleset version number.")]
+Version = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="A ruleset version number.")]
 DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "The draft has errors: `detail` lists each with file, line and reason."}
 }

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from rewards.inputs import RequestBody
+from rewards.inputs import MAX_BIGINT, RequestBody
 from rewards.rulesets.preview import PreviewResult
 
 Mode = Literal["from_now_on", "retroactive"]
@@ -93,7 +93,9 @@ class PreviewOut(BaseModel):
 
 class PublishIn(RequestBody):
     source: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS, description="A draft to publish...")
-    version: int | None = Field(default=None, ge=1, description="...or an existing version (a rollback).")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_BIGINT, description="...or an existing version (a rollback)."
+    )
     mode: Mode = Field(
         description="`from_now_on`: past awards stay, new events use this version; `retroactive`: the whole log "
         "is replayed under it."

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from rewards.db import unit_of_work
 from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.events.runner import after_intake
+from rewards.inputs import MAX_BIGINT
 from rewards.runtime import utcnow
 from rewards.users import service
 from rewards.users.schemas import AdjustmentIn, AdjustmentOut, HistoryOut, UserOut, UsersPageOut
@@ -75,7 +76,7 @@ async def get_history(
     session: SessionDep,
     _: CanRead,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=0, description="`next_before` of the previous page.")] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="`next_before` of the previous page.")] = None,
 ) -> HistoryOut:
     """The user's ledger, newest first, each change with its reason in words: `+10 upvote on answer a9`."""
     return await service.history(session, user_id, before=before, limit=limit)

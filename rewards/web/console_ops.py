@@ -27,8 +27,10 @@ from rewards.badges.schemas import BadgeOut, GrantBadgeIn, RevokeBadgeIn
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.engine.boards import PERIODS, Period, period_end, period_key, previous_key
+from rewards.engine.ruleset import MAX_SEATS
 from rewards.errors import RewardsError
 from rewards.events.runner import after_intake
+from rewards.inputs import MAX_BIGINT
 from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import BoardOut, BoardPageOut
 from rewards.outbox import service as outbox
@@ -177,7 +179,7 @@ async def perks_page(
     done: Annotated[str | None, Query(max_length=20)] = None,
     perk: Annotated[str, Query(max_length=64)] = "",
     user: Annotated[str, Query(max_length=200)] = "",
-    count: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> Response:
     outcome = None
     if done in PERK_DONE:
@@ -292,7 +294,7 @@ async def set_seats(
                 wanted = int(seats.strip())
             except ValueError:
                 wanted = -1
-            if not 0 <= wanted <= 1_000_000:
+            if not 0 <= wanted <= MAX_SEATS:
                 raise FormRefused(N_("Seats are a whole number from 0 up, or empty for the rules file's number."))
         await _act(
             runtime, lambda s: perks.set_seats(s, runtime.ruleset, perk_id[:64], wanted, actor(viewer), utcnow())
@@ -503,6 +505,8 @@ def _day(value: str, *, after: bool = False) -> datetime | None:
     except ValueError:
         raise FormRefused(N_("Dates are written as YYYY-MM-DD, for example 2026-03-01.")) from None
     start = datetime(day.year, day.month, day.day, tzinfo=utcnow().tzinfo)
+    if after and day == date.max:
+        return None  # "until the end of time": no upper bound (the next day does not exist)
     return start + timedelta(days=1) if after else start
 
 
@@ -516,7 +520,7 @@ async def audit_page(
     actor_filter: Annotated[str, Query(alias="actor", max_length=200)] = "",
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
     filters = {"user": user.strip(), "action": action.strip(), "actor": actor_filter.strip(), "since": since,
                "until": until}  # fmt: skip

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.errors import Conflict, NotFound, RulesetError
+from rewards.inputs import MAX_BIGINT
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
@@ -33,7 +34,7 @@ async def rules_page(
     request: Request,
     _: ManagerDep,
     session: SessionDep,
-    published: Annotated[int | None, Query(ge=1)] = None,
+    published: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
 ) -> Response:
     found = await rulesets.versions(session)
     return render(
@@ -51,8 +52,8 @@ async def diff_page(
     request: Request,
     _: ManagerDep,
     session: SessionDep,
-    from_version: Annotated[int | None, Query(alias="from", ge=1)] = None,
-    to_version: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    from_version: Annotated[int | None, Query(alias="from", ge=1, le=MAX_BIGINT)] = None,
+    to_version: Annotated[int | None, Query(alias="to", ge=1, le=MAX_BIGINT)] = None,
 ) -> Response:
     found = await rulesets.versions(session)
     numbers = [version.version for version in found.versions]
@@ -117,7 +118,10 @@ def _edit_page(
 
 @router.get("/admin/rules/edit", response_class=HTMLResponse)
 async def edit_page(
-    request: Request, _: ManagerDep, session: SessionDep, version: Annotated[int | None, Query(ge=1)] = None
+    request: Request,
+    _: ManagerDep,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
 ) -> Response:
     source, based_on = await _draft_of(session, version)
     # The preview's window starts empty: the whole log, up to the cap on events.
@@ -132,7 +136,7 @@ async def edit(
     runtime: RuntimeDep,
     action: Annotated[Action, Form()],
     source: Annotated[str, Form(max_length=MAX_SOURCE_CHARS)] = "",
-    based_on: Annotated[int | None, Form(ge=1)] = None,
+    based_on: Annotated[int | None, Form(ge=1, le=MAX_BIGINT)] = None,
     days: Annotated[str, Form(max_length=6)] = "",
     mode: Annotated[Literal["from_now_on", "retroactive"], Form()] = rulesets.FROM_NOW_ON,
     comment: Annotated[str, Form(max_length=1000)] = "",

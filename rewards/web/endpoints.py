@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from rewards.deps import RuntimeDep, SessionDep, UowDep
+from rewards.inputs import MAX_BIGINT
 from rewards.outbox import service as outbox
 from rewards.runtime import utcnow
 from rewards.web import csrf, i18n, service, sessions, sso
@@ -154,7 +155,7 @@ async def my_page(
     viewer: ViewerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
     page = await service.member_page(session, runtime.ruleset, viewer.user_id, before=before, now=utcnow())
     spots = await service.my_spots(runtime, session, viewer.user_id, utcnow()) if page.user is not None else []
@@ -194,7 +195,7 @@ async def person(
     _: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     page = await service.member_page(session, runtime.ruleset, user_id[:200], before=before, now=utcnow())
