@@ -75,7 +75,7 @@ async def test_badges_catalogue_user_badges_progress_and_grants_by_hand(api: Api
     twice = await api.client.post(
         "/v1/admin/badges/grant", json={"user_id": "ewa", "badge_id": "deputy", "reason": "again"}
     )
-    assert twice.status_code == 422 and "already holds" in twice.json()["error"]
+    assert twice.status_code == 409 and "already holds" in twice.json()["error"]
     post_badge = await api.client.post(
         "/v1/admin/badges/grant", json={"user_id": "ewa", "badge_id": "nice-answer", "reason": "a fine answer"}
     )

@@ -329,7 +329,7 @@ async def test_a_manager_adjusts_points_and_grants_and_revokes_badges_and_perks_
         "/admin/people/piotr/badges/grant",
         data={"csrf_token": token, "badge_id": "solver", "tier": "gold", "reason": "Hall of fame"},
     )
-    assert twice.status_code == 422 and "Not done: piotr already holds Solver gold" in text_of(twice)
+    assert twice.status_code == 409 and "Not done: piotr already holds Solver gold" in text_of(twice)
     assert '<option value="solver" selected>' in twice.text and '<option value="gold" selected>' in twice.text
     per_post = await ops.browser.post(
         "/admin/people/piotr/badges/grant",

@@ -25,7 +25,7 @@ from rewards.engine.ranks import rank_change_notice, standing
 from rewards.engine.recognition import badge_notice_data
 from rewards.engine.ruleset import TIER_ORDER, Badge, Ruleset
 from rewards.engine.state import BadgeHolding, BadgeSource
-from rewards.errors import InvalidInput, NotFound
+from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.outbox import service as outbox
 from rewards.users import repository as users_repository
@@ -239,7 +239,7 @@ async def grant(
     await _stop_kept_states(session, now)
     existing = await repository.get_holding(session, (body.user_id, badge.id, tier, post), for_update=True)
     if existing is not None and existing.revoked_at is None:
-        raise InvalidInput(f"{body.user_id} already holds {badge.name} {tier}" + (f" for post {post}" if post else ""))
+        raise Conflict(f"{body.user_id} already holds {badge.name} {tier}" + (f" for post {post}" if post else ""))
     holding = BadgeHolding(
         user_id=body.user_id,
         badge_id=badge.id,
