@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +31,7 @@ from rewards.rulesets.service import follow_forever as follow_published_rules
 from rewards.runtime import Runtime
 from rewards.users.endpoints import router as users_router
 from rewards.web.endpoints import install as install_web_pages
+from rewards.web.render import invalid_request_page, not_found_page, wants_page
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(error.status_code, error.message, error.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        if wants_page(request):
+            return invalid_request_page(request, [(str(item["loc"][-1]), item["msg"]) for item in error.errors()])
         detail = [
             {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]} for item in error.errors()
         ]
@@ -110,7 +113,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404 and wants_page(request):
+            return not_found_page(request)
         message = "no such endpoint; see /docs" if error.status_code == 404 else str(error.detail)
         return _error(error.status_code, message)
 

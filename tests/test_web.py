@@ -1,5 +1,6 @@
 """The pages for people over HTTP: forum sign-in, sessions, CSRF, languages, every page and who may see it."""
 
+import html as html_module
 import json
 import re
 import time
@@ -331,6 +332,26 @@ async def test_the_public_profile_is_for_everyone_and_unknown_members_get_a_404_
     missing = await web.browser.get("/u/nobody")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     assert "No such member" in missing.text and "No event has named the user nobody yet." in missing.text
+
+
+async def test_a_browser_gets_pages_for_bad_addresses_and_the_api_keeps_json(web: Web) -> None:
+    await community(web)
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    lost = await web.browser.get("/no/such/page", headers=html)
+    assert lost.status_code == 404 and lost.headers["content-type"].startswith("text/html")
+    assert "There is no page at this address." in lost.text
+
+    bad = await web.browser.get("/u/piotr%00", headers={**html, "Accept-Language": "pl"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert "Nie można użyć tego adresu ani formularza" in bad.text
+    assert "user_id: text cannot contain the NUL character" in html_module.unescape(bad.text)
+
+    # The API answers JSON whatever the client accepts; so do pages to a client that does not ask for HTML.
+    for path in ("/v1/users/piotr%00", "/v1/no-such-endpoint"):
+        api = await web.browser.get(path, headers=html)
+        assert api.headers["content-type"] == "application/json" and "error" in api.json(), path
+    plain = await web.browser.get("/u/piotr%00")
+    assert plain.status_code == 422 and plain.json()["detail"][0]["field"] == "path.user_id"
 
 
 async def test_user_ids_are_escaped_on_every_page(web: Web) -> None:

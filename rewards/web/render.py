@@ -102,6 +102,35 @@ def error_page(request: Request, status_code: int, title: str, message: str, **p
     return render(request, "web/error.html", status_code=status_code, title=title, message=message, params=params)
 
 
+_NOT_PAGES = ("/v1/", "/docs", "/redoc", "/openapi.json", "/static/")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for one of the site's pages (not the API or its documentation): its errors are pages."""
+    return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(_NOT_PAGES)
+
+
+def invalid_request_page(request: Request, problems: list[tuple[str, str]]) -> HTMLResponse:
+    """A 422 for a browser: the address or form had a value the page cannot take."""
+    listed = "; ".join(f"{name}: {message}" for name, message in problems)
+    return error_page(
+        request,
+        422,
+        N_("This address or form cannot be used"),
+        N_("Correct it and try again. %(problems)s"),
+        problems=listed,
+    )
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    return error_page(
+        request,
+        404,
+        N_("Page not found"),
+        N_("There is no page at this address. Check the address, or start again from the home page."),
+    )
+
+
 def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(PageError)
     async def page_error(request: Request, error: PageError) -> Response:
