@@ -19,6 +19,17 @@ NUL_IN_TEXT = "text cannot contain the NUL character (\\u0000)"
 NUL_IN_NAME = "a field name cannot contain the NUL character (\\u0000)"
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether any text in `value` holds NUL: the cheap check (no paths) that comes before `nul_problem`."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any((isinstance(key, str) and NUL in key) or _has_nul(child) for key, child in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(child) for child in value)
+    return False
+
+
 def nul_problem(value: Any) -> tuple[str, str] | None:
     """Where in `value` (a dotted path, "" for the value itself) a NUL character is, and what is wrong; None
     if there is none. Walks dicts and lists; other values cannot hold text."""
@@ -56,7 +67,19 @@ def _in_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("the time is out of range: give one between the years 1 and 9999 in UTC") from None
+        raise PydanticCustomError(
+            "time_out_of_range", "the time is out of range: give one between the years 1 and 9999 in UTC"
+        ) from None
+
+
+def without_nul(value: str | None) -> str | None:
+    """For form fields (`Annotated[str, Form(...), NoNul]`): refuse text holding NUL."""
+    if value is not None and NUL in value:
+        raise PydanticCustomError("nul_character", NUL_IN_TEXT)
+    return value
+
+
+NoNul = AfterValidator(without_nul)
 
 
 # A time a request gives: with its offset (RFC 3339), within the range the databases store.

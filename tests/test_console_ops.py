@@ -163,6 +163,18 @@ async def test_a_nul_character_in_a_form_or_an_uploaded_file_is_refused_and_noth
     assert 'data-testid="codes-router-beta">0<' in section(await ops.browser.get("/admin/perks"), "router-beta")
 
 
+async def test_a_csv_of_codes_that_cannot_be_parsed_is_refused_on_the_page(ops: Web) -> None:
+    await perk_community(ops)
+    token = await as_manager(ops)
+    huge_field = b'"' + b"x" * 200_000 + b'"\n'
+    uploaded = await ops.browser.post(
+        "/admin/perks/router-beta/codes",
+        data={"csrf_token": token},
+        files={"file": ("codes.csv", huge_field, "text/csv")},
+    )
+    assert uploaded.status_code == 422 and "The CSV file cannot be read" in text_of(uploaded)
+
+
 async def test_the_perks_page_shows_seats_waitlist_offers_and_requests(ops: Web) -> None:
     await perk_community(ops)
     await as_manager(ops)
@@ -476,6 +488,9 @@ async def test_the_dashboard_counts_perks_offered_and_claimed_and_refuses_bad_ra
         ({"from": "2026-03-08", "to": "2026-03-01"}, "swap the dates"),
         ({"from": "March"}, "YYYY-MM-DD"),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "731 days at most"),
+        ({"to": "9999-12-31"}, "Choose dates from 1970-01-01 to 2200-12-31."),
+        ({"to": "0001-01-05"}, "YYYY-MM-DD"),  # the default start would be before year 1
+        ({"from": "0001-01-01", "to": "0001-01-10"}, "Choose dates from 1970-01-01 to 2200-12-31."),
     ]:
         refused = await ops.browser.get("/admin/dashboard", params=query)
         assert refused.status_code == 400 and message in refused.text and "<svg" not in refused.text
@@ -507,8 +522,9 @@ async def test_the_leaderboards_page_is_public_with_ranks_periods_and_previous_p
     assert "2026-W10" in by_date.text and "/u/anna" in by_date.text
     routers = await ops.browser.get("/leaderboards", params={"board": "accepted-routers", "period": "all-time"})
     assert re.findall(r'<td class="num">(\d+)</td>\s*<td><a href="/u/([^"]+)">', routers.text) == [("1", "piotr")]
-    bad = await ops.browser.get("/leaderboards", params={"board": "reputation", "period": "monthly", "at": "March"})
-    assert bad.status_code == 400 and "This period cannot be shown" in bad.text
+    for period, at in [("monthly", "March"), ("daily", "9999-12-31"), ("yearly", "0001"), ("weekly", "9999-W52")]:
+        bad = await ops.browser.get("/leaderboards", params={"board": "reputation", "period": period, "at": at})
+        assert bad.status_code == 400 and "This period cannot be shown" in bad.text, at
     current = await ops.browser.get("/leaderboards", params={"board": "reputation", "period": "daily"})
     assert 'rel="next"' not in current.text  # no link into the future
     polish = await ops.browser.get("/leaderboards", headers={"Accept-Language": "pl"})

@@ -116,3 +116,39 @@ def test_a_rules_file_whose_perk_numbers_cannot_be_dates_or_seats_is_refused_wit
     problem = error.value.detail[0]
     assert problem["line"] == next(number for number, text in enumerate(source.splitlines(), 1) if setting in text)
     assert "less than or equal to" in problem["message"]
+
+
+@pytest.mark.parametrize(("period", "at"), [("daily", "9999-12-31"), ("yearly", "0001"), ("quarterly", "9999-Q4")])
+async def test_a_leaderboard_period_outside_the_years_of_events_is_a_422(api: Api, period: str, at: str) -> None:
+    response = await api.client.get("/v1/leaderboards/reputation", params={"period": period, "at": at})
+    assert response.status_code == 422, response.text
+    assert "boards cover the years 1970 to 2200" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            (
+                "    approval: true\n",
+                "    approval: true\n    opens: 2026-12-01T09:00:00\n    closes: 2027-01-01T00:00:00Z\n",
+            ),
+            "`opens` needs a time zone",
+        ),
+        (
+            (
+                "    periods: [all-time, yearly, monthly, weekly]\n",
+                "    periods: [all-time, weekly]\n    retention: {weekly: 3000000}\n",
+            ),
+            "retention of weekly must be 0 to 1000",
+        ),
+    ],
+)
+def test_a_rules_file_with_a_naive_window_or_an_endless_retention_is_refused(
+    change: tuple[str, str], message: str
+) -> None:
+    source = (Path(__file__).parent.parent / "rules" / "default.yaml").read_text()
+    assert change[0] in source
+    with pytest.raises(RulesetError) as error:
+        load_ruleset_text(source.replace(*change, 1), "default.yaml")
+    assert any(message in problem["message"] for problem in error.value.detail), error.value.detail

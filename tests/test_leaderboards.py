@@ -454,6 +454,28 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
         assert by_period["2026-10"]["winners"] == []
 
 
+async def test_a_winner_who_already_holds_the_prize_badge_leaves_the_closing_and_the_other_prizes_intact(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, rules_path=rules_with_weekly_prizes(tmp_path))
+    async with open_api(settings) as api:
+        week_49 = T0 + timedelta(days=7)
+        await api.post_events(*votes("ann", 3), *votes("bob", 2))
+        await api.post_events(*votes("ann", 3, at=week_49, post="a-ann-2"), *votes("cid", 2, at=week_49))
+        assert await service.close_periods(api.runtime, datetime(2026, 11, 30, 0, 30, tzinfo=UTC)) >= 1
+        # Week 49: ann wins the one-per-user badge again (she keeps the first); cid still gets his perk.
+        assert await service.close_periods(api.runtime, datetime(2026, 12, 7, 0, 30, tzinfo=UTC)) >= 1
+        closed = (await api.client.get("/v1/leaderboards/reputation/closed")).json()["closed"]
+        week = next(c for c in closed if c["at"] == "2026-W49")
+        assert [(w["user_id"], w["prize"], w["granted"]) for w in week["winners"]] == [
+            ("ann", "badge:citizen-patrol", False),
+            ("ann", "perk:expert-workshop", False),  # her week-48 offer is still open
+            ("cid", "perk:expert-workshop", True),
+        ]
+        badges = (await api.client.get("/v1/users/ann/badges")).json()["earned"]
+        assert [b["badge_id"] for b in badges].count("citizen-patrol") == 1
+
+
 async def test_boards_without_awards_close_nothing(api: Api) -> None:
     await api.post_events(*votes("ann", 1))
     assert await service.close_periods(api.runtime, datetime(2026, 11, 30, 0, 5, tzinfo=UTC)) == 0

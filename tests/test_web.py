@@ -185,7 +185,9 @@ def _bad_tokens(web: Web) -> dict[str, tuple[str, str]]:
         "no expiry": (web.token(exp=None), "lacks the exp claim"),
         "unsigned": (jwt.encode({"sub": "piotr"}, "", algorithm="none"), "signed with none are not accepted"),
         "not a jwt": ("not-a-token", "is not a JWT"),
-        "empty sub": (web.token(sub=""), "must be a string of 1 to 200 characters"),
+        "empty sub": (web.token(sub=""), "must be a string of 1 to 195 characters"),
+        "sub too long": (web.token(sub="u" * 196), "must be a string of 1 to 195 characters"),
+        "sub with NUL": (web.token(sub="piotr\x00"), "without NUL"),
         "no sub": (web.token(None), "lacks the sub claim"),
         "roles not a list": (web.token(roles="manager"), "must be a list of strings"),
     }

@@ -31,7 +31,13 @@ async def get_user_badges(user_id: UserId, session: SessionDep, runtime: Runtime
     return await service.user_badges(session, runtime.ruleset, user_id)
 
 
-@router.post("/v1/admin/badges/grant", response_model=EarnedBadgeOut, status_code=201, tags=["admin"])
+@router.post(
+    "/v1/admin/badges/grant",
+    response_model=EarnedBadgeOut,
+    status_code=201,
+    tags=["admin"],
+    responses={409: {"description": "The user already holds that badge (tier, post)."}},
+)
 async def grant_badge(body: GrantBadgeIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> EarnedBadgeOut:
     """Grant a badge by hand, with a reason. It survives a replay; the audit log records it."""
     earned = await service.grant(uow.session, runtime.ruleset, body, actor_of(principal), utcnow())

@@ -95,8 +95,8 @@ class BoardSpec(_Strict):
             if award.period not in self.periods:
                 raise ValueError(f"the award's period {award.period!r} is not one of the board's periods")
         for period, count in self.retention.items():
-            if count < 0:
-                raise ValueError(f"retention of {period} must be 0 or more closed periods")
+            if not 0 <= count <= MAX_RETENTION:
+                raise ValueError(f"retention of {period} must be 0 to {MAX_RETENTION} closed periods")
         return self
 
     def retained(self, period: Period) -> int:
@@ -205,12 +205,16 @@ def period_key(period: Period, when: datetime) -> str:
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {
-    "yearly": re.compile(r"^(\d{4})$"),
-    "quarterly": re.compile(r"^(\d{4})-Q([1-4])$"),
-    "monthly": re.compile(r"^(\d{4})-(\d{2})$"),
-    "weekly": re.compile(r"^(\d{4})-W(\d{2})$"),
-    "daily": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    "yearly": re.compile(r"^([0-9]{4})$"),
+    "quarterly": re.compile(r"^([0-9]{4})-Q([1-4])$"),
+    "monthly": re.compile(r"^([0-9]{4})-([0-9]{2})$"),
+    "weekly": re.compile(r"^([0-9]{4})-W([0-9]{2})$"),
+    "daily": re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"),
 }
+# The years boards cover: those of event times (the intake refuses others), so that every period of them has a
+# previous and a next one.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+MAX_RETENTION = 1000
 
 
 def period_start(period: Period, key: str) -> datetime:
@@ -223,6 +227,8 @@ def period_start(period: Period, key: str) -> datetime:
     if match is None:
         raise ValueError(f"{key!r} is not a {period} period; expected {AT_FORMATS[period]}")
     numbers = [int(part) for part in match.groups()]
+    if not FIRST_YEAR <= numbers[0] <= LAST_YEAR:
+        raise ValueError(f"{key!r}: boards cover the years {FIRST_YEAR} to {LAST_YEAR}")
     if period == "yearly":
         day = date(numbers[0], 1, 1)
     elif period == "quarterly":

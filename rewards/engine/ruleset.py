@@ -306,12 +306,12 @@ class Perk(_Strict):
 
     @model_validator(mode="after")
     def _window(self) -> "Perk":
-        if self.opens is not None and self.closes is not None and self.closes <= self.opens:
-            raise ValueError("`closes` must be after `opens`")
-        for name in ("opens", "closes"):
+        for name in ("opens", "closes"):  # first: a naive time cannot be compared with an aware one
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"`{name}` needs a time zone, e.g. 2026-12-01T09:00:00Z")
+        if self.opens is not None and self.closes is not None and self.closes <= self.opens:
+            raise ValueError("`closes` must be after `opens`")
         return self
 
 

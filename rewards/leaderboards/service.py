@@ -54,7 +54,7 @@ from rewards.engine.boards import (
 from rewards.engine.ranks import standing
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import BadgeSource, WorkingState
-from rewards.errors import InvalidInput, NotFound
+from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.leaderboards import redis_store, repository
 from rewards.leaderboards.schemas import (
@@ -571,7 +571,7 @@ async def _grant_badge(
             now,
             source=BadgeSource.BOARD,
         )
-    except InvalidInput as error:
+    except Conflict as error:  # already held
         log.info("%s %s: %s", board.id, key, error.message)
         return False
     return True

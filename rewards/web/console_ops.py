@@ -30,7 +30,7 @@ from rewards.engine.boards import PERIODS, Period, period_end, period_key, previ
 from rewards.engine.ruleset import MAX_SEATS
 from rewards.errors import RewardsError
 from rewards.events.runner import after_intake
-from rewards.inputs import MAX_BIGINT
+from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import BoardOut, BoardPageOut
 from rewards.outbox import service as outbox
@@ -65,8 +65,8 @@ PERIOD_NAMES = {
     "weekly": N_("Week"),
     "daily": N_("Day"),
 }
-Text = Annotated[str, Form(max_length=2000)]
-LongText = Annotated[str, Form(max_length=2_000_000)]
+Text = Annotated[str, Form(max_length=2000), NoNul]
+LongText = Annotated[str, Form(max_length=2_000_000), NoNul]
 
 
 def actor(viewer: Viewer) -> str:
@@ -210,7 +210,7 @@ async def decide_perk(
     viewer: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    action: Annotated[str, Form(max_length=20)],
+    action: Annotated[str, Form(max_length=20), NoNul],
     user_id: Text = "",
     reason: Text = "",
 ) -> Response:
@@ -241,7 +241,12 @@ def _codes_from_file(name: str, content: bytes) -> list[str]:
     except UnicodeDecodeError:
         raise FormRefused(N_("The file is not UTF-8 text: save it as UTF-8 and send it again.")) from None
     if name.lower().endswith(".csv"):
-        rows = [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+        try:
+            rows = [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+        except csv.Error as error:
+            raise FormRefused(
+                N_("The CSV file cannot be read (%(reason)s): one code a line."), reason=str(error)
+            ) from None
         if rows and rows[0].lower() == "code":
             rows = rows[1:]
         return rows
@@ -284,7 +289,7 @@ async def set_seats(
     viewer: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    seats: Annotated[str, Form(max_length=20)] = "",
+    seats: Annotated[str, Form(max_length=20), NoNul] = "",
 ) -> Response:
     """A number of seats, or empty: back to the rules file's number."""
     try:
@@ -352,7 +357,7 @@ async def adjust_points(
     viewer: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    points: Annotated[str, Form(max_length=20)] = "",
+    points: Annotated[str, Form(max_length=20), NoNul] = "",
     reason: Text = "",
 ) -> Response:
     """Points by hand: a `points.adjusted` event, applied after its commit like the API's adjustments."""
@@ -382,9 +387,9 @@ async def badge_action(
     viewer: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    badge_id: Annotated[str, Form(max_length=64)] = "",
-    tier: Annotated[str, Form(max_length=20)] = "",
-    post: Annotated[str, Form(max_length=300)] = "",
+    badge_id: Annotated[str, Form(max_length=64), NoNul] = "",
+    tier: Annotated[str, Form(max_length=20), NoNul] = "",
+    post: Annotated[str, Form(max_length=300), NoNul] = "",
     reason: Text = "",
 ) -> Response:
     user_id = user_id[:200]
@@ -417,7 +422,7 @@ async def perk_action(
     viewer: ManagerDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    perk_id: Annotated[str, Form(max_length=64)] = "",
+    perk_id: Annotated[str, Form(max_length=64), NoNul] = "",
     reason: Text = "",
 ) -> Response:
     user_id = user_id[:200]

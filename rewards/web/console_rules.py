@@ -12,7 +12,7 @@ from starlette.responses import Response
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.errors import Conflict, NotFound, RulesetError
-from rewards.inputs import MAX_BIGINT
+from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
@@ -135,15 +135,15 @@ async def edit(
     session: SessionDep,
     runtime: RuntimeDep,
     action: Annotated[Action, Form()],
-    source: Annotated[str, Form(max_length=MAX_SOURCE_CHARS)] = "",
+    source: Annotated[str, Form(max_length=MAX_SOURCE_CHARS), NoNul] = "",
     based_on: Annotated[int | None, Form(ge=1, le=MAX_BIGINT)] = None,
-    days: Annotated[str, Form(max_length=6)] = "",
+    days: Annotated[str, Form(max_length=6), NoNul] = "",
     mode: Annotated[Literal["from_now_on", "retroactive"], Form()] = rulesets.FROM_NOW_ON,
-    comment: Annotated[str, Form(max_length=1000)] = "",
+    comment: Annotated[str, Form(max_length=1000), NoNul] = "",
 ) -> Response:
     """One form, three buttons: Validate, Preview (both change nothing) and Publish."""
     source = source.replace("\r\n", "\n")
-    window = int(days) if days.strip().isdigit() and 0 < int(days) <= 36500 else None
+    window = int(days) if days.strip().isdecimal() and days.strip().isascii() and 0 < int(days) <= 36500 else None
     form = DraftForm(based_on=based_on, days=window, mode=mode, comment=comment)
     problems = rulesets.problems_of(source)
     if problems:

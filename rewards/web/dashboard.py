@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from rewards.engine.boards import FIRST_YEAR, LAST_YEAR
 from rewards.web.i18n import N_
 
 DEFAULT_DAYS = 30
@@ -72,8 +73,12 @@ def parse_range(first: str | None, last: str | None, today: date) -> DateRange:
     try:
         last_day = date.fromisoformat(last) if last else today
         first_day = date.fromisoformat(first) if first else last_day - timedelta(days=DEFAULT_DAYS - 1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise RangeRefused(N_("Dates are written as YYYY-MM-DD, for example 2026-03-01.")) from None
+    if not (first_day.year >= FIRST_YEAR and last_day.year <= LAST_YEAR):
+        raise RangeRefused(
+            N_("Choose dates from %(first)s to %(last)s."), first=f"{FIRST_YEAR}-01-01", last=f"{LAST_YEAR}-12-31"
+        )
     if first_day > last_day:
         raise RangeRefused(N_("The range starts after it ends: swap the dates."))
     if (last_day - first_day).days + 1 > MAX_DAYS:

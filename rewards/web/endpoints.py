@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from rewards.deps import RuntimeDep, SessionDep, UowDep
-from rewards.inputs import MAX_BIGINT
+from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.outbox import service as outbox
 from rewards.runtime import utcnow
 from rewards.web import csrf, i18n, service, sessions, sso
@@ -95,8 +95,8 @@ async def sso_get(
 @router.post("/sso")
 async def sso_post(
     context: ContextDep,
-    token: Annotated[str, Form(max_length=8192)] = "",
-    next: Annotated[str | None, Form(max_length=2000)] = None,
+    token: Annotated[str, Form(max_length=8192), NoNul] = "",
+    next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
 ) -> Response:
     return _signed_in_response(context, service.sign_in(context.settings, token), next)
 
@@ -127,9 +127,9 @@ async def development_signin_page(
 async def development_signin(
     context: ContextDep,
     session: SessionDep,
-    who: Annotated[str, Form(max_length=20)],
-    locale: Annotated[str, Form(max_length=35)] = "",
-    next: Annotated[str | None, Form(max_length=2000)] = None,
+    who: Annotated[str, Form(max_length=20), NoNul],
+    locale: Annotated[str, Form(max_length=35), NoNul] = "",
+    next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
 ) -> Response:
     identity = await service.development_identity(session, context.settings, who, i18n.supported(locale))
     # Through the same door as the forum's tokens: mint one, then verify it.

@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from rewards.config import Settings
+from rewards.inputs import NUL
 from rewards.web.i18n import N_
 
 # How long a development token lives: it is minted and verified within the same request.
@@ -135,8 +136,11 @@ def _jwks_file(path: Path, _mtime_ns: int) -> jwt.PyJWKSet:
 
 def _identity(claims: dict[str, Any]) -> Identity:
     user_id = claims.get("sub")
-    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 200:
-        raise SignInRefused(N_("the sign-in token's 'sub' (the forum user id) must be a string of 1 to 200 characters"))
+    # 195: "user:<id>" names who acted in 200 characters (the audit log, publications, decisions).
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 195 or NUL in user_id:
+        raise SignInRefused(
+            N_("the sign-in token's 'sub' (the forum user id) must be a string of 1 to 195 characters, without NUL")
+        )
     name = claims.get("name")
     locale = claims.get("locale")
     roles = claims.get("roles", [])
