@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(refuse_nul)],  # no NUL character in paths, queries and forms (rewards.inputs)
+        dependencies=[Depends(refuse_nul)],  # no NUL character in paths and queries (rewards.inputs)
     )
     app.include_router(events_router)
     app.include_router(badges_router)

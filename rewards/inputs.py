@@ -1,9 +1,10 @@
 """Text a request may carry: PostgreSQL's text and JSON cannot hold the NUL character, so every request that
 has one is refused at the edge (422, saying where), the same on SQLite, instead of failing in the database.
 
-Three places check it: `nul_problem` for event payloads (the intake reports which event), `RequestBody` for
-JSON request bodies, and `rewards.deps.refuse_nul`, an application-wide dependency, for the URL's path and
-query and for form fields."""
+Where it is checked: `nul_problem` for event payloads and Discourse deliveries (the intake reports which
+event), `RequestBody` for JSON request bodies, `NoNul` for form fields, and `rewards.deps.refuse_nul`, an
+application-wide dependency, for the URL's path and query. Here too: the other bounds of what a request may
+name (`MAX_BIGINT`, `UtcTime`)."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,34 +20,32 @@ NUL_IN_TEXT = "text cannot contain the NUL character (\\u0000)"
 NUL_IN_NAME = "a field name cannot contain the NUL character (\\u0000)"
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether any text in `value` holds NUL: the cheap check (no paths) that comes before `nul_problem`."""
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any((isinstance(key, str) and NUL in key) or _has_nul(child) for key, child in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(child) for child in value)
-    return False
-
-
 def nul_problem(value: Any) -> tuple[str, str] | None:
     """Where in `value` (a dotted path, "" for the value itself) a NUL character is, and what is wrong; None
-    if there is none. Walks dicts and lists; other values cannot hold text."""
-    stack: list[tuple[Any, str]] = [(value, "")]
+    if there is none. Walks dicts and lists; other values cannot hold text. A path is spelt out only for a
+    container or a hit: a list of 100,000 codes costs no 100,000 path strings."""
+    stack: list[tuple[Any, str, object]] = [(value, "", None)]  # (item, its parent's path, its key or index)
     while stack:
-        item, path = stack.pop()
+        item, parent, key = stack.pop()
         if isinstance(item, str):
             if NUL in item:
-                return path, NUL_IN_TEXT
+                return _path(parent, key), NUL_IN_TEXT
         elif isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str) and NUL in key:
+            path = _path(parent, key)
+            for name, child in item.items():
+                if isinstance(name, str) and NUL in name:
                     return path, NUL_IN_NAME
-                stack.append((child, f"{path}.{key}" if path else str(key)))
+                stack.append((child, path, name))
         elif isinstance(item, list | tuple):
-            stack.extend((child, f"{path}.{index}" if path else str(index)) for index, child in enumerate(item))
+            path = _path(parent, key)
+            stack.extend((child, path, index) for index, child in enumerate(item))
     return None
+
+
+def _path(parent: str, key: object) -> str:
+    if key is None:
+        return parent
+    return f"{parent}.{key}" if parent else str(key)
 
 
 class RequestBody(BaseModel):

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.badges.models import BadgeAwardRow
+from rewards.badges import repository as badges_repository
 from rewards.leaderboards.models import LeaderboardScoreRow
 from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
 from rewards.users.models import UserRow
@@ -67,20 +67,7 @@ async def recognition_rows(session: AsyncSession) -> dict[str, list[tuple[Any, .
     streaks = await session.execute(
         select(StreakRow.user_id, StreakRow.counter_id, StreakRow.last_day, StreakRow.length, StreakRow.best)
     )
-    badges = await session.execute(
-        select(
-            BadgeAwardRow.user_id,
-            BadgeAwardRow.badge_id,
-            BadgeAwardRow.tier,
-            BadgeAwardRow.post,
-            BadgeAwardRow.granted_at,
-            BadgeAwardRow.event_seq,
-            BadgeAwardRow.source,
-            BadgeAwardRow.reason,
-            BadgeAwardRow.revoked_at,
-            BadgeAwardRow.revoked_by,
-        )
-    )
+    badges = await session.execute(select(*badges_repository.BADGE_COLUMNS))
     return {
         # A counter that went back to 0 and one never written are the same to a reader.
         "counters": [tuple(row) for row in counters if row.value != 0],

@@ -13,7 +13,8 @@ from rewards.engine.state import BadgeHolding, BadgeKey, BadgeSource, CounterKey
 from rewards.ledger.models import CounterRow, StreakRow
 from rewards.sql import asyncpg_connection, chunks, dialect_name, json_records, one_of, table_of, upsert
 
-_BADGE_COLUMNS = (
+# Every column of a badge award, in the order the bulk writes and the state loads use (snapshots compare them).
+BADGE_COLUMNS = (
     BadgeAwardRow.user_id,
     BadgeAwardRow.badge_id,
     BadgeAwardRow.tier,
@@ -26,7 +27,7 @@ _BADGE_COLUMNS = (
     BadgeAwardRow.revoked_reason,
     BadgeAwardRow.revoked_by,
 )
-_BADGE_FIELDS = tuple(column.key for column in _BADGE_COLUMNS)
+_BADGE_FIELDS = tuple(column.key for column in BADGE_COLUMNS)
 RULES_REVOKER = "rules"
 
 
@@ -62,7 +63,7 @@ async def load_recognition(session: AsyncSession, state: WorkingState, users: It
         rows = await _rows(
             session,
             f"SELECT {columns} FROM badge_awards WHERE user_id = ANY($1::text[])",  # noqa: S608
-            select(*_BADGE_COLUMNS).where(BadgeAwardRow.user_id.in_(batch)),
+            select(*BADGE_COLUMNS).where(BadgeAwardRow.user_id.in_(batch)),
             batch,
         )
         for row in rows:

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from rewards.engine.ruleset import MAX_DAYS
 from rewards.inputs import MAX_BIGINT, RequestBody
 from rewards.rulesets.preview import PreviewResult
 
@@ -67,7 +68,7 @@ class ValidateOut(BaseModel):
 class PreviewIn(RequestBody):
     source: str = Field(max_length=MAX_SOURCE_CHARS, description="The draft rules file's text.")
     days: int | None = Field(
-        default=None, ge=1, le=36500, description="Events of the last N days (by event time); unset: the whole log."
+        default=None, ge=1, le=MAX_DAYS, description="Events of the last N days (by event time); unset: the whole log."
     )
     max_events: int = Field(
         default=DEFAULT_PREVIEW_EVENTS,

@@ -2,6 +2,7 @@
 that validates, previews the impact against the published ruleset, and publishes (from now on or retroactively).
 """
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
+from rewards.engine.ruleset import MAX_DAYS
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.rulesets import service as rulesets
@@ -143,7 +145,7 @@ async def edit(
 ) -> Response:
     """One form, three buttons: Validate, Preview (both change nothing) and Publish."""
     source = source.replace("\r\n", "\n")
-    window = int(days) if days.strip().isdecimal() and days.strip().isascii() and 0 < int(days) <= 36500 else None
+    window = int(days) if re.fullmatch(r"[0-9]{1,6}", days.strip()) and 0 < int(days) <= MAX_DAYS else None
     form = DraftForm(based_on=based_on, days=window, mode=mode, comment=comment)
     problems = rulesets.problems_of(source)
     if problems:
