@@ -1,8 +1,10 @@
 """The rules console and API over HTTP: validate with lines, preview, publish from now on or retroactively,
 roll back, diffs, permissions, CSRF, and every process following the published version."""
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from rewards.auth.service import Scope, create_key
 from rewards.db import unit_of_work
 from rewards.events import service as events
 from rewards.events.runner import drain
+from rewards.rulesets import repository as rulesets_repository
 from rewards.rulesets import service as rulesets
 from rewards.runtime import Runtime, utcnow
 from tests.conftest import make_settings
@@ -137,17 +140,36 @@ async def test_publish_from_now_on_keeps_the_past_and_applies_the_new_version_to
     assert (entry["detail"]["version"], entry["detail"]["previous_version"]) == (second, first)
 
 
+async def run_publish_job(web: Web) -> int:
+    """What the scheduler does every few seconds (it does not run in these tests): run the queued job."""
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    return await rulesets.run_queued_publication(runtime, utcnow())
+
+
 async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores_it(web: Web) -> None:
     await three_upvotes(web)
     first = await published_version(web)
     token = await manager(web)
 
-    published = await edit(web, token, "publish", DOUBLED, mode="retroactive", comment="double, for everyone")
+    queued = await edit(web, token, "publish", DOUBLED, mode="retroactive", comment="double, for everyone")
 
-    assert published.status_code == 303, published.text
+    assert queued.status_code == 303, queued.text
+    assert re.fullmatch(r"/admin/rules\?queued=\d+", queued.headers["location"])
+    page = await web.browser.get(queued.headers["location"])
+    assert "The retroactive publish is queued" in page.text and "Queued: it starts within seconds." in page.text
+    assert '<meta http-equiv="refresh" content="5">' in page.text  # the page follows the job
+    assert await published_version(web) == first and await reputation(web, "piotr") == 30  # nothing yet
+
+    assert await run_publish_job(web) == 1
+
     second = await published_version(web)
+    assert second != first
     assert await reputation(web, "piotr") == 60
     assert {entry["ruleset_version"] for entry in await history(web, "piotr")} == {second}
+    page = await web.browser.get("/admin/rules")
+    assert "Published: 3 events recomputed (0 failed)" in page.text
+    assert '<meta http-equiv="refresh"' not in page.text
+    assert await run_publish_job(web) == 0  # nothing left
 
     # Roll back: open version 1 as a draft and publish it again, retroactively.
     draft = await web.browser.get("/admin/rules/edit", params={"version": str(first)})
@@ -156,14 +178,167 @@ async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores
         web, token, "publish", DEFAULT, mode="retroactive", comment="back to single", based_on=str(first)
     )
     assert rolled_back.status_code == 303, rolled_back.text
+    assert await run_publish_job(web) == 1
     assert await published_version(web) == first
     assert await reputation(web, "piotr") == 30
     audit = await web.forum.get("/v1/audit", params={"action": "ruleset.rolled_back"})
     [entry] = audit.json()["entries"]
     assert entry["actor"] == "user:mia" and entry["detail"]["previous_version"] == second
+    asked = await web.forum.get("/v1/audit", params={"action": "ruleset.publish_requested"})
+    assert [entry["reason"] for entry in asked.json()["entries"]] == ["back to single", "double, for everyone"]
     listed = (await web.forum.get("/v1/rulesets")).json()
     [one] = [version for version in listed["versions"] if version["version"] == first]
     assert [p["comment"] for p in one["publications"]][:1] == ["back to single"] and one["published"]
+
+
+async def test_publishing_waits_while_a_retroactive_publish_is_unfinished(web: Web) -> None:
+    await three_upvotes(web)
+    first = await published_version(web)
+    token = await manager(web)
+    queued = await edit(web, token, "publish", DOUBLED, mode="retroactive", comment="double")
+    assert queued.status_code == 303, queued.text
+
+    for mode in ("from_now_on", "retroactive"):
+        refused = await edit(web, token, "publish", DEFAULT.replace("max: 200", "max: 300", 1), mode=mode, comment="x")
+        assert refused.status_code == 409, mode
+        assert "a retroactive publish of version" in refused.text and "is queued" in refused.text
+        assert "max: 300" in refused.text  # the draft is kept
+    api = await web.forum.post("/v1/rulesets/publish", json={"version": first, "mode": "from_now_on", "comment": "x"})
+    assert api.status_code == 409 and "/v1/rulesets/publish-jobs/" in api.json()["error"]
+
+    assert await run_publish_job(web) == 1
+    assert await published_version(web) != first
+    allowed = await web.forum.post(
+        "/v1/rulesets/publish", json={"version": first, "mode": "from_now_on", "comment": "back"}
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_failing_retroactive_publish_changes_nothing_and_says_why(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await three_upvotes(web)
+    first = await published_version(web)
+    before = await history(web, "piotr")
+
+    replay = events.replay
+
+    async def broken_replay(*args: Any, **kwargs: Any) -> Any:
+        await replay(*args, **kwargs)  # the work is done, then the transaction fails before it commits
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(events, "replay", broken_replay)
+    asked = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    assert asked.status_code == 202, asked.text
+
+    assert await run_publish_job(web) == 1
+
+    job = (await web.forum.get(asked.headers["location"])).json()
+    assert job["status"] == "failed" and job["finished_at"] is not None
+    assert job["error"] == "internal error: OSError('no space left on device'); nothing was changed"
+    assert await published_version(web) == first
+    assert await history(web, "piotr") == before and await reputation(web, "piotr") == 30
+    audit = await web.forum.get("/v1/audit", params={"action": "ruleset.publish_failed"})
+    [entry] = audit.json()["entries"]
+    assert entry["actor"] == "key:forum" and entry["detail"]["job"] == job["id"]
+    await manager(web)
+    page = await web.browser.get("/admin/rules")
+    assert "Failed, nothing was changed:" in page.text and "no space left on device" in page.text
+    # Not stuck: it can be asked for again.
+    monkeypatch.undo()
+    again = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    assert again.status_code == 202, again.text
+    assert await run_publish_job(web) == 1 and await reputation(web, "piotr") == 60
+
+
+async def test_a_retroactive_publish_whose_process_died_is_marked_failed(web: Web) -> None:
+    await three_upvotes(web)
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    asked = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    assert asked.status_code == 202, asked.text
+    started = utcnow() - timedelta(minutes=5)
+    # A process marked it running five minutes ago, then was killed before it committed.
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], started, 3)
+    running = (await web.forum.get(asked.headers["location"])).json()
+    assert running["status"] == "running" and running["events_total"] == 3
+
+    assert await run_publish_job(web) == 0  # the dead job is marked; nothing else is queued
+
+    job = (await web.forum.get(asked.headers["location"])).json()
+    assert job["status"] == "failed" and job["error"].startswith("interrupted: the process running it stopped")
+    assert await reputation(web, "piotr") == 30
+    again = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    assert again.status_code == 202, again.text
+
+
+async def test_a_retroactive_publish_started_a_moment_ago_is_left_alone(web: Web) -> None:
+    """It is marked running just before it takes the publishing lock: not mistaken for a dead one."""
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    asked = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], utcnow(), 0)
+    assert await run_publish_job(web) == 0
+    assert (await web.forum.get(asked.headers["location"])).json()["status"] == "running"
+
+
+async def test_a_long_retroactive_publish_holding_the_lock_is_not_taken_for_dead(postgres_database_url: str) -> None:
+    """On PostgreSQL a running job holds the publishing lock: however long it runs, it is left alone; once the
+    lock is free (its process died), it is marked failed."""
+    async with open_web(web_settings(postgres_database_url)) as web:
+        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        asked = await web.forum.post(
+            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+        )
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            assert await rulesets_repository.mark_job_running(
+                uow.session, asked.json()["id"], utcnow() - timedelta(hours=2), 0
+            )
+        async with runtime.sessionmaker() as holder, holder.begin():
+            await rulesets_repository.lock_publications(holder)  # as the running replay does
+            assert await run_publish_job(web) == 0
+            assert (await web.forum.get(asked.headers["location"])).json()["status"] == "running"
+        assert await run_publish_job(web) == 0
+        assert (await web.forum.get(asked.headers["location"])).json()["status"] == "failed"
+
+
+async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL, from a connection of its own, without waiting for the replay's transaction."""
+    async with open_web(web_settings(postgres_database_url, apply_batch_size=1)) as web:
+        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        await three_upvotes(web)
+        asked = await web.forum.post(
+            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+        )
+        seen: list[tuple[str, int | None]] = []
+        record = rulesets_repository.record_job_progress
+
+        async def spy(session: Any, job_id: int, events_done: int) -> None:
+            await record(session, job_id, events_done)
+            await session.commit()
+            async with runtime.sessionmaker() as reader:  # what GET .../publish-jobs/{id} shows meanwhile
+                job = await rulesets.publish_job(reader, job_id)
+            seen.append((job.status, job.events_done))
+
+        monkeypatch.setattr(rulesets_repository, "record_job_progress", spy)
+        monkeypatch.setattr(rulesets, "PROGRESS_EVERY_SECONDS", 0.0)
+
+        assert await asyncio.wait_for(run_publish_job(web), timeout=60) == 1
+
+        assert seen == [("running", 1), ("running", 2), ("running", 3)]
+        assert (await web.forum.get(asked.headers["location"])).json()["status"] == "done"
 
 
 async def test_publishing_needs_a_comment_and_a_valid_draft(web: Web) -> None:
@@ -244,14 +419,27 @@ async def test_the_api_lists_validates_previews_and_publishes(web: Web) -> None:
     assert body["result"]["gainers"] == [{"user_id": "piotr", "before": 20, "after": 40, "delta": 20}]
     assert (await web.forum.post("/v1/rulesets/preview", json={"source": BROKEN})).status_code == 422
 
-    published = await web.forum.post(
+    asked = await web.forum.post(
         "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "by the API"}
     )
-    assert published.status_code == 200, published.text
-    assert published.json()["replayed_events"] == 3 and published.json()["action"] == "ruleset.published"
+    assert asked.status_code == 202, asked.text
+    job = asked.json()
+    assert (job["status"], job["events_total"], job["requested_by"], job["via"]) == ("queued", 3, "key:forum", "api")
+    assert asked.headers["location"] == job["url"] == f"/v1/rulesets/publish-jobs/{job['id']}"
+    assert await reputation(web, "piotr") == 30
+    assert await run_publish_job(web) == 1
+    done = (await web.forum.get(job["url"])).json()
+    assert (done["status"], done["replayed_events"], done["failed_events"]) == ("done", 3, 0)
+    assert done["events_done"] == done["events_total"] == 3 and done["action"] == "ruleset.published"
+    assert done["started_at"] is not None and done["finished_at"] >= done["started_at"]
     assert await reputation(web, "piotr") == 60
+    listed_jobs = (await web.forum.get("/v1/rulesets/publish-jobs")).json()["jobs"]
+    assert [listed["id"] for listed in listed_jobs] == [job["id"]]
+    assert (await web.forum.get("/v1/rulesets/publish-jobs/999")).status_code == 404
+    published = await web.forum.get("/v1/rulesets")
+    assert published.json()["published_version"] == job["version"]
     again = await web.forum.post(
-        "/v1/rulesets/publish", json={"version": published.json()["version"], "mode": "from_now_on", "comment": "x"}
+        "/v1/rulesets/publish", json={"version": job["version"], "mode": "from_now_on", "comment": "x"}
     )
     assert again.status_code == 409
     unknown = await web.forum.post("/v1/rulesets/publish", json={"version": 999, "mode": "from_now_on", "comment": "x"})
@@ -263,7 +451,15 @@ async def test_the_api_lists_validates_previews_and_publishes(web: Web) -> None:
     back = await web.forum.post(
         "/v1/rulesets/publish", json={"version": first, "mode": "retroactive", "comment": "rollback"}
     )
-    assert back.json()["action"] == "ruleset.rolled_back" and await reputation(web, "piotr") == 30
+    assert back.status_code == 202 and await run_publish_job(web) == 1
+    assert (await web.forum.get(back.json()["url"])).json()["action"] == "ruleset.rolled_back"
+    assert await reputation(web, "piotr") == 30
+    missing = await web.forum.post("/v1/rulesets/publish", json={"version": 999, "mode": "retroactive", "comment": "x"})
+    assert missing.status_code == 404  # checked when asked for, not later in the background
+    broken = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": BROKEN, "mode": "retroactive", "comment": "x"}
+    )
+    assert broken.status_code == 422 and broken.json()["detail"][0]["line"] is not None
     audit = await web.forum.get("/v1/audit", params={"action": "ruleset.rolled_back"})
     assert audit.json()["entries"][0]["actor"] == "key:forum"
 

@@ -28,6 +28,7 @@ from tests.state_snapshot import snapshot
 from tests.webhook_receiver import Receiver
 
 A = answer("a1", "expert", "q1")
+DEFAULT_RULES = (PROJECT_ROOT / "rules" / "default.yaml").read_text()
 
 
 async def _run_burst_workers(settings: Any, count: int) -> None:
@@ -65,6 +66,29 @@ async def test_queued_events_are_applied_by_the_worker(postgres_database_url: st
         await _run_burst_workers(settings, 1)
         assert (await api.client.get("/v1/health")).json()["pending_events"] == 0
         assert await api.reputation("expert") == 35
+
+
+async def test_the_worker_runs_a_retroactive_publish_asked_for_through_the_api(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        await api.post_events(upvote("v1", A), upvote("v2", A), accept("asker", A))
+        await _run_burst_workers(settings, 1)
+        assert await api.reputation("expert") == 35
+        upvote_award = "        points: 10\n        cap: upvotes-per-day\n"
+        doubled = DEFAULT_RULES.replace(upvote_award, upvote_award.replace("10", "20"))
+        asked = await api.client.post(
+            "/v1/rulesets/publish", json={"source": doubled, "mode": "retroactive", "comment": "double upvotes"}
+        )
+        assert asked.status_code == 202, asked.text
+
+        await _run_burst_workers(settings, 1)  # the scheduled job runs when a worker starts, then every 5 s
+
+        job = (await api.client.get(asked.headers["location"])).json()
+        assert (job["status"], job["replayed_events"], job["events_done"]) == ("done", 3, 3), job
+        assert await api.reputation("expert") == 55
+        assert (await api.client.get("/v1/rulesets")).json()["published_version"] == job["version"]
 
 
 async def test_events_are_kept_when_the_queue_is_down_and_applied_by_the_next_sweep(

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -443,8 +443,16 @@ async def fail_next_event(
     return seq
 
 
-async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holder: str, now: datetime) -> BatchResult:
-    """Rebuild every derived table from the event log under `ruleset`, in one transaction."""
+async def replay(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    batch_size: int,
+    holder: str,
+    now: datetime,
+    progress: Callable[[int], Awaitable[None]] | None = None,
+) -> BatchResult:
+    """Rebuild every derived table from the event log under `ruleset`, in one transaction. `progress` is told
+    how many events were replayed after each batch."""
     writer = f"replay-{uuid.uuid4().hex}"
     await repository.take_cursor(session, holder, now)
     await ledger_repository.clear_derived_state(session)
@@ -465,6 +473,8 @@ async def replay(session: AsyncSession, ruleset: Ruleset, batch_size: int, holde
         applied += result.applied
         failed += result.failed
         last_seq = result.last_seq
+        if progress is not None:
+            await progress(applied + failed)
 
 
 async def pending_count(session: AsyncSession) -> int:

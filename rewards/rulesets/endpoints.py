@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response, status
 
 from rewards.db import unit_of_work
 from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
@@ -13,6 +13,8 @@ from rewards.rulesets.schemas import (
     PreviewIn,
     PreviewOut,
     PublishIn,
+    PublishJobOut,
+    PublishJobsOut,
     PublishOut,
     SourceOut,
     ValidateIn,
@@ -32,6 +34,28 @@ DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.get("/v1/rulesets", response_model=VersionsOut, summary="Ruleset versions, with their publications")
 async def list_versions(session: SessionDep, _: IsAdmin) -> VersionsOut:
     return await service.versions(session)
+
+
+# Before /v1/rulesets/{version}, which would take "publish-jobs" for a version.
+@router.get(
+    "/v1/rulesets/publish-jobs",
+    response_model=PublishJobsOut,
+    summary="Retroactive publications asked for, newest first (the last 50)",
+)
+async def list_publish_jobs(session: SessionDep, _: IsAdmin) -> PublishJobsOut:
+    return await service.publish_jobs(session)
+
+
+@router.get(
+    "/v1/rulesets/publish-jobs/{job_id}",
+    response_model=PublishJobOut,
+    responses={404: {"description": "No such job."}},
+    summary="A retroactive publication: queued, running (with progress), done or failed",
+)
+async def get_publish_job(
+    job_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)], session: SessionDep, _: IsAdmin
+) -> PublishJobOut:
+    return await service.publish_job(session, job_id)
 
 
 @router.get(
@@ -72,14 +96,37 @@ async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOu
 
 @router.post(
     "/v1/rulesets/publish",
-    response_model=PublishOut,
-    responses={**DRAFT_ERRORS, 404: {"description": "No such version."}, 409: {"description": "Already published."}},
+    response_model=PublishOut | PublishJobOut,
+    responses={
+        202: {"model": PublishJobOut, "description": "A retroactive publication, queued: follow its `url`."},
+        **DRAFT_ERRORS,
+        404: {"description": "No such version."},
+        409: {"description": "Already published, or a retroactive publication is still queued or running."},
+    },
     summary="Publish a draft or an earlier version (a rollback)",
 )
-async def publish(body: PublishIn, runtime: RuntimeDep, principal: IsAdmin) -> PublishOut:
-    """`from_now_on`: past awards stay as they were; events applied from now on use this version.
-    `retroactive`: the whole log is replayed under it in this request's transaction (no notifications).
-    Audit-logged with the key's name and the comment."""
+async def publish(
+    body: PublishIn, runtime: RuntimeDep, principal: IsAdmin, response: Response
+) -> PublishOut | PublishJobOut:
+    """`from_now_on`: past awards stay as they were; events applied from now on use this version (200).
+    `retroactive`: the whole log is replayed under it, in the background (202, with a job to follow at its
+    `url`, also in `Location`): the publication and everything it recomputes commit together when the replay
+    ends, with no notifications; if it fails, nothing changes and the job says why. One at a time: while one
+    is queued or running, publishing is refused (409). Audit-logged with the key's name and the comment."""
+    if body.mode == service.RETROACTIVE:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            job = await service.request_retroactive(
+                uow.session,
+                source=body.source,
+                version=body.version,
+                comment=body.comment,
+                actor=actor_of(principal),
+                via="api",
+                now=utcnow(),
+            )
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Location"] = job.url
+        return job
     # Committed before the answer is sent, so a client reading right after sees the publication.
     async with unit_of_work(runtime.sessionmaker) as uow:
         published = await service.publish_now(

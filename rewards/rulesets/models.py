@@ -34,3 +34,30 @@ class RulesetPublicationRow(Base):
     via: Mapped[str] = mapped_column(String(16))  # file (start-up) | console | api | cli
 
     __table_args__ = (Index("ix_ruleset_publications_via_id", "via", "id"),)
+
+
+class RulesetPublishJobRow(Base):
+    """A retroactive publication asked for and run in the background (a replay of the whole log can take
+    minutes): queued -> running -> done (the publication committed with its replay) or failed (nothing
+    changed). At most one is queued or running at a time."""
+
+    __tablename__ = "ruleset_publish_jobs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(BigInteger, ForeignKey("ruleset_versions.version"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(String(1000))
+    via: Mapped[str] = mapped_column(String(16))  # console | api
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    events_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the log's length when it started
+    events_done: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # progress (PostgreSQL only)
+    replayed_events: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_events: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    publication_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("ruleset_publications.id"), nullable=True)
+    action: Mapped[str | None] = mapped_column(String(32), nullable=True)  # ruleset.published | .rolled_back
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_ruleset_publish_jobs_status_id", "status", "id"),)

@@ -3,12 +3,12 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
 from rewards.events.models import StoredEvent
-from rewards.rulesets.models import RulesetPublicationRow, RulesetVersionRow
+from rewards.rulesets.models import RulesetPublicationRow, RulesetPublishJobRow, RulesetVersionRow
 from rewards.sql import dialect_name, upsert
 
 # Held for the length of a publishing transaction, so two processes starting with a new rules file at once
@@ -41,6 +41,14 @@ async def list_versions(session: AsyncSession) -> list[RulesetVersionRow]:
 async def lock_publications(session: AsyncSession) -> None:
     if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
+
+
+async def try_lock_publications(session: AsyncSession) -> bool:
+    """Whether no publication is being made anywhere (the lock is then this transaction's). SQLite has one
+    writer at a time: a transaction that writes has it to itself."""
+    if dialect_name(session) != "postgresql":
+        return True
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY}))
 
 
 async def published_version(session: AsyncSession) -> int | None:
@@ -102,3 +110,132 @@ async def events_page(
         EventInput(seq=seq, source=source, id=event_id, type=type_, time=time, data=data)
         for seq, source, event_id, type_, time, data in result
     ]
+
+
+# -- retroactive publications run in the background -----------------------------------------------------------------
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+async def add_job(
+    session: AsyncSession,
+    *,
+    version: int,
+    requested_at: datetime,
+    requested_by: str,
+    comment: str,
+    via: str,
+    events_total: int,
+) -> RulesetPublishJobRow:
+    row = RulesetPublishJobRow(
+        version=version,
+        requested_at=requested_at,
+        requested_by=requested_by,
+        comment=comment,
+        via=via,
+        status=QUEUED,
+        events_total=events_total,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def unfinished_job(session: AsyncSession) -> RulesetPublishJobRow | None:
+    """The queued or running job, if any (there is at most one)."""
+    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status.in_((QUEUED, RUNNING)))
+    return await session.scalar(query.order_by(RulesetPublishJobRow.id).limit(1))
+
+
+async def next_queued_job(session: AsyncSession) -> RulesetPublishJobRow | None:
+    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status == QUEUED)
+    return await session.scalar(query.order_by(RulesetPublishJobRow.id).limit(1))
+
+
+async def mark_job_running(session: AsyncSession, job_id: int, now: datetime, events_total: int) -> bool:
+    """False if another process took it first."""
+    claimed = await session.execute(
+        update(RulesetPublishJobRow)
+        .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == QUEUED)
+        .values(status=RUNNING, started_at=now, events_total=events_total, events_done=0)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def record_job_progress(session: AsyncSession, job_id: int, events_done: int) -> None:
+    await session.execute(
+        update(RulesetPublishJobRow)
+        .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == RUNNING)
+        .values(events_done=events_done)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_job(
+    session: AsyncSession,
+    job_id: int,
+    *,
+    now: datetime,
+    replayed_events: int,
+    failed_events: int,
+    publication_id: int,
+    action: str,
+) -> None:
+    await session.execute(
+        update(RulesetPublishJobRow)
+        .where(RulesetPublishJobRow.id == job_id)
+        .values(
+            status=DONE,
+            finished_at=now,
+            events_done=replayed_events + failed_events,
+            replayed_events=replayed_events,
+            failed_events=failed_events,
+            publication_id=publication_id,
+            action=action,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def fail_jobs(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    error: str,
+    job_id: int | None = None,
+    started_before: datetime | None = None,
+) -> list[RulesetPublishJobRow]:
+    """Mark failed the job `job_id`, or every job that started before `started_before`, if still running (the
+    condition is checked again by the update itself, after any wait for a lock); the jobs marked."""
+    condition = [RulesetPublishJobRow.status == RUNNING]
+    if job_id is not None:
+        condition.append(RulesetPublishJobRow.id == job_id)
+    if started_before is not None:
+        condition.append(RulesetPublishJobRow.started_at < started_before)
+    marked = await session.scalars(
+        update(RulesetPublishJobRow)
+        .where(*condition)
+        .values(status=FAILED, finished_at=now, error=error)
+        .returning(RulesetPublishJobRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = sorted(marked)
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(RulesetPublishJobRow)
+        .where(RulesetPublishJobRow.id.in_(ids))
+        .order_by(RulesetPublishJobRow.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def get_job(session: AsyncSession, job_id: int) -> RulesetPublishJobRow | None:
+    return await session.get(RulesetPublishJobRow, job_id)
+
+
+async def list_jobs(session: AsyncSession, *, limit: int) -> list[RulesetPublishJobRow]:
+    rows = await session.scalars(select(RulesetPublishJobRow).order_by(RulesetPublishJobRow.id.desc()).limit(limit))
+    return list(rows)

@@ -99,7 +99,7 @@ class PublishIn(RequestBody):
     )
     mode: Mode = Field(
         description="`from_now_on`: past awards stay, new events use this version; `retroactive`: the whole log "
-        "is replayed under it."
+        "is replayed under it, in the background (the answer is a job to follow)."
     )
     comment: str = Field(min_length=1, max_length=1000, description="Why: shown in the history and the audit log.")
 
@@ -111,9 +111,45 @@ class PublishIn(RequestBody):
 
 
 class PublishOut(BaseModel):
+    publication_id: int
     version: int
     previous_version: int | None
     mode: Mode
     action: Literal["ruleset.published", "ruleset.rolled_back"]
     replayed_events: int | None
     failed_events: int | None
+
+
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class PublishJobOut(BaseModel):
+    """A retroactive publication, run in the background: the whole log is replayed under `version` in one
+    transaction, so the publication and everything it recomputes commit together, or nothing changes."""
+
+    id: int
+    version: int
+    status: JobStatus = Field(
+        description="`queued`, `running`, `done` (published: `publication_id`, `action`, the counts) or `failed` "
+        "(nothing changed: `error` says why)."
+    )
+    requested_at: datetime
+    requested_by: str
+    comment: str
+    via: Literal["console", "api"]
+    started_at: datetime | None
+    finished_at: datetime | None
+    events_total: int | None = Field(description="The log's length when the job was asked for, then when it started.")
+    events_done: int | None = Field(
+        description="Events replayed so far (kept up to date on PostgreSQL; on SQLite, set when it finishes)."
+    )
+    replayed_events: int | None
+    failed_events: int | None
+    publication_id: int | None
+    action: Literal["ruleset.published", "ruleset.rolled_back"] | None
+    error: str | None
+    url: str = Field(description="Where to follow it.")
+
+
+class PublishJobsOut(BaseModel):
+    jobs: list[PublishJobOut]

@@ -10,6 +10,7 @@ import asyncio
 import difflib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,20 +19,23 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
+from rewards.db import refresh_planner_statistics, unit_of_work
 from rewards.engine.loader import RuleProblem, check_ruleset_text, load_ruleset_file, load_ruleset_text
 from rewards.engine.ruleset import Ruleset
-from rewards.errors import Conflict, NotFound, RulesetError
+from rewards.errors import Conflict, NotFound, RewardsError, RulesetError
 from rewards.events import repository as events_repository
 from rewards.events import service as events
 from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import repository
-from rewards.rulesets.models import RulesetPublicationRow
+from rewards.rulesets.models import RulesetPublicationRow, RulesetPublishJobRow
 from rewards.rulesets.preview import Comparison
 from rewards.rulesets.schemas import (
     Mode,
     PreviewOut,
     ProblemOut,
     PublicationOut,
+    PublishJobOut,
+    PublishJobsOut,
     PublishOut,
     SourceOut,
     VersionOut,
@@ -372,13 +376,17 @@ async def publish(
     now: datetime,
     batch_size: int,
     holder: str,
+    job_id: int | None = None,
+    progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> PublishOut:
     """Publish a draft (`source`) or an earlier version, from now on or retroactively (the log replayed under it,
-    in this transaction). Audit-logged. The caller commits, then calls `refresh` on its runtime."""
-    comment = comment.strip()
-    if not comment:
-        raise RulesetError("say why in a comment: it is shown in the history and the audit log")
+    in this transaction; `progress` is told how far it got). Audit-logged. Refused while a retroactive
+    publication is queued or running, unless this is that job (`job_id`). The caller commits, then calls
+    `refresh` on its runtime."""
+    comment = _checked_comment(comment)
     await repository.lock_publications(session)
+    if job_id is None:
+        await _refuse_while_a_job_is_unfinished(session)
     # Publications commit under the apply cursor, so a batch is applied wholly under one published version.
     await events_repository.take_cursor(session, holder, now)
     if version is not None:
@@ -394,12 +402,12 @@ async def publish(
             "change nothing (publish it retroactively to recompute the past under it)"
         )
     rolled_back = previous is not None and ruleset.version < previous
-    await repository.add_publication(
+    publication = await repository.add_publication(
         session, version=ruleset.version, now=now, published_by=actor, comment=comment, mode=mode, via=via
     )
     replayed = failed = None
     if mode == RETROACTIVE:
-        result = await events.replay(session, ruleset, batch_size, holder, now)
+        result = await events.replay(session, ruleset, batch_size, holder, now, progress)
         replayed, failed = result.applied, result.failed
     action: Literal["ruleset.published", "ruleset.rolled_back"] = (
         "ruleset.rolled_back" if rolled_back else "ruleset.published"
@@ -419,13 +427,225 @@ async def publish(
             "digest": ruleset.digest,
             "replayed_events": replayed,
             "failed_events": failed,
+            **({"job": job_id} if job_id is not None else {}),
         },
     )
     return PublishOut(
+        publication_id=publication.id,
         version=ruleset.version,
         previous_version=previous,
         mode=mode,
         action=action,
         replayed_events=replayed,
         failed_events=failed,
+    )
+
+
+# -- retroactive publications, in the background --------------------------------------------------------------------
+
+# A running job whose publishing lock is free has died (a restart, a kill, the worker's time limit), unless it
+# started less than this long ago: it takes the lock just after it is marked running.
+INTERRUPTED_AFTER = timedelta(minutes=1)
+# Progress is written (PostgreSQL) at most this often.
+PROGRESS_EVERY_SECONDS = 2.0
+JOBS_LISTED = 50
+
+
+def _checked_comment(comment: str) -> str:
+    comment = comment.strip()
+    if not comment:
+        raise RulesetError("say why in a comment: it is shown in the history and the audit log")
+    return comment
+
+
+async def _refuse_while_a_job_is_unfinished(session: AsyncSession) -> None:
+    job = await repository.unfinished_job(session)
+    if job is not None:
+        raise Conflict(
+            f"a retroactive publish of version {job.version}, asked for by {job.requested_by} at "
+            f"{job.requested_at:%Y-%m-%d %H:%M} UTC, is {job.status}: publish again once it has finished "
+            f"(follow it at {_job_url(job.id)})"
+        )
+
+
+def _job_url(job_id: int) -> str:
+    return f"/v1/rulesets/publish-jobs/{job_id}"
+
+
+def job_out(row: RulesetPublishJobRow) -> PublishJobOut:
+    return PublishJobOut.model_validate(
+        {
+            "id": row.id,
+            "version": row.version,
+            "status": row.status,
+            "requested_at": row.requested_at,
+            "requested_by": row.requested_by,
+            "comment": row.comment,
+            "via": row.via,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "events_total": row.events_total,
+            "events_done": row.events_done,
+            "replayed_events": row.replayed_events,
+            "failed_events": row.failed_events,
+            "publication_id": row.publication_id,
+            "action": row.action,
+            "error": row.error,
+            "url": _job_url(row.id),
+        }
+    )
+
+
+async def request_retroactive(
+    session: AsyncSession,
+    *,
+    source: str | None,
+    version: int | None,
+    comment: str,
+    actor: str,
+    via: Literal["console", "api"],
+    now: datetime,
+) -> PublishJobOut:
+    """Queue a retroactive publication of a draft (`source`, registered as a version now) or of an earlier
+    version: the scheduled job `publish_retroactively` replays the log under it. Checked now (the draft
+    compiles, the version exists, no other is unfinished), audit-logged as asked for. The caller commits."""
+    comment = _checked_comment(comment)
+    await repository.lock_publications(session)
+    await _refuse_while_a_job_is_unfinished(session)
+    if version is not None:
+        await compile_version(session, version)  # it exists and still compiles
+    else:
+        assert source is not None
+        ruleset = compile_draft(source)
+        version = await register(session, ruleset, f"{via}:{actor}", now)
+    events_total = await repository.count_events_since(session, None)
+    row = await repository.add_job(
+        session,
+        version=version,
+        requested_at=now,
+        requested_by=actor,
+        comment=comment,
+        via=via,
+        events_total=events_total,
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="ruleset.publish_requested",
+        now=now,
+        target=f"ruleset:{version}",
+        reason=comment,
+        detail={"version": version, "mode": RETROACTIVE, "via": via, "job": row.id, "events": events_total},
+    )
+    return job_out(row)
+
+
+async def publish_job(session: AsyncSession, job_id: int) -> PublishJobOut:
+    row = await repository.get_job(session, job_id)
+    if row is None:
+        raise NotFound(f"no retroactive publish job {job_id}; GET /v1/rulesets/publish-jobs lists them")
+    return job_out(row)
+
+
+async def publish_jobs(session: AsyncSession, limit: int = JOBS_LISTED) -> PublishJobsOut:
+    return PublishJobsOut(jobs=[job_out(row) for row in await repository.list_jobs(session, limit=limit)])
+
+
+async def run_queued_publication(runtime: "Runtime", now: datetime) -> int:
+    """The scheduled job: mark jobs that died as failed, then run the oldest queued one, if any (1 if it ran).
+
+    The publication, the replay and the job's `done` commit in one transaction; if anything fails, that
+    transaction is rolled back and the job is marked failed, with the reason, in another."""
+    from rewards.runtime import holder_name, utcnow  # the runtime imports this module
+
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        if await repository.try_lock_publications(uow.session):
+            for dead in await repository.fail_jobs(
+                uow.session,
+                now=now,
+                error="interrupted: the process running it stopped (a restart, or its time limit) before it "
+                "committed; nothing was changed, publish it again",
+                started_before=now - INTERRUPTED_AFTER,
+            ):
+                await _audit_failure(uow.session, dead, now)
+        job = await repository.next_queued_job(uow.session)
+        if job is None:
+            return 0
+        events_total = await repository.count_events_since(uow.session, None)
+        if not await repository.mark_job_running(uow.session, job.id, now, events_total):
+            return 0  # another process took it
+        job_id, version, comment, actor, via = job.id, job.version, job.comment, job.requested_by, job.via
+    log.info("publishing ruleset version %d retroactively (job %d, %d events)", version, job_id, events_total)
+    try:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            published = await publish(
+                uow.session,
+                source=None,
+                version=version,
+                mode=RETROACTIVE,
+                comment=comment,
+                actor=actor,
+                via=_VIA[via],
+                now=utcnow(),
+                batch_size=runtime.settings.apply_batch_size,
+                holder=holder_name("publish"),
+                job_id=job_id,
+                progress=_progress_writer(runtime, job_id),
+            )
+            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
+            await repository.finish_job(
+                uow.session,
+                job_id,
+                now=utcnow(),
+                replayed_events=published.replayed_events or 0,
+                failed_events=published.failed_events or 0,
+                publication_id=published.publication_id,
+                action=published.action,
+            )
+    except RewardsError as error:  # the version no longer compiles, the database refused a value...
+        reason = error.message
+    except Exception as error:  # a bug: the job fails loudly, the published ruleset stays as it was
+        log.exception("retroactive publish job %d failed unexpectedly", job_id)
+        reason = f"internal error: {error!r}"
+    else:
+        log.info("job %d: ruleset version %d published retroactively", job_id, version)
+        await refresh_planner_statistics(runtime.sessionmaker)
+        await refresh(runtime)
+        return 1
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        for failed in await repository.fail_jobs(
+            uow.session, now=utcnow(), error=f"{reason}; nothing was changed", job_id=job_id
+        ):
+            await _audit_failure(uow.session, failed, utcnow())
+    return 1
+
+
+def _progress_writer(runtime: "Runtime", job_id: int) -> Callable[[int], Awaitable[None]] | None:
+    """Writes how far the replay got, on a connection of its own, every few seconds. Not on SQLite: its one
+    writer is the replay's transaction until it commits."""
+    if runtime.engine.dialect.name != "postgresql":
+        return None
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+
+    async def write(events_done: int) -> None:
+        nonlocal last
+        if loop.time() - last < PROGRESS_EVERY_SECONDS:
+            return
+        last = loop.time()
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await repository.record_job_progress(uow.session, job_id, events_done)
+
+    return write
+
+
+async def _audit_failure(session: AsyncSession, job: RulesetPublishJobRow, now: datetime) -> None:
+    await audit.record(
+        session,
+        actor=job.requested_by,
+        action="ruleset.publish_failed",
+        now=now,
+        target=f"ruleset:{job.version}",
+        reason=job.error,
+        detail={"version": job.version, "mode": RETROACTIVE, "via": job.via, "job": job.id},
     )

@@ -25,6 +25,7 @@ from rewards.web.render import PageError, render
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
 
 Action = Literal["validate", "preview", "publish"]
+RECENT_JOBS = 5  # retroactive publications shown on the rules page
 
 
 def _not_found(error: NotFound) -> PageError:
@@ -37,8 +38,10 @@ async def rules_page(
     _: ManagerDep,
     session: SessionDep,
     published: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
+    queued: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
 ) -> Response:
     found = await rulesets.versions(session)
+    jobs = (await rulesets.publish_jobs(session, limit=RECENT_JOBS)).jobs
     return render(
         request,
         "web/admin/rules.html",
@@ -46,6 +49,10 @@ async def rules_page(
         versions=found.versions,
         history=await rulesets.history(session),
         just_published=published,
+        just_queued=queued,
+        jobs=jobs,
+        # While one is queued or running, the page reloads itself to show its progress.
+        job_unfinished=any(job.status in ("queued", "running") for job in jobs),
     )
 
 
@@ -161,6 +168,22 @@ async def edit(
         except Conflict as error:
             return _edit_page(request, source, form, status_code=409, refused=error.message)
         return _edit_page(request, source, form, valid=True, report=report)
+    if mode == rulesets.RETROACTIVE:
+        # Replayed in the background (it can take minutes): the rules page follows the job.
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                job = await rulesets.request_retroactive(
+                    uow.session,
+                    source=source,
+                    version=None,
+                    comment=comment,
+                    actor=f"user:{viewer.user_id}",
+                    via="console",
+                    now=utcnow(),
+                )
+        except (Conflict, RulesetError) as error:
+            return _edit_page(request, source, form, status_code=error.status_code, refused=error.message)
+        return RedirectResponse(f"/admin/rules?queued={job.id}", status_code=303)
     try:
         # Committed here, before the redirect is sent: the next page must show the publication.
         async with unit_of_work(runtime.sessionmaker) as uow:
