@@ -125,7 +125,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         # request, and the pool then replaces every connection opened before. Retrying is safe and works.
         if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
             log.warning("database connection lost or refused: %s", error.orig)
-            response = _error(503, "the database connection was lost or refused; retry in a moment")
+            # SQLite has one writer: a long write (a replay, an import) keeps others waiting past its timeout.
+            busy = "database is locked" in str(error.orig)
+            message = (
+                "the database is busy with a long write (a replay or an import); nothing was stored, retry in a moment"
+                if busy
+                else "the database connection was lost or refused; retry in a moment"
+            )
+            response = _error(503, message)
             response.headers["Retry-After"] = "1"
             return response
         log.exception("unexpected database error", exc_info=error)

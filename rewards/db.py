@@ -5,11 +5,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -17,6 +18,24 @@ from rewards import PROJECT_ROOT
 from rewards.config import Settings
 
 log = logging.getLogger(__name__)
+
+# Errors about the data itself: retrying the same writes would fail again. (A lost connection is not one.)
+# On PostgreSQL the bulk writes go through the driver itself (COPY, array and JSON statements), whose errors
+# SQLAlchemy does not wrap: without asyncpg's classes here, a batch the server refused stopped the log for good.
+# (A value asyncpg cannot even encode for COPY raises OverflowError or TypeError in this process instead; the
+# engine's values are bounded and typed so that it cannot, and catching those would hide bugs.)
+REFUSED_DATA = (
+    DataError,
+    IntegrityError,
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+)
+
+
+def refusal(error: BaseException) -> str:
+    """The database's own words: SQLAlchemy keeps the driver's error in `orig`."""
+    return str(getattr(error, "orig", None) or error)
+
 
 MIGRATION_LOCK_KEY = 7_426_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 

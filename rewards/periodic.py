@@ -22,7 +22,6 @@ class PeriodicJob:
     name: str
     every_seconds: int  # divides 60 (arq cron runs it on those seconds of each minute) or is a multiple of 60
     run: PeriodicFunction
-    timeout_seconds: int | None = None  # in a worker; None: the worker's job_timeout
 
 
 def periodic_jobs() -> list[PeriodicJob]:
@@ -42,11 +41,9 @@ def periodic_jobs() -> list[PeriodicJob]:
     from rewards.users.tasks import lift_ended_suspensions
 
     jobs.append(PeriodicJob("lift_ended_suspensions", 60, lift_ended_suspensions))
-    from rewards.rulesets.tasks import PUBLISH_EVERY_SECONDS, PUBLISH_TIMEOUT_SECONDS, publish_retroactively
+    from rewards.rulesets.tasks import PUBLISH_EVERY_SECONDS, publish_retroactively
 
-    jobs.append(
-        PeriodicJob("publish_retroactively", PUBLISH_EVERY_SECONDS, publish_retroactively, PUBLISH_TIMEOUT_SECONDS)
-    )
+    jobs.append(PeriodicJob("publish_retroactively", PUBLISH_EVERY_SECONDS, publish_retroactively))
     return jobs
 
 

@@ -5,6 +5,7 @@ import gc
 import os
 import socket
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -65,6 +66,8 @@ class Runtime:
     # The background fold of leaderboard deltas into the scores (PostgreSQL), and whether to go round again.
     board_fold: "asyncio.Task[None] | None" = None
     board_fold_again: bool = False
+    # A retroactive publication this process is running (see rewards.rulesets.tasks).
+    publish_task: "asyncio.Task[None] | None" = None
 
     @classmethod
     async def start(
@@ -93,6 +96,11 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self.publish_task is not None and not self.publish_task.done():
+            # Rolled back, and queued again for the next process (a replay is one transaction).
+            self.publish_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.publish_task
         if self.board_fold is not None:
             await self.board_fold  # it logs its own failure: the deltas it could not fold stay for the next
         if self.queue is not None:

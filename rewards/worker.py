@@ -32,17 +32,9 @@ def _cron(job: PeriodicJob) -> CronJob:
 
     run.__qualname__ = run.__name__ = job.name
     if job.every_seconds < 60:
-        seconds = set(range(0, 60, job.every_seconds))
-        return cron(run, name=job.name, second=seconds, run_at_startup=True, timeout=job.timeout_seconds)
+        return cron(run, name=job.name, second=set(range(0, 60, job.every_seconds)), run_at_startup=True)
     minutes = max(job.every_seconds // 60, 1)
-    return cron(
-        run,
-        name=job.name,
-        minute=set(range(0, 60, minutes)),
-        second=0,
-        run_at_startup=True,
-        timeout=job.timeout_seconds,
-    )
+    return cron(run, name=job.name, minute=set(range(0, 60, minutes)), second=0, run_at_startup=True)
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:

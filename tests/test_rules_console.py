@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards import PROJECT_ROOT
 from rewards.auth.service import Scope, create_key
 from rewards.db import unit_of_work
+from rewards.errors import Conflict
 from rewards.events import service as events
 from rewards.events.runner import drain
 from rewards.rulesets import repository as rulesets_repository
 from rewards.rulesets import service as rulesets
+from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
 from tests.conftest import make_settings
 from tests.factories import answer, upvote
@@ -157,7 +160,7 @@ async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores
     assert re.fullmatch(r"/admin/rules\?queued=\d+", queued.headers["location"])
     page = await web.browser.get(queued.headers["location"])
     assert "The retroactive publish is queued" in page.text and "Queued: it starts within seconds." in page.text
-    assert '<meta http-equiv="refresh" content="5">' in page.text  # the page follows the job
+    assert '<meta http-equiv="refresh" content="5; url=/admin/rules">' in page.text  # it follows the job
     assert await published_version(web) == first and await reputation(web, "piotr") == 30  # nothing yet
 
     assert await run_publish_job(web) == 1
@@ -242,7 +245,11 @@ async def test_a_failing_retroactive_publish_changes_nothing_and_says_why(
     assert await history(web, "piotr") == before and await reputation(web, "piotr") == 30
     audit = await web.forum.get("/v1/audit", params={"action": "ruleset.publish_failed"})
     [entry] = audit.json()["entries"]
-    assert entry["actor"] == "key:forum" and entry["detail"]["job"] == job["id"]
+    assert (entry["actor"], entry["detail"]["by"], entry["detail"]["job"]) == (
+        "rewards:schedule",
+        "key:forum",
+        job["id"],
+    )
     await manager(web)
     page = await web.browser.get("/admin/rules")
     assert "Failed, nothing was changed:" in page.text and "no space left on device" in page.text
@@ -272,7 +279,7 @@ async def test_a_retroactive_publish_whose_process_died_is_marked_failed(web: We
     assert await run_publish_job(web) == 0  # the dead job is marked; nothing else is queued
 
     job = (await web.forum.get(asked.headers["location"])).json()
-    assert job["status"] == "failed" and job["error"].startswith("interrupted: the process running it stopped")
+    assert job["status"] == "failed" and job["error"].startswith("interrupted: the process running it was killed")
     assert await reputation(web, "piotr") == 30
     again = await web.forum.post(
         "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
@@ -326,19 +333,156 @@ async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
         record = rulesets_repository.record_job_progress
 
         async def spy(session: Any, job_id: int, events_done: int) -> None:
-            await record(session, job_id, events_done)
-            await session.commit()
-            async with runtime.sessionmaker() as reader:  # what GET .../publish-jobs/{id} shows meanwhile
+            # What GET .../publish-jobs/{id} shows meanwhile: the value the previous call wrote, committed.
+            async with runtime.sessionmaker() as reader:
                 job = await rulesets.publish_job(reader, job_id)
             seen.append((job.status, job.events_done))
+            await record(session, job_id, events_done)
 
         monkeypatch.setattr(rulesets_repository, "record_job_progress", spy)
         monkeypatch.setattr(rulesets, "PROGRESS_EVERY_SECONDS", 0.0)
 
         assert await asyncio.wait_for(run_publish_job(web), timeout=60) == 1
 
-        assert seen == [("running", 1), ("running", 2), ("running", 3)]
-        assert (await web.forum.get(asked.headers["location"])).json()["status"] == "done"
+        assert seen == [("running", None), ("running", 1), ("running", 2)]
+        done = (await web.forum.get(asked.headers["location"])).json()
+        assert (done["status"], done["events_done"]) == ("done", 3)
+
+
+async def test_publishing_while_a_replay_runs_is_refused_at_once_not_after_it(postgres_database_url: str) -> None:
+    """A running job holds the publishing lock for its whole replay: a publish must not wait on it."""
+    async with open_web(web_settings(postgres_database_url)) as web:
+        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        first = await published_version(web)
+        asked = await web.forum.post(
+            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+        )
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], utcnow(), 0)
+        async with runtime.sessionmaker() as holder, holder.begin():
+            await rulesets_repository.lock_publications(holder)  # as the running replay does
+            for mode in ("from_now_on", "retroactive"):
+                body = {"version": first, "mode": mode, "comment": "x"}
+                refused = await asyncio.wait_for(web.forum.post("/v1/rulesets/publish", json=body), timeout=10)
+                assert refused.status_code == 409 and "is running" in refused.json()["error"], mode
+            cancel = await web.forum.post(f"{asked.json()['url']}/cancel")
+            assert cancel.status_code == 409 and "cannot be stopped halfway" in cancel.json()["error"]
+            # A process starting with the same rules file does not wait for the replay either.
+            other = await asyncio.wait_for(Runtime.start(web.settings, connect_queue=False), timeout=10)
+            await other.stop()
+
+
+async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await three_upvotes(web)
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    first = await published_version(web)
+    replay = events.replay
+    replayed = asyncio.Event()
+
+    async def slow_replay(*args: Any, **kwargs: Any) -> Any:
+        result = await replay(*args, **kwargs)
+        replayed.set()
+        await asyncio.Event().wait()  # a long replay: the process stops before it ends
+        return result
+
+    monkeypatch.setattr(events, "replay", slow_replay)
+    asked = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+    )
+    assert await publish_retroactively(runtime, utcnow()) == 1  # the scheduled job starts it in a task
+    assert runtime.publish_task is not None
+    await asyncio.wait_for(replayed.wait(), timeout=30)
+    assert (await web.forum.get(asked.headers["location"])).json()["status"] == "running"
+    assert await publish_retroactively(runtime, utcnow()) == 0  # one at a time
+
+    runtime.publish_task.cancel()  # what Runtime.stop does
+    with pytest.raises(asyncio.CancelledError):
+        await runtime.publish_task
+
+    job = (await web.forum.get(asked.headers["location"])).json()
+    assert (job["status"], job["started_at"]) == ("queued", None)
+    assert await published_version(web) == first and await reputation(web, "piotr") == 30
+    monkeypatch.undo()
+    assert await run_publish_job(web) == 1
+    assert await reputation(web, "piotr") == 60
+
+
+async def test_a_queued_retroactive_publish_can_be_cancelled(web: Web) -> None:
+    await three_upvotes(web)
+    first = await published_version(web)
+    token = await manager(web)
+    await edit(web, token, "publish", DOUBLED, mode="retroactive", comment="wrong draft")
+    [job] = (await web.forum.get("/v1/rulesets/publish-jobs")).json()["jobs"]
+    page = await web.browser.get("/admin/rules")
+    assert f'action="/admin/rules/jobs/{job["id"]}/cancel"' in page.text
+
+    cancelled = await web.browser.post(f"/admin/rules/jobs/{job['id']}/cancel", data={"csrf_token": token})
+
+    assert cancelled.status_code == 303, cancelled.text
+    page = await web.browser.get("/admin/rules")
+    assert "Cancelled, nothing was changed." in page.text and '<meta http-equiv="refresh"' not in page.text
+    assert await run_publish_job(web) == 0
+    assert await published_version(web) == first and await reputation(web, "piotr") == 30
+    again = await web.forum.post(f"/v1/rulesets/publish-jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and "already ended (cancelled)" in again.json()["error"]
+    assert (await web.forum.post("/v1/rulesets/publish-jobs/999/cancel")).status_code == 404
+    audit = (await web.forum.get("/v1/audit", params={"action": "ruleset.publish_cancelled"})).json()["entries"]
+    assert [(entry["actor"], entry["detail"]["job"]) for entry in audit] == [("user:mia", job["id"])]
+    allowed = await web.forum.post(
+        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "x"}
+    )
+    assert allowed.status_code == 202, allowed.text
+
+
+async def test_a_changed_rules_file_at_start_up_supersedes_a_queued_retroactive_publish(
+    database_url: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DEFAULT)
+    settings = web_settings(database_url, rules_path=rules)
+    async with open_web(settings) as web:
+        asked = await web.forum.post(
+            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+        )
+        assert asked.status_code == 202
+    rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))  # an operator changes the file and restarts
+    async with open_web(settings) as web:
+        job = (await web.forum.get(asked.headers["location"])).json()
+        assert job["status"] == "cancelled" and job["error"].startswith(f"superseded: the rules file {rules}")
+        assert await run_publish_job(web) == 0
+        published = (await web.forum.get("/v1/rulesets")).json()
+        [latest] = [version for version in published["versions"] if version["published"]]
+        assert latest["publications"][0]["via"] == "file"
+
+
+async def test_at_most_one_job_is_unfinished_whatever_the_race(database_url: str) -> None:
+    """Two requests that both found no unfinished job (SQLite has no publishing lock): the second insert fails."""
+    runtime = await Runtime.start(make_settings(database_url), connect_queue=False)
+    try:
+
+        async def add(session: AsyncSession) -> object:
+            return await rulesets_repository.add_job(
+                session,
+                version=runtime.ruleset.version,
+                requested_at=utcnow(),
+                requested_by="key:x",
+                comment="c",
+                via="api",
+                events_total=0,
+            )
+
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            assert await add(uow.session) is not None
+        with pytest.raises(Conflict):
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                if await add(uow.session) is None:
+                    raise Conflict("refused, as request_retroactive does")
+        async with runtime.sessionmaker() as session:
+            assert len((await rulesets.publish_jobs(session)).jobs) == 1
+    finally:
+        await runtime.stop()
 
 
 async def test_publishing_needs_a_comment_and_a_valid_draft(web: Web) -> None:

@@ -50,8 +50,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ruleset_publish_jobs")),
     )
     op.create_index("ix_ruleset_publish_jobs_status_id", "ruleset_publish_jobs", ["status", "id"])
+    unfinished = sa.text("status IN ('queued', 'running')")
+    op.create_index(
+        "ux_ruleset_publish_jobs_unfinished",
+        "ruleset_publish_jobs",
+        ["status"],
+        unique=True,
+        postgresql_where=unfinished,
+        sqlite_where=unfinished,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ux_ruleset_publish_jobs_unfinished", table_name="ruleset_publish_jobs")
     op.drop_index("ix_ruleset_publish_jobs_status_id", table_name="ruleset_publish_jobs")
     op.drop_table("ruleset_publish_jobs")

@@ -9,10 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-import asyncpg
-from sqlalchemy.exc import DataError, IntegrityError
-
-from rewards.db import unit_of_work
+from rewards.db import REFUSED_DATA, refusal, unit_of_work
 from rewards.events import service
 from rewards.leaderboards import service as leaderboards
 from rewards.outbox import service as outbox
@@ -21,23 +18,6 @@ from rewards.rulesets import service as rulesets
 from rewards.runtime import Runtime, holder_name, utcnow
 
 log = logging.getLogger(__name__)
-
-# Errors about the data itself: retrying the same writes would fail again. (A lost connection is not one.)
-# On PostgreSQL the bulk writes go through the driver itself (COPY, array and JSON statements), whose errors
-# SQLAlchemy does not wrap: without asyncpg's classes here, a batch the server refused stopped the log for good.
-# (A value asyncpg cannot even encode for COPY raises OverflowError or TypeError in this process instead; the
-# engine's values are bounded and typed so that it cannot, and catching those would hide bugs.)
-REFUSED_DATA = (
-    DataError,
-    IntegrityError,
-    asyncpg.exceptions.DataError,
-    asyncpg.exceptions.IntegrityConstraintViolationError,
-)
-
-
-def _refusal(error: BaseException) -> str:
-    """The database's own words: SQLAlchemy keeps the driver's error in `orig`."""
-    return str(getattr(error, "orig", None) or error)
 
 
 @dataclass(frozen=True)
@@ -107,9 +87,9 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
                 continue
             async with unit_of_work(runtime.sessionmaker) as uow:
                 seq = await service.fail_next_event(
-                    uow.session, runtime.ruleset, holder, utcnow(), runtime.writer, _refusal(error)
+                    uow.session, runtime.ruleset, holder, utcnow(), runtime.writer, refusal(error)
                 )
-            log.error("event seq %s could not be stored: %s; it is recorded as failed", seq, _refusal(error))
+            log.error("event seq %s could not be stored: %s; it is recorded as failed", seq, refusal(error))
             failed += 1
             batch_size = runtime.settings.apply_batch_size
             continue

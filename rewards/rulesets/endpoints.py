@@ -58,6 +58,21 @@ async def get_publish_job(
     return await service.publish_job(session, job_id)
 
 
+@router.post(
+    "/v1/rulesets/publish-jobs/{job_id}/cancel",
+    response_model=PublishJobOut,
+    responses={404: {"description": "No such job."}, 409: {"description": "It is running, or has ended."}},
+    summary="Cancel a queued retroactive publication",
+)
+async def cancel_publish_job(
+    job_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)], runtime: RuntimeDep, principal: IsAdmin
+) -> PublishJobOut:
+    """Only while it is queued: a running one is one transaction, which commits or rolls back whole.
+    Audit-logged."""
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        return await service.cancel_job(uow.session, job_id, actor=actor_of(principal), now=utcnow())
+
+
 @router.get(
     "/v1/rulesets/{version}",
     response_model=SourceOut,
@@ -96,8 +111,9 @@ async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOu
 
 @router.post(
     "/v1/rulesets/publish",
-    response_model=PublishOut | PublishJobOut,
+    response_model=None,
     responses={
+        200: {"model": PublishOut, "description": "Published from now on."},
         202: {"model": PublishJobOut, "description": "A retroactive publication, queued: follow its `url`."},
         **DRAFT_ERRORS,
         404: {"description": "No such version."},
@@ -111,8 +127,9 @@ async def publish(
     """`from_now_on`: past awards stay as they were; events applied from now on use this version (200).
     `retroactive`: the whole log is replayed under it, in the background (202, with a job to follow at its
     `url`, also in `Location`): the publication and everything it recomputes commit together when the replay
-    ends, with no notifications; if it fails, nothing changes and the job says why. One at a time: while one
-    is queued or running, publishing is refused (409). Audit-logged with the key's name and the comment."""
+    ends (the past is not notified again; perk offers made at the end are); if it fails, nothing changes and
+    the job says why. One at a time: while one is queued or running, publishing is refused (409).
+    Audit-logged with the key's name and the comment."""
     if body.mode == service.RETROACTIVE:
         async with unit_of_work(runtime.sessionmaker) as uow:
             job = await service.request_retroactive(

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rewards.models_base import Base, BigIntId, UTCDateTime
@@ -49,7 +49,7 @@ class RulesetPublishJobRow(Base):
     requested_by: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(String(1000))
     via: Mapped[str] = mapped_column(String(16))  # console | api
-    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | cancelled
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     events_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the log's length when it started
@@ -60,4 +60,14 @@ class RulesetPublishJobRow(Base):
     action: Mapped[str | None] = mapped_column(String(32), nullable=True)  # ruleset.published | .rolled_back
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_ruleset_publish_jobs_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_ruleset_publish_jobs_status_id", "status", "id"),
+        # At most one queued and one running, whatever two requests race (the service keeps it to one in all).
+        Index(
+            "ux_ruleset_publish_jobs_unfinished",
+            "status",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
+        ),
+    )

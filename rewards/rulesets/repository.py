@@ -3,7 +3,8 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
@@ -114,7 +115,8 @@ async def events_page(
 
 # -- retroactive publications run in the background -----------------------------------------------------------------
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+UNFINISHED = (QUEUED, RUNNING)
 
 
 async def add_job(
@@ -126,7 +128,9 @@ async def add_job(
     comment: str,
     via: str,
     events_total: int,
-) -> RulesetPublishJobRow:
+) -> RulesetPublishJobRow | None:
+    """The new job; None if another is unfinished (a unique index keeps it to one, whatever the race): the
+    transaction is then unusable, and the caller refuses."""
     row = RulesetPublishJobRow(
         version=version,
         requested_at=requested_at,
@@ -137,14 +141,21 @@ async def add_job(
         events_total=events_total,
     )
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        return None
     return row
 
 
 async def unfinished_job(session: AsyncSession) -> RulesetPublishJobRow | None:
     """The queued or running job, if any (there is at most one)."""
-    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status.in_((QUEUED, RUNNING)))
+    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status.in_(UNFINISHED))
     return await session.scalar(query.order_by(RulesetPublishJobRow.id).limit(1))
+
+
+async def job_status(session: AsyncSession, job_id: int) -> str | None:
+    return await session.scalar(select(RulesetPublishJobRow.status).where(RulesetPublishJobRow.id == job_id))
 
 
 async def next_queued_job(session: AsyncSession) -> RulesetPublishJobRow | None:
@@ -157,10 +168,20 @@ async def mark_job_running(session: AsyncSession, job_id: int, now: datetime, ev
     claimed = await session.execute(
         update(RulesetPublishJobRow)
         .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == QUEUED)
-        .values(status=RUNNING, started_at=now, events_total=events_total, events_done=0)
+        .values(status=RUNNING, started_at=now, events_total=events_total, events_done=None)
         .execution_options(synchronize_session=False)
     )
     return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def requeue_job(session: AsyncSession, job_id: int) -> None:
+    """Back in the queue, if still running: its process is stopping and its transaction was rolled back."""
+    await session.execute(
+        update(RulesetPublishJobRow)
+        .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == RUNNING)
+        .values(status=QUEUED, started_at=None, events_done=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def record_job_progress(session: AsyncSession, job_id: int, events_done: int) -> None:
@@ -181,10 +202,11 @@ async def finish_job(
     failed_events: int,
     publication_id: int,
     action: str,
-) -> None:
-    await session.execute(
+) -> bool:
+    """False if the job is no longer running (someone marked it failed meanwhile)."""
+    finished = await session.execute(
         update(RulesetPublishJobRow)
-        .where(RulesetPublishJobRow.id == job_id)
+        .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == RUNNING)
         .values(
             status=DONE,
             finished_at=now,
@@ -196,31 +218,37 @@ async def finish_job(
         )
         .execution_options(synchronize_session=False)
     )
+    return bool(finished.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def fail_jobs(
+async def end_jobs(
     session: AsyncSession,
     *,
     now: datetime,
-    error: str,
+    status: str,
+    error: str | None,
+    among: tuple[str, ...],
     job_id: int | None = None,
     started_before: datetime | None = None,
 ) -> list[RulesetPublishJobRow]:
-    """Mark failed the job `job_id`, or every job that started before `started_before`, if still running (the
-    condition is checked again by the update itself, after any wait for a lock); the jobs marked."""
-    condition = [RulesetPublishJobRow.status == RUNNING]
+    """Give `status` (failed, cancelled) to the job `job_id`, or to every job, whose status is one of `among`
+    (and that started before `started_before`); the jobs changed. Read first, so that an idle check writes
+    nothing; the update checks the condition again, after any wait for a lock."""
+    condition: list[ColumnElement[bool]] = [RulesetPublishJobRow.status.in_(among)]
     if job_id is not None:
         condition.append(RulesetPublishJobRow.id == job_id)
     if started_before is not None:
         condition.append(RulesetPublishJobRow.started_at < started_before)
-    marked = await session.scalars(
+    if await session.scalar(select(RulesetPublishJobRow.id).where(*condition).limit(1)) is None:
+        return []
+    changed = await session.scalars(
         update(RulesetPublishJobRow)
         .where(*condition)
-        .values(status=FAILED, finished_at=now, error=error)
+        .values(status=status, finished_at=now, error=error)
         .returning(RulesetPublishJobRow.id)
         .execution_options(synchronize_session=False)
     )
-    ids = sorted(marked)
+    ids = sorted(changed)
     if not ids:
         return []
     rows = await session.scalars(
@@ -233,7 +261,7 @@ async def fail_jobs(
 
 
 async def get_job(session: AsyncSession, job_id: int) -> RulesetPublishJobRow | None:
-    return await session.get(RulesetPublishJobRow, job_id)
+    return await session.get(RulesetPublishJobRow, job_id, populate_existing=True)
 
 
 async def list_jobs(session: AsyncSession, *, limit: int) -> list[RulesetPublishJobRow]:

@@ -120,7 +120,7 @@ class PublishOut(BaseModel):
     failed_events: int | None
 
 
-JobStatus = Literal["queued", "running", "done", "failed"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class PublishJobOut(BaseModel):
@@ -130,8 +130,9 @@ class PublishJobOut(BaseModel):
     id: int
     version: int
     status: JobStatus = Field(
-        description="`queued`, `running`, `done` (published: `publication_id`, `action`, the counts) or `failed` "
-        "(nothing changed: `error` says why)."
+        description="`queued`, `running`, `done` (published: `publication_id`, `action`, the counts), `failed` "
+        "(nothing changed: `error` says why) or `cancelled` (while queued, by a manager or by a changed rules file "
+        "published at start-up)."
     )
     requested_at: datetime
     requested_by: str
@@ -141,7 +142,7 @@ class PublishJobOut(BaseModel):
     finished_at: datetime | None
     events_total: int | None = Field(description="The log's length when the job was asked for, then when it started.")
     events_done: int | None = Field(
-        description="Events replayed so far (kept up to date on PostgreSQL; on SQLite, set when it finishes)."
+        description="Events replayed so far: every few seconds on PostgreSQL; on SQLite, null until it is done."
     )
     replayed_events: int | None
     failed_events: int | None

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.db import refresh_planner_statistics, unit_of_work
+from rewards.db import REFUSED_DATA, refresh_planner_statistics, refusal, unit_of_work
 from rewards.engine.loader import RuleProblem, check_ruleset_text, load_ruleset_file, load_ruleset_text
 from rewards.engine.ruleset import Ruleset
 from rewards.errors import Conflict, NotFound, RewardsError, RulesetError
@@ -92,11 +93,28 @@ async def compile_version(session: AsyncSession, version: int) -> Ruleset:
 
 async def start_up(session: AsyncSession, file_ruleset: Ruleset, origin: str, now: datetime) -> Ruleset:
     """The ruleset this process applies: the rules file when it changed since it was last published from the
-    file (then it is published now), else the latest publication."""
-    await repository.lock_publications(session)
+    file (then it is published now), else the latest publication.
+
+    Only a changed file takes the publishing lock: a process starting while a retroactive publish runs (it
+    holds the lock for its whole replay) waits for it only if it has a new file to publish. A queued one is
+    then superseded: it would have undone what the operator just published."""
+    known = await repository.version_of(session, file_ruleset.digest)
+    last_from_file = await repository.last_publication(session, via="file")
+    unchanged = known is not None and last_from_file is not None and last_from_file.version == known
+    if not unchanged:
+        await repository.lock_publications(session)
     version = await register(session, file_ruleset, origin, now)
     last_from_file = await repository.last_publication(session, via="file")
     if last_from_file is None or last_from_file.version != version:
+        for superseded in await repository.end_jobs(
+            session,
+            now=now,
+            status=repository.CANCELLED,
+            error=f"superseded: the rules file {origin} changed and was published at start-up after it was asked "
+            "for; ask again if it should still apply",
+            among=(repository.QUEUED,),
+        ):
+            await _audit_job_end(session, superseded, "ruleset.publish_cancelled", now)
         previous = await repository.published_version(session)
         comment = f"the rules file {origin} changed" if last_from_file is not None else f"the rules file {origin}"
         await repository.add_publication(
@@ -342,10 +360,13 @@ async def publish_now(
     comment: str,
     actor: str,
     via: Via,
+    job_id: int | None = None,
+    progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> PublishOut:
-    """`publish` for a running process (API, console, CLI), in the caller's unit of work: a retroactive publish
-    replays the log, so the leaderboards in Redis are marked stale until the heal job reloads them. The caller
-    commits, then calls `refresh`."""
+    """`publish` for a running process, in the caller's unit of work: from now on (API, console, CLI), or
+    retroactively (the CLI, in the foreground; a queued job, `run_claimed_job`). A replay recomputes the
+    boards, so those in Redis are marked stale until the heal job reloads them. The caller commits, then calls
+    `refresh`."""
     from rewards.runtime import holder_name, utcnow  # the runtime imports this module
 
     published = await publish(
@@ -359,6 +380,8 @@ async def publish_now(
         now=utcnow(),
         batch_size=runtime.settings.apply_batch_size,
         holder=holder_name("publish"),
+        job_id=job_id,
+        progress=progress,
     )
     await leaderboards.mirror_batch(runtime, session, utcnow())
     return published
@@ -384,9 +407,14 @@ async def publish(
     publication is queued or running, unless this is that job (`job_id`). The caller commits, then calls
     `refresh` on its runtime."""
     comment = _checked_comment(comment)
+    if job_id is None:
+        # Before the lock too: a running job holds it for its whole replay, and this must not wait that long.
+        await _refuse_while_a_job_is_unfinished(session)
     await repository.lock_publications(session)
     if job_id is None:
         await _refuse_while_a_job_is_unfinished(session)
+    elif await repository.job_status(session, job_id) != repository.RUNNING:
+        raise Conflict(f"job {job_id} is no longer running (it was taken for dead); publish again")
     # Publications commit under the apply cursor, so a batch is applied wholly under one published version.
     await events_repository.take_cursor(session, holder, now)
     if version is not None:
@@ -443,12 +471,15 @@ async def publish(
 
 # -- retroactive publications, in the background --------------------------------------------------------------------
 
-# A running job whose publishing lock is free has died (a restart, a kill, the worker's time limit), unless it
-# started less than this long ago: it takes the lock just after it is marked running.
+# A running job whose publishing lock is free has died (its process was killed), unless it started less than
+# this long ago: it is marked running just before it takes the lock.
 INTERRUPTED_AFTER = timedelta(minutes=1)
-# Progress is written (PostgreSQL) at most this often.
+# Progress is written (PostgreSQL) at most this often, and given up on after PROGRESS_TIMEOUT_SECONDS: it is
+# only a display, and must never fail the replay.
 PROGRESS_EVERY_SECONDS = 2.0
+PROGRESS_TIMEOUT_SECONDS = 5.0
 JOBS_LISTED = 50
+SCHEDULE_ACTOR = "rewards:schedule"  # the audit log's actor for what the schedule itself finds
 
 
 def _checked_comment(comment: str) -> str:
@@ -461,11 +492,15 @@ def _checked_comment(comment: str) -> str:
 async def _refuse_while_a_job_is_unfinished(session: AsyncSession) -> None:
     job = await repository.unfinished_job(session)
     if job is not None:
-        raise Conflict(
-            f"a retroactive publish of version {job.version}, asked for by {job.requested_by} at "
-            f"{job.requested_at:%Y-%m-%d %H:%M} UTC, is {job.status}: publish again once it has finished "
-            f"(follow it at {_job_url(job.id)})"
-        )
+        raise _unfinished(job)
+
+
+def _unfinished(job: RulesetPublishJobRow) -> Conflict:
+    return Conflict(
+        f"a retroactive publish of version {job.version}, asked for by {job.requested_by} at "
+        f"{job.requested_at:%Y-%m-%d %H:%M} UTC, is {job.status}: publish again once it has finished (the "
+        f"rules page shows it, and {_job_url(job.id)})"
+    )
 
 
 def _job_url(job_id: int) -> str:
@@ -473,27 +508,11 @@ def _job_url(job_id: int) -> str:
 
 
 def job_out(row: RulesetPublishJobRow) -> PublishJobOut:
-    return PublishJobOut.model_validate(
-        {
-            "id": row.id,
-            "version": row.version,
-            "status": row.status,
-            "requested_at": row.requested_at,
-            "requested_by": row.requested_by,
-            "comment": row.comment,
-            "via": row.via,
-            "started_at": row.started_at,
-            "finished_at": row.finished_at,
-            "events_total": row.events_total,
-            "events_done": row.events_done,
-            "replayed_events": row.replayed_events,
-            "failed_events": row.failed_events,
-            "publication_id": row.publication_id,
-            "action": row.action,
-            "error": row.error,
-            "url": _job_url(row.id),
-        }
-    )
+    return PublishJobOut.model_validate({**_columns(row), "url": _job_url(row.id)})
+
+
+def _columns(row: RulesetPublishJobRow) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in RulesetPublishJobRow.__table__.columns}
 
 
 async def request_retroactive(
@@ -507,9 +526,11 @@ async def request_retroactive(
     now: datetime,
 ) -> PublishJobOut:
     """Queue a retroactive publication of a draft (`source`, registered as a version now) or of an earlier
-    version: the scheduled job `publish_retroactively` replays the log under it. Checked now (the draft
-    compiles, the version exists, no other is unfinished), audit-logged as asked for. The caller commits."""
+    version: the scheduled job `publish_retroactively` replays the log under it. Checked now (the comment,
+    the draft compiles, the version exists, no other job is unfinished), audit-logged as asked for. The caller
+    commits."""
     comment = _checked_comment(comment)
+    await _refuse_while_a_job_is_unfinished(session)
     await repository.lock_publications(session)
     await _refuse_while_a_job_is_unfinished(session)
     if version is not None:
@@ -528,6 +549,8 @@ async def request_retroactive(
         via=via,
         events_total=events_total,
     )
+    if row is None:  # another request queued one at the same moment (SQLite has no publishing lock)
+        raise Conflict("another retroactive publish was asked for at the same moment: see the rules page")
     await audit.record(
         session,
         actor=actor,
@@ -538,6 +561,26 @@ async def request_retroactive(
         detail={"version": version, "mode": RETROACTIVE, "via": via, "job": row.id, "events": events_total},
     )
     return job_out(row)
+
+
+async def cancel_job(session: AsyncSession, job_id: int, *, actor: str, now: datetime) -> PublishJobOut:
+    """Cancel a queued job (a wrong draft, or no worker to run it). A running one cannot be: its replay is one
+    transaction, which commits or rolls back whole."""
+    cancelled = await repository.end_jobs(
+        session, now=now, status=repository.CANCELLED, error=None, among=(repository.QUEUED,), job_id=job_id
+    )
+    if cancelled:
+        await _audit_job_end(session, cancelled[0], "ruleset.publish_cancelled", now, actor=actor)
+        return job_out(cancelled[0])
+    found = await repository.get_job(session, job_id)
+    if found is None:
+        raise NotFound(f"no retroactive publish job {job_id}; GET /v1/rulesets/publish-jobs lists them")
+    if found.status == repository.RUNNING:
+        raise Conflict(
+            f"job {job_id} is running: its replay is one transaction, which commits or rolls back whole, and "
+            "cannot be stopped halfway; publish the version you want once it has finished"
+        )
+    raise Conflict(f"job {job_id} has already ended ({found.status})")
 
 
 async def publish_job(session: AsyncSession, job_id: int) -> PublishJobOut:
@@ -551,73 +594,115 @@ async def publish_jobs(session: AsyncSession, limit: int = JOBS_LISTED) -> Publi
     return PublishJobsOut(jobs=[job_out(row) for row in await repository.list_jobs(session, limit=limit)])
 
 
-async def run_queued_publication(runtime: "Runtime", now: datetime) -> int:
-    """The scheduled job: mark jobs that died as failed, then run the oldest queued one, if any (1 if it ran).
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    version: int
+    comment: str
+    requested_by: str
+    via: Via
+    events_total: int
 
-    The publication, the replay and the job's `done` commit in one transaction; if anything fails, that
-    transaction is rolled back and the job is marked failed, with the reason, in another."""
-    from rewards.runtime import holder_name, utcnow  # the runtime imports this module
 
+async def claim_queued_job(runtime: "Runtime", now: datetime) -> ClaimedJob | None:
+    """Mark jobs whose process died as failed, then take the oldest queued one (marked running), if any."""
     async with unit_of_work(runtime.sessionmaker) as uow:
-        if await repository.try_lock_publications(uow.session):
-            for dead in await repository.fail_jobs(
+        if await repository.try_lock_publications(uow.session):  # nobody is publishing: a running job is dead
+            for dead in await repository.end_jobs(
                 uow.session,
                 now=now,
-                error="interrupted: the process running it stopped (a restart, or its time limit) before it "
-                "committed; nothing was changed, publish it again",
+                status=repository.FAILED,
+                error="interrupted: the process running it was killed before it committed; nothing was "
+                "changed, publish it again",
+                among=(repository.RUNNING,),
                 started_before=now - INTERRUPTED_AFTER,
             ):
-                await _audit_failure(uow.session, dead, now)
+                await _audit_job_end(uow.session, dead, "ruleset.publish_failed", now)
         job = await repository.next_queued_job(uow.session)
         if job is None:
-            return 0
+            return None
         events_total = await repository.count_events_since(uow.session, None)
         if not await repository.mark_job_running(uow.session, job.id, now, events_total):
-            return 0  # another process took it
-        job_id, version, comment, actor, via = job.id, job.version, job.comment, job.requested_by, job.via
-    log.info("publishing ruleset version %d retroactively (job %d, %d events)", version, job_id, events_total)
+            return None  # another process took it
+        return ClaimedJob(job.id, job.version, job.comment, job.requested_by, _VIA[job.via], events_total)
+
+
+async def run_claimed_job(runtime: "Runtime", job: ClaimedJob) -> None:
+    """Replay the log under the job's version and publish it: the publication, the replay and the job's `done`
+    commit in one transaction. If anything fails, that transaction rolls back and the job is marked failed,
+    with the reason, in another; if this process is stopping (cancelled), the job goes back to the queue."""
+    from rewards.runtime import utcnow  # the runtime imports this module
+
+    log.info("publishing ruleset version %d retroactively (job %d, %d events)", job.version, job.id, job.events_total)
     try:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await publish(
+            published = await publish_now(
+                runtime,
                 uow.session,
                 source=None,
-                version=version,
+                version=job.version,
                 mode=RETROACTIVE,
-                comment=comment,
-                actor=actor,
-                via=_VIA[via],
-                now=utcnow(),
-                batch_size=runtime.settings.apply_batch_size,
-                holder=holder_name("publish"),
-                job_id=job_id,
-                progress=_progress_writer(runtime, job_id),
+                comment=job.comment,
+                actor=job.requested_by,
+                via=job.via,
+                job_id=job.id,
+                progress=_progress_writer(runtime, job.id),
             )
-            await leaderboards.mirror_batch(runtime, uow.session, utcnow())
-            await repository.finish_job(
+            if not await repository.finish_job(
                 uow.session,
-                job_id,
+                job.id,
                 now=utcnow(),
                 replayed_events=published.replayed_events or 0,
                 failed_events=published.failed_events or 0,
                 publication_id=published.publication_id,
                 action=published.action,
-            )
-    except RewardsError as error:  # the version no longer compiles, the database refused a value...
+            ):
+                raise Conflict(f"job {job.id} is no longer running (it was taken for dead); publish again")
+    except asyncio.CancelledError:
+        await asyncio.shield(_requeue(runtime, job.id))
+        raise
+    except RewardsError as error:  # the version no longer compiles...
         reason = error.message
+    except REFUSED_DATA as error:
+        reason = f"the database refused a value: {refusal(error)}"
+    except (OperationalError, InterfaceError) as error:
+        log.warning("retroactive publish job %d lost the database: %s", job.id, error)
+        reason = "the connection to the database was lost during the replay; publish again"
     except Exception as error:  # a bug: the job fails loudly, the published ruleset stays as it was
-        log.exception("retroactive publish job %d failed unexpectedly", job_id)
+        log.exception("retroactive publish job %d failed unexpectedly", job.id)
         reason = f"internal error: {error!r}"
     else:
-        log.info("job %d: ruleset version %d published retroactively", job_id, version)
+        log.info("job %d: ruleset version %d published retroactively", job.id, job.version)
         await refresh_planner_statistics(runtime.sessionmaker)
         await refresh(runtime)
-        return 1
+        return
+    log.warning("retroactive publish job %d failed: %s", job.id, reason)
+    now = utcnow()
     async with unit_of_work(runtime.sessionmaker) as uow:
-        for failed in await repository.fail_jobs(
-            uow.session, now=utcnow(), error=f"{reason}; nothing was changed", job_id=job_id
+        for failed in await repository.end_jobs(
+            uow.session,
+            now=now,
+            status=repository.FAILED,
+            error=f"{reason}; nothing was changed",
+            among=(repository.RUNNING,),
+            job_id=job.id,
         ):
-            await _audit_failure(uow.session, failed, utcnow())
+            await _audit_job_end(uow.session, failed, "ruleset.publish_failed", now)
+
+
+async def run_queued_publication(runtime: "Runtime", now: datetime) -> int:
+    """Claim the oldest queued job and run it to its end, here (1 if there was one)."""
+    job = await claim_queued_job(runtime, now)
+    if job is None:
+        return 0
+    await run_claimed_job(runtime, job)
     return 1
+
+
+async def _requeue(runtime: "Runtime", job_id: int) -> None:
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        await repository.requeue_job(uow.session, job_id)
+    log.info("retroactive publish job %d was stopped with its process; it is queued again", job_id)
 
 
 def _progress_writer(runtime: "Runtime", job_id: int) -> Callable[[int], Awaitable[None]] | None:
@@ -633,19 +718,24 @@ def _progress_writer(runtime: "Runtime", job_id: int) -> Callable[[int], Awaitab
         if loop.time() - last < PROGRESS_EVERY_SECONDS:
             return
         last = loop.time()
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            await repository.record_job_progress(uow.session, job_id, events_done)
+        try:
+            async with asyncio.timeout(PROGRESS_TIMEOUT_SECONDS), unit_of_work(runtime.sessionmaker) as uow:
+                await repository.record_job_progress(uow.session, job_id, events_done)
+        except (TimeoutError, DBAPIError) as error:
+            log.warning("job %d: could not write its progress (%s); the replay goes on", job_id, error)
 
     return write
 
 
-async def _audit_failure(session: AsyncSession, job: RulesetPublishJobRow, now: datetime) -> None:
+async def _audit_job_end(
+    session: AsyncSession, job: RulesetPublishJobRow, action: str, now: datetime, *, actor: str = SCHEDULE_ACTOR
+) -> None:
     await audit.record(
         session,
-        actor=job.requested_by,
-        action="ruleset.publish_failed",
+        actor=actor,
+        action=action,
         now=now,
         target=f"ruleset:{job.version}",
         reason=job.error,
-        detail={"version": job.version, "mode": RETROACTIVE, "via": job.via, "job": job.id},
+        detail={"version": job.version, "mode": RETROACTIVE, "via": job.via, "job": job.id, "by": job.requested_by},
     )

@@ -1,5 +1,7 @@
-"""Scheduled ruleset job: run the retroactive publication a manager asked for, in the background."""
+"""Scheduled ruleset job: start the retroactive publication a manager asked for, in the background."""
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -8,11 +10,23 @@ from rewards.rulesets import service
 if TYPE_CHECKING:
     from rewards.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 PUBLISH_EVERY_SECONDS = 5
-# A replay runs at thousands of events a second (see README, Performance): six hours is a log of tens of
-# millions of events. Past it the worker cancels the job, which rolls back; the next turn marks it failed.
-PUBLISH_TIMEOUT_SECONDS = 6 * 3600
 
 
 async def publish_retroactively(runtime: "Runtime", now: datetime) -> int:
-    return await service.run_queued_publication(runtime, now)
+    """Start the oldest queued job in a task of this process (1 if it did), and return at once.
+
+    A replay may take longer than any scheduled job may run (arq's time limit, or the embedded scheduler's
+    other jobs waiting): the task runs it to its end. When the process stops, `Runtime.stop` cancels the task;
+    its transaction rolls back and the job goes back to the queue for the next process."""
+    if runtime.publish_task is not None and not runtime.publish_task.done():
+        return 0  # one at a time per process (and, with the publishing lock, at all)
+    job = await service.claim_queued_job(runtime, now)
+    if job is None:
+        return 0
+    runtime.publish_task = asyncio.create_task(
+        service.run_claimed_job(runtime, job), name=f"rewards-publish-job-{job.id}"
+    )
+    return 1

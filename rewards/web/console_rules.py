@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
@@ -16,6 +16,7 @@ from rewards.engine.ruleset import MAX_DAYS
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.rulesets import service as rulesets
+from rewards.rulesets.repository import UNFINISHED
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
 from rewards.web.endpoints import ManagerDep, csrf_protected
@@ -52,8 +53,24 @@ async def rules_page(
         just_queued=queued,
         jobs=jobs,
         # While one is queued or running, the page reloads itself to show its progress.
-        job_unfinished=any(job.status in ("queued", "running") for job in jobs),
+        job_unfinished=any(job.status in UNFINISHED for job in jobs),
     )
+
+
+@router.post("/admin/rules/jobs/{job_id}/cancel", response_class=HTMLResponse)
+async def cancel_job(
+    viewer: ManagerDep, runtime: RuntimeDep, job_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)]
+) -> Response:
+    try:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await rulesets.cancel_job(uow.session, job_id, actor=f"user:{viewer.user_id}", now=utcnow())
+    except NotFound as error:
+        raise PageError(404, N_("No such job"), N_("The job was not found: %(reason)s"), reason=error.message) from None
+    except Conflict as error:
+        raise PageError(
+            409, N_("The job cannot be cancelled"), N_("It cannot be cancelled: %(reason)s"), reason=error.message
+        ) from None
+    return RedirectResponse("/admin/rules", status_code=303)
 
 
 @router.get("/admin/rules/diff", response_class=HTMLResponse)
