@@ -128,7 +128,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             # SQLite has one writer: a long write (a replay, an import) keeps others waiting past its timeout.
             busy = "database is locked" in str(error.orig)
             message = (
-                "the database is busy with a long write (a replay or an import); nothing was stored, retry in a moment"
+                "the database is busy with a long write (a replay or an import); retry in a moment (events "
+                "already stored are then reported as duplicates)"
                 if busy
                 else "the database connection was lost or refused; retry in a moment"
             )

@@ -99,7 +99,7 @@ class Runtime:
         if self.publish_task is not None and not self.publish_task.done():
             # Rolled back, and queued again for the next process (a replay is one transaction).
             self.publish_task.cancel()
-            with suppress(asyncio.CancelledError):
+            with suppress(asyncio.CancelledError, Exception):  # an error was logged by the task's callback
                 await self.publish_task
         if self.board_fold is not None:
             await self.board_fold  # it logs its own failure: the deltas it could not fold stay for the next

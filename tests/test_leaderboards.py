@@ -24,9 +24,12 @@ from rewards.engine.boards import (
 )
 from rewards.engine.loader import check_ruleset_text
 from rewards.engine.state import CounterChange, EntryKind, LedgerEntry
+from rewards.events import repository as events_repository
 from rewards.events import service as events_service
 from rewards.events.runner import drain
 from rewards.leaderboards import repository, service
+from rewards.leaderboards import tasks as leaderboard_tasks
+from rewards.rulesets import repository as rulesets_repository
 from rewards.rulesets import service as rulesets
 from rewards.runtime import Runtime
 from tests.conftest import REDIS_URL, Api, make_settings, open_api
@@ -475,6 +478,32 @@ async def test_a_winner_who_already_holds_the_prize_badge_leaves_the_closing_and
         ]
         badges = (await api.client.get("/v1/users/ann/badges")).json()["earned"]
         assert [b["badge_id"] for b in badges].count("citizen-patrol") == 1
+
+
+async def test_closing_skips_its_turn_while_a_retroactive_publish_replays_and_closes_after(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The replay holds the apply cursor: closing waits for its next turn instead of for the replay."""
+    settings = make_settings(database_url, rules_path=rules_with_weekly_prizes(tmp_path))
+    async with open_api(settings) as api:
+        await api.post_events(*votes("ann", 3), *votes("bob", 2))
+        asked = await api.client.post(
+            "/v1/rulesets/publish",
+            json={"version": api.runtime.ruleset.version, "mode": "retroactive", "comment": "recount"},
+        )
+        assert asked.status_code == 202, asked.text
+        async with unit_of_work(api.runtime.sessionmaker) as uow:
+            assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], T0, 10)
+        at = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
+        async with api.runtime.sessionmaker() as holder, holder.begin():
+            await events_repository.take_cursor(holder, "replay", at)  # as the replay does, until it commits
+            assert await asyncio.wait_for(leaderboard_tasks.close_periods(api.runtime, at), timeout=10) == 0
+            assert await asyncio.wait_for(leaderboard_tasks.heal_boards(api.runtime, at), timeout=10) == 0
+        async with unit_of_work(api.runtime.sessionmaker) as uow:  # the replay ended
+            await rulesets_repository.end_jobs(
+                uow.session, now=at, status="done", error=None, among=("running",), job_id=asked.json()["id"]
+            )
+        assert await leaderboard_tasks.close_periods(api.runtime, at) >= 1
 
 
 async def test_boards_without_awards_close_nothing(api: Api) -> None:

@@ -19,6 +19,7 @@ from rewards.events import service as events
 from rewards.events.runner import drain
 from rewards.rulesets import repository as rulesets_repository
 from rewards.rulesets import service as rulesets
+from rewards.rulesets.models import RulesetPublishJobRow
 from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
 from tests.conftest import make_settings
@@ -457,6 +458,31 @@ async def test_a_changed_rules_file_at_start_up_supersedes_a_queued_retroactive_
         assert latest["publications"][0]["via"] == "file"
 
 
+async def test_a_job_claimed_before_a_changed_rules_file_is_published_does_not_undo_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Claimed (running) but not yet holding the publishing lock when a process starts with a changed file."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DEFAULT)
+    settings = web_settings(database_url, rules_path=rules)
+    async with open_web(settings) as web:
+        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        asked = await web.forum.post(
+            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
+        )
+        claimed = await rulesets.claim_queued_job(runtime, utcnow())
+        assert claimed is not None
+        rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))
+        restarted = await Runtime.start(settings, connect_queue=False)  # publishes the file
+        await restarted.stop()
+
+        await rulesets.run_claimed_job(runtime, claimed)
+
+        job = (await web.forum.get(asked.headers["location"])).json()
+        assert job["status"] == "failed" and "superseded: the rules file was published at start-up" in job["error"]
+        assert await published_version(web) == restarted.ruleset.version
+
+
 async def test_at_most_one_job_is_unfinished_whatever_the_race(database_url: str) -> None:
     """Two requests that both found no unfinished job (SQLite has no publishing lock): the second insert fails."""
     runtime = await Runtime.start(make_settings(database_url), connect_queue=False)
@@ -473,14 +499,21 @@ async def test_at_most_one_job_is_unfinished_whatever_the_race(database_url: str
                 events_total=0,
             )
 
+        async def refused() -> None:
+            with pytest.raises(Conflict):
+                async with unit_of_work(runtime.sessionmaker) as uow:
+                    if await add(uow.session) is None:
+                        raise Conflict("refused, as request_retroactive does")
+
         async with unit_of_work(runtime.sessionmaker) as uow:
-            assert await add(uow.session) is not None
-        with pytest.raises(Conflict):
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                if await add(uow.session) is None:
-                    raise Conflict("refused, as request_retroactive does")
+            first = await add(uow.session)
+        assert isinstance(first, RulesetPublishJobRow)
+        await refused()  # two queued
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            assert await rulesets_repository.mark_job_running(uow.session, first.id, utcnow(), 0)
+        await refused()  # one running, one queued
         async with runtime.sessionmaker() as session:
-            assert len((await rulesets.publish_jobs(session)).jobs) == 1
+            assert [job.status for job in (await rulesets.publish_jobs(session)).jobs] == ["running"]
     finally:
         await runtime.stop()
 

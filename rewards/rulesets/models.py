@@ -62,10 +62,10 @@ class RulesetPublishJobRow(Base):
 
     __table_args__ = (
         Index("ix_ruleset_publish_jobs_status_id", "status", "id"),
-        # At most one queued and one running, whatever two requests race (the service keeps it to one in all).
+        # At most one job queued or running, whatever requests race: every unfinished row has the same key.
         Index(
-            "ux_ruleset_publish_jobs_unfinished",
-            "status",
+            "ux_ruleset_publish_jobs_one_unfinished",
+            text("(status IN ('queued', 'running'))"),
             unique=True,
             postgresql_where=text("status IN ('queued', 'running')"),
             sqlite_where=text("status IN ('queued', 'running')"),

@@ -129,8 +129,8 @@ async def add_job(
     via: str,
     events_total: int,
 ) -> RulesetPublishJobRow | None:
-    """The new job; None if another is unfinished (a unique index keeps it to one, whatever the race): the
-    transaction is then unusable, and the caller refuses."""
+    """The new job; None if another is queued or running (a unique index keeps it to one, whatever the race):
+    the transaction is then unusable, and the caller refuses."""
     row = RulesetPublishJobRow(
         version=version,
         requested_at=requested_at,
@@ -174,14 +174,16 @@ async def mark_job_running(session: AsyncSession, job_id: int, now: datetime, ev
     return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def requeue_job(session: AsyncSession, job_id: int) -> None:
-    """Back in the queue, if still running: its process is stopping and its transaction was rolled back."""
-    await session.execute(
+async def requeue_job(session: AsyncSession, job_id: int) -> bool:
+    """Back in the queue, if still running: its process is stopping and its transaction was rolled back. False
+    if it was not running (its transaction committed after all)."""
+    requeued = await session.execute(
         update(RulesetPublishJobRow)
         .where(RulesetPublishJobRow.id == job_id, RulesetPublishJobRow.status == RUNNING)
         .values(status=QUEUED, started_at=None, events_done=None)
         .execution_options(synchronize_session=False)
     )
+    return bool(requeued.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def record_job_progress(session: AsyncSession, job_id: int, events_done: int) -> None:

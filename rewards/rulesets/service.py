@@ -114,7 +114,7 @@ async def start_up(session: AsyncSession, file_ruleset: Ruleset, origin: str, no
             "for; ask again if it should still apply",
             among=(repository.QUEUED,),
         ):
-            await _audit_job_end(session, superseded, "ruleset.publish_cancelled", now)
+            await _audit_job_end(session, superseded, "ruleset.publish_cancelled", now, actor="file")
         previous = await repository.published_version(session)
         comment = f"the rules file {origin} changed" if last_from_file is not None else f"the rules file {origin}"
         await repository.add_publication(
@@ -413,8 +413,8 @@ async def publish(
     await repository.lock_publications(session)
     if job_id is None:
         await _refuse_while_a_job_is_unfinished(session)
-    elif await repository.job_status(session, job_id) != repository.RUNNING:
-        raise Conflict(f"job {job_id} is no longer running (it was taken for dead); publish again")
+    else:
+        await _check_still_wanted(session, job_id)
     # Publications commit under the apply cursor, so a batch is applied wholly under one published version.
     await events_repository.take_cursor(session, holder, now)
     if version is not None:
@@ -503,6 +503,21 @@ def _unfinished(job: RulesetPublishJobRow) -> Conflict:
     )
 
 
+async def _check_still_wanted(session: AsyncSession, job_id: int) -> None:
+    """Under the publishing lock, before a job replays: it is still running (not taken for dead), and no rules
+    file was published at start-up since it was asked for (that cancels queued jobs; this one was already
+    claimed)."""
+    job = await repository.get_job(session, job_id)
+    if job is None or job.status != repository.RUNNING:
+        raise Conflict(f"job {job_id} is no longer running (it was taken for dead); publish again")
+    from_file = await repository.last_publication(session, via="file")
+    if from_file is not None and from_file.published_at > job.requested_at:
+        raise Conflict(
+            f"superseded: the rules file was published at start-up ({from_file.comment}) after it was asked for; "
+            "ask again if it should still apply"
+        )
+
+
 def _job_url(job_id: int) -> str:
     return f"/v1/rulesets/publish-jobs/{job_id}"
 
@@ -581,6 +596,13 @@ async def cancel_job(session: AsyncSession, job_id: int, *, actor: str, now: dat
             "cannot be stopped halfway; publish the version you want once it has finished"
         )
     raise Conflict(f"job {job_id} has already ended ({found.status})")
+
+
+async def replay_running(session: AsyncSession) -> bool:
+    """Whether a retroactive publish is replaying the log: it holds the apply cursor until it commits, and
+    scheduled jobs that need the cursor skip their turn rather than wait (see rewards.leaderboards.tasks)."""
+    job = await repository.unfinished_job(session)
+    return job is not None and job.status == repository.RUNNING
 
 
 async def publish_job(session: AsyncSession, job_id: int) -> PublishJobOut:
@@ -676,6 +698,10 @@ async def run_claimed_job(runtime: "Runtime", job: ClaimedJob) -> None:
         await refresh_planner_statistics(runtime.sessionmaker)
         await refresh(runtime)
         return
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():  # stopping: the cancel surfaced as a database error
+        await asyncio.shield(_requeue(runtime, job.id))
+        raise asyncio.CancelledError
     log.warning("retroactive publish job %d failed: %s", job.id, reason)
     now = utcnow()
     async with unit_of_work(runtime.sessionmaker) as uow:
@@ -700,9 +726,15 @@ async def run_queued_publication(runtime: "Runtime", now: datetime) -> int:
 
 
 async def _requeue(runtime: "Runtime", job_id: int) -> None:
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        await repository.requeue_job(uow.session, job_id)
-    log.info("retroactive publish job %d was stopped with its process; it is queued again", job_id)
+    """Never raises: it runs while the process stops, which must go on (the next turn then marks the job dead)."""
+    try:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            requeued = await repository.requeue_job(uow.session, job_id)
+    except Exception:
+        log.exception("retroactive publish job %d was stopped and could not be queued again", job_id)
+        return
+    if requeued:
+        log.info("retroactive publish job %d was stopped with its process; it is queued again", job_id)
 
 
 def _progress_writer(runtime: "Runtime", job_id: int) -> Callable[[int], Awaitable[None]] | None:

@@ -29,4 +29,12 @@ async def publish_retroactively(runtime: "Runtime", now: datetime) -> int:
     runtime.publish_task = asyncio.create_task(
         service.run_claimed_job(runtime, job), name=f"rewards-publish-job-{job.id}"
     )
+    runtime.publish_task.add_done_callback(_log_failure)
     return 1
+
+
+def _log_failure(task: "asyncio.Task[None]") -> None:
+    """The job records its own failures; this is for what escaped it (then the job stays running until the
+    schedule takes it for dead)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
