@@ -99,14 +99,16 @@ async def running_server(folder: Path, database_url: str, rules: Path, **setting
     log = folder / "server.log"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("REWARDS_")}
     environment.update(
-        REWARDS_DATABASE_URL=database_url,
-        REWARDS_ENVIRONMENT="development",
-        REWARDS_RULES_PATH=str(rules),
-        REWARDS_RUN_SCHEDULER="false",
-        REWARDS_SSO_SECRET=SSO_SECRET,
-        REWARDS_SESSION_SECRET=SESSION_SECRET,
-        PYTHONPATH=str(PROJECT_ROOT),
-        **settings,
+        {
+            "REWARDS_DATABASE_URL": database_url,
+            "REWARDS_ENVIRONMENT": "development",
+            "REWARDS_RULES_PATH": str(rules),
+            "REWARDS_RUN_SCHEDULER": "false",
+            "REWARDS_SSO_SECRET": SSO_SECRET,
+            "REWARDS_SESSION_SECRET": SESSION_SECRET,
+            "PYTHONPATH": str(PROJECT_ROOT),
+            **settings,
+        }
     )
     with log.open("wb") as output:
         process = subprocess.Popen(

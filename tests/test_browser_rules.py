@@ -6,7 +6,18 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.test_browser import Server, browser, chromium, screenshots, server
+from rewards.config import Settings
+from tests.conftest import open_api
+from tests.test_browser import (
+    Server,
+    _community,
+    browser,
+    chromium,
+    running_server,
+    screenshots,
+    server,
+)
+from tests.test_web import rules_with_test_perk
 
 __all__ = ["browser", "chromium", "screenshots", "server"]  # fixtures, shared with the other browser tests
 
@@ -59,3 +70,41 @@ async def test_a_manager_edits_a_rule_previews_its_impact_and_publishes_it_from_
     async with httpx.AsyncClient() as client:
         profile = await client.get(f"{server.url}/u/piotr.expert")
     assert 'data-testid="reputation">90<' in profile.text  # not re-scored
+
+
+async def test_a_retroactive_publish_runs_in_the_background_and_the_rules_page_follows_it(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """`make run`'s set-up, the scheduler on: the request is queued, the scheduler runs the replay in the
+    background, and the rules page reloads itself until it shows the result."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'rewards.db'}"
+    rules = rules_with_test_perk(tmp_path)
+    async with open_api(Settings(database_url=database_url, environment="test", rules_path=rules)) as api:
+        await api.post_events(*_community())
+    async with running_server(tmp_path, database_url, rules, REWARDS_RUN_SCHEDULER="true") as scheduled:
+        context = await browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        page = await context.new_page()
+        await page.goto(f"{scheduled.url}/dev/signin?next=/admin/rules/edit")
+        await page.get_by_role("button", name="Sign in as demo manager").click()
+        editor = page.get_by_label("Rules (YAML)")
+        source = await editor.input_value()
+        await editor.fill(source.replace(UPVOTE_AWARD, UPVOTE_AWARD.replace("10", "20")))
+        await page.get_by_label(
+            "Retroactively: recompute everything from the event log under the new rules, in the background "
+            "(the rules page shows its progress)."
+        ).check()
+        await page.get_by_label("Comment (why; shown in the history and the audit log)").fill("Recount upvotes")
+        await page.get_by_role("button", name="Publish", exact=True).click()
+
+        await expect(page.get_by_test_id("queued-notice")).to_contain_text("The retroactive publish is queued")
+        jobs = page.get_by_test_id("publish-jobs")
+        await expect(jobs).to_contain_text("Recount upvotes")
+        # No click: the page reloads itself every 5 s while the job is unfinished.
+        await expect(jobs).to_contain_text("Published: 10 events recomputed (0 failed)", timeout=30_000)
+        await expect(page.get_by_test_id("queued-notice")).to_have_count(0)
+        history = page.locator(".history-table tbody tr").first
+        await expect(history).to_contain_text("retroactively")
+        async with httpx.AsyncClient() as client:
+            profile = await client.get(f"{scheduled.url}/u/piotr.expert")
+        assert 'data-testid="reputation">150<' in profile.text  # re-scored: 6 upvotes at 20, 1 accept
+        await context.close()
