@@ -37,6 +37,8 @@ def refusal(error: BaseException) -> str:
     return str(getattr(error, "orig", None) or error)
 
 
+# How long an SQLite writer waits for the one write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATION_LOCK_KEY = 7_426_001  # pg_advisory_xact_lock key: one migrator at a time across processes
 
 AfterCommit = Callable[[], Awaitable[Any]]
@@ -73,7 +75,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # WAL lets the site read while events are applied; NORMAL is durable across application crashes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -15,6 +15,7 @@ from rewards import PROJECT_ROOT
 from rewards.auth.service import Scope, create_key
 from rewards.db import unit_of_work
 from rewards.errors import Conflict
+from rewards.events import repository as events_repository
 from rewards.events import service as events
 from rewards.events.runner import drain
 from rewards.rulesets import repository as rulesets_repository
@@ -371,6 +372,20 @@ async def test_publishing_while_a_replay_runs_is_refused_at_once_not_after_it(po
             # A process starting with the same rules file does not wait for the replay either.
             other = await asyncio.wait_for(Runtime.start(web.settings, connect_queue=False), timeout=10)
             await other.stop()
+
+
+async def test_a_badge_granted_by_hand_during_a_replay_is_refused_after_a_short_wait(web: Web) -> None:
+    """The replay holds the apply cursor until it commits: a manager gets a 409 that says why, not a hang."""
+    await three_upvotes(web)
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    grant = {"user_id": "piotr", "badge_id": "deputy", "reason": "careful flags"}
+    async with runtime.sessionmaker() as replay, replay.begin():
+        await events_repository.take_cursor(replay, "replay", utcnow())  # as a replay does, until it commits
+        refused = await asyncio.wait_for(web.forum.post("/v1/admin/badges/grant", json=grant), timeout=20)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"].startswith("the event log is being replayed")
+    granted = await web.forum.post("/v1/admin/badges/grant", json=grant)
+    assert granted.status_code == 201, granted.text
 
 
 async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(

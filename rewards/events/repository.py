@@ -5,9 +5,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.db import SQLITE_BUSY_TIMEOUT_MS
 from rewards.engine.state import EventInput
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.sql import asyncpg_connection, dialect_name, json_text, table_of, upsert
@@ -48,22 +50,52 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     return {(source, event_id): seq for seq, source, event_id in result}
 
 
-async def take_cursor(session: AsyncSession, holder: str, now: datetime) -> tuple[int, str | None]:
+class CursorBusy(Exception):
+    """The apply cursor stayed held longer than the caller would wait (a replay holds it until it commits)."""
+
+
+async def take_cursor(
+    session: AsyncSession, holder: str, now: datetime, *, wait_ms: int | None = None
+) -> tuple[int, str | None]:
     """Lock the apply cursor for this transaction (other appliers wait); the last seq applied, and by whom.
 
-    A write to one row: PostgreSQL and SQLite both serialise it, so one applier works at a time.
+    A write to one row: PostgreSQL and SQLite both serialise it, so one applier works at a time. With
+    `wait_ms`, CursorBusy after waiting that long (a request that should not hang behind a replay); the
+    transaction is then unusable.
     """
-    row = (
-        await session.execute(
-            update(ApplyCursor)
-            .where(ApplyCursor.id == 1)
-            .values(holder=holder, taken_at=now)
-            .returning(ApplyCursor.applied_through, ApplyCursor.last_writer)
-        )
-    ).first()
+    statement = (
+        update(ApplyCursor)
+        .where(ApplyCursor.id == 1)
+        .values(holder=holder, taken_at=now)
+        .returning(ApplyCursor.applied_through, ApplyCursor.last_writer)
+    )
+    if wait_ms is None:
+        row = (await session.execute(statement)).first()
+    else:
+        row = await _take_within(session, statement, wait_ms)
     if row is None:
         raise RuntimeError("the apply_cursor row is missing: run `rewards migrate`")
     return int(row[0]), row[1]
+
+
+async def _take_within(session: AsyncSession, statement: Any, wait_ms: int) -> Any:
+    postgresql = dialect_name(session) == "postgresql"
+    # Both settings are this connection's: PostgreSQL's for this transaction only, SQLite's put back after.
+    setting = f"SET LOCAL lock_timeout = {int(wait_ms)}" if postgresql else f"PRAGMA busy_timeout = {int(wait_ms)}"
+    await session.execute(text(setting))
+    try:
+        row = (await session.execute(statement)).first()
+    except DBAPIError as error:
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if sqlstate == "55P03" or "database is locked" in str(error.orig):
+            raise CursorBusy from None
+        raise
+    finally:
+        if not postgresql:
+            await session.execute(text(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+    if postgresql:
+        await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    return row
 
 
 async def advance_cursor(session: AsyncSession, applied_through: int, writer: str) -> None:
