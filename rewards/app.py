@@ -17,6 +17,7 @@ from rewards.adapters.endpoints import router as adapters_router
 from rewards.audit.endpoints import router as audit_router
 from rewards.badges.endpoints import router as badges_router
 from rewards.config import Settings, get_settings
+from rewards.db import lock_wait_ended
 from rewards.deps import refuse_nul
 from rewards.errors import RewardsError
 from rewards.events.contract import openapi_components
@@ -126,7 +127,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
             log.warning("database connection lost or refused: %s", error.orig)
             # SQLite has one writer: a long write (a replay, an import) keeps others waiting past its timeout.
-            busy = "database is locked" in str(error.orig)
+            busy = lock_wait_ended(error)
             message = (
                 "the database is busy with a long write (a replay or an import); retry in a moment (events "
                 "already stored are then reported as duplicates)"

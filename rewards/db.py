@@ -32,6 +32,12 @@ REFUSED_DATA = (
 )
 
 
+def lock_wait_ended(error: DBAPIError) -> bool:
+    """A wait for a lock gave up: SQLite's busy timeout ("database is locked": another connection is writing),
+    or PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    return getattr(error.orig, "sqlstate", None) == "55P03" or "database is locked" in str(error.orig)
+
+
 def refusal(error: BaseException) -> str:
     """The database's own words: SQLAlchemy keeps the driver's error in `orig`."""
     return str(getattr(error, "orig", None) or error)

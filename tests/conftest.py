@@ -22,6 +22,7 @@ from rewards.auth.service import Scope, create_key
 from rewards.config import Settings
 from rewards.db import create_engine, migrate, unit_of_work
 from rewards.models import Base
+from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
 
 # The `receiver` fixture (a real HTTP server for webhooks), for the outbox and worker tests.
@@ -172,3 +173,13 @@ def shared_data() -> Iterator[Path]:
     if not path.exists():
         pytest.fail(f"{path} is missing: the shared data sets sit beside the project", pytrace=False)
     yield path
+
+
+async def run_scheduled_publish(runtime: Runtime) -> int:
+    """What the scheduler does every 5 s (it does not run in tests): start the oldest queued retroactive publish
+    in its task, then wait for the task to end. 1 if one was started."""
+    started = await publish_retroactively(runtime, utcnow())
+    if started:
+        assert runtime.publish_task is not None
+        await runtime.publish_task
+    return started

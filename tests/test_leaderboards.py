@@ -30,9 +30,9 @@ from rewards.events.runner import drain
 from rewards.leaderboards import repository, service
 from rewards.leaderboards import tasks as leaderboard_tasks
 from rewards.rulesets import repository as rulesets_repository
-from rewards.rulesets import service as rulesets
+from rewards.rulesets.models import PublishJobStatus
 from rewards.runtime import Runtime
-from tests.conftest import REDIS_URL, Api, make_settings, open_api
+from tests.conftest import REDIS_URL, Api, make_settings, open_api, run_scheduled_publish
 from tests.factories import accept, answer, event, retract, unaccept, upvote
 
 UTC_END_2026 = datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -501,9 +501,30 @@ async def test_closing_skips_its_turn_while_a_retroactive_publish_replays_and_cl
             assert await asyncio.wait_for(leaderboard_tasks.heal_boards(api.runtime, at), timeout=10) == 0
         async with unit_of_work(api.runtime.sessionmaker) as uow:  # the replay ended
             await rulesets_repository.end_jobs(
-                uow.session, now=at, status="done", error=None, among=("running",), job_id=asked.json()["id"]
+                uow.session,
+                now=at,
+                status=PublishJobStatus.DONE,
+                error=None,
+                among=(PublishJobStatus.RUNNING,),
+                job_id=asked.json()["id"],
             )
         assert await leaderboard_tasks.close_periods(api.runtime, at) >= 1
+
+
+async def test_healing_redis_skips_its_turn_while_a_replay_holds_the_apply_cursor(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        await post_and_apply(api, *votes("ann", 3), *votes("bob", 2))
+        assert (await board(api))["served_from"] == "database"  # Redis was never built: a heal is due
+        at = datetime.now(UTC)
+        async with api.runtime.sessionmaker() as holder, holder.begin():
+            await events_repository.take_cursor(holder, "replay", at)  # as a replay does, until it commits
+            assert await asyncio.wait_for(leaderboard_tasks.heal_boards(api.runtime, at), timeout=10) == 0
+        assert (await board(api))["served_from"] == "database"
+        assert await leaderboard_tasks.heal_boards(api.runtime, at) == 1  # the next turn
+        assert (await board(api))["served_from"] == "redis"
 
 
 async def test_boards_without_awards_close_nothing(api: Api) -> None:
@@ -524,7 +545,7 @@ async def test_a_retroactive_publish_sends_readers_to_the_database_until_redis_i
             "/v1/rulesets/publish", json={"source": doubled, "mode": "retroactive", "comment": "upvotes count double"}
         )
         assert published.status_code == 202, published.text
-        assert await rulesets.run_queued_publication(api.runtime, datetime.now(UTC)) == 1
+        assert await run_scheduled_publish(api.runtime) == 1
         body = await board(api)
         assert body["served_from"] == "database"  # Redis still holds the scores from before the replay
         assert ranking(body) == [(1, "ann", 60), (2, "bob", 40)]

@@ -23,7 +23,7 @@ from rewards.rulesets import service as rulesets
 from rewards.rulesets.models import RulesetPublishJobRow
 from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_scheduled_publish
 from tests.factories import answer, upvote
 from tests.test_cli import rewards
 from tests.test_web import Web, open_web, web_settings
@@ -145,10 +145,21 @@ async def test_publish_from_now_on_keeps_the_past_and_applies_the_new_version_to
     assert (entry["detail"]["version"], entry["detail"]["previous_version"]) == (second, first)
 
 
+def runtime_of(web: Web) -> Runtime:
+    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+async def ask_retroactive(web: Web, source: str = DOUBLED, comment: str = "d") -> Any:
+    """`POST /v1/rulesets/publish`, retroactively: the answer (202 with the job, when taken)."""
+    return await web.forum.post(
+        "/v1/rulesets/publish", json={"source": source, "mode": "retroactive", "comment": comment}
+    )
+
+
 async def run_publish_job(web: Web) -> int:
     """What the scheduler does every few seconds (it does not run in these tests): run the queued job."""
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-    return await rulesets.run_queued_publication(runtime, utcnow())
+    return await run_scheduled_publish(runtime_of(web))
 
 
 async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores_it(web: Web) -> None:
@@ -233,9 +244,7 @@ async def test_a_failing_retroactive_publish_changes_nothing_and_says_why(
         raise OSError("no space left on device")
 
     monkeypatch.setattr(events, "replay", broken_replay)
-    asked = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    asked = await ask_retroactive(web)
     assert asked.status_code == 202, asked.text
 
     assert await run_publish_job(web) == 1
@@ -257,19 +266,15 @@ async def test_a_failing_retroactive_publish_changes_nothing_and_says_why(
     assert "Failed, nothing was changed:" in page.text and "no space left on device" in page.text
     # Not stuck: it can be asked for again.
     monkeypatch.undo()
-    again = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    again = await ask_retroactive(web)
     assert again.status_code == 202, again.text
     assert await run_publish_job(web) == 1 and await reputation(web, "piotr") == 60
 
 
 async def test_a_retroactive_publish_whose_process_died_is_marked_failed(web: Web) -> None:
     await three_upvotes(web)
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-    asked = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    runtime = runtime_of(web)
+    asked = await ask_retroactive(web)
     assert asked.status_code == 202, asked.text
     started = utcnow() - timedelta(minutes=5)
     # A process marked it running five minutes ago, then was killed before it committed.
@@ -283,18 +288,14 @@ async def test_a_retroactive_publish_whose_process_died_is_marked_failed(web: We
     job = (await web.forum.get(asked.headers["location"])).json()
     assert job["status"] == "failed" and job["error"].startswith("interrupted: the process running it was killed")
     assert await reputation(web, "piotr") == 30
-    again = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    again = await ask_retroactive(web)
     assert again.status_code == 202, again.text
 
 
 async def test_a_retroactive_publish_started_a_moment_ago_is_left_alone(web: Web) -> None:
     """It is marked running just before it takes the publishing lock: not mistaken for a dead one."""
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-    asked = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    runtime = runtime_of(web)
+    asked = await ask_retroactive(web)
     async with unit_of_work(runtime.sessionmaker) as uow:
         assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], utcnow(), 0)
     assert await run_publish_job(web) == 0
@@ -305,10 +306,8 @@ async def test_a_long_retroactive_publish_holding_the_lock_is_not_taken_for_dead
     """On PostgreSQL a running job holds the publishing lock: however long it runs, it is left alone; once the
     lock is free (its process died), it is marked failed."""
     async with open_web(web_settings(postgres_database_url)) as web:
-        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-        asked = await web.forum.post(
-            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-        )
+        runtime = runtime_of(web)
+        asked = await ask_retroactive(web)
         async with unit_of_work(runtime.sessionmaker) as uow:
             assert await rulesets_repository.mark_job_running(
                 uow.session, asked.json()["id"], utcnow() - timedelta(hours=2), 0
@@ -326,11 +325,9 @@ async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
 ) -> None:
     """On PostgreSQL, from a connection of its own, without waiting for the replay's transaction."""
     async with open_web(web_settings(postgres_database_url, apply_batch_size=1)) as web:
-        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime = runtime_of(web)
         await three_upvotes(web)
-        asked = await web.forum.post(
-            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-        )
+        asked = await ask_retroactive(web)
         seen: list[tuple[str, int | None]] = []
         record = rulesets_repository.record_job_progress
 
@@ -354,11 +351,9 @@ async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
 async def test_publishing_while_a_replay_runs_is_refused_at_once_not_after_it(postgres_database_url: str) -> None:
     """A running job holds the publishing lock for its whole replay: a publish must not wait on it."""
     async with open_web(web_settings(postgres_database_url)) as web:
-        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+        runtime = runtime_of(web)
         first = await published_version(web)
-        asked = await web.forum.post(
-            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-        )
+        asked = await ask_retroactive(web)
         async with unit_of_work(runtime.sessionmaker) as uow:
             assert await rulesets_repository.mark_job_running(uow.session, asked.json()["id"], utcnow(), 0)
         async with runtime.sessionmaker() as holder, holder.begin():
@@ -377,7 +372,7 @@ async def test_publishing_while_a_replay_runs_is_refused_at_once_not_after_it(po
 async def test_a_badge_granted_by_hand_during_a_replay_is_refused_after_a_short_wait(web: Web) -> None:
     """The replay holds the apply cursor until it commits: a manager gets a 409 that says why, not a hang."""
     await three_upvotes(web)
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    runtime = runtime_of(web)
     grant = {"user_id": "piotr", "badge_id": "deputy", "reason": "careful flags"}
     async with runtime.sessionmaker() as replay, replay.begin():
         await events_repository.take_cursor(replay, "replay", utcnow())  # as a replay does, until it commits
@@ -392,7 +387,7 @@ async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await three_upvotes(web)
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    runtime = runtime_of(web)
     first = await published_version(web)
     replay = events.replay
     replayed = asyncio.Event()
@@ -404,9 +399,7 @@ async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(
         return result
 
     monkeypatch.setattr(events, "replay", slow_replay)
-    asked = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-    )
+    asked = await ask_retroactive(web)
     assert await publish_retroactively(runtime, utcnow()) == 1  # the scheduled job starts it in a task
     assert runtime.publish_task is not None
     await asyncio.wait_for(replayed.wait(), timeout=30)
@@ -446,9 +439,7 @@ async def test_a_queued_retroactive_publish_can_be_cancelled(web: Web) -> None:
     assert (await web.forum.post("/v1/rulesets/publish-jobs/999/cancel")).status_code == 404
     audit = (await web.forum.get("/v1/audit", params={"action": "ruleset.publish_cancelled"})).json()["entries"]
     assert [(entry["actor"], entry["detail"]["job"]) for entry in audit] == [("user:mia", job["id"])]
-    allowed = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "x"}
-    )
+    allowed = await ask_retroactive(web, comment="x")
     assert allowed.status_code == 202, allowed.text
 
 
@@ -459,9 +450,7 @@ async def test_a_changed_rules_file_at_start_up_supersedes_a_queued_retroactive_
     rules.write_text(DEFAULT)
     settings = web_settings(database_url, rules_path=rules)
     async with open_web(settings) as web:
-        asked = await web.forum.post(
-            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-        )
+        asked = await ask_retroactive(web)
         assert asked.status_code == 202
     rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))  # an operator changes the file and restarts
     async with open_web(settings) as web:
@@ -481,10 +470,8 @@ async def test_a_job_claimed_before_a_changed_rules_file_is_published_does_not_u
     rules.write_text(DEFAULT)
     settings = web_settings(database_url, rules_path=rules)
     async with open_web(settings) as web:
-        runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-        asked = await web.forum.post(
-            "/v1/rulesets/publish", json={"source": DOUBLED, "mode": "retroactive", "comment": "d"}
-        )
+        runtime = runtime_of(web)
+        asked = await ask_retroactive(web)
         claimed = await rulesets.claim_queued_job(runtime, utcnow())
         assert claimed is not None
         rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))
@@ -648,14 +635,12 @@ async def test_the_api_lists_validates_previews_and_publishes(web: Web) -> None:
     assert await reputation(web, "piotr") == 30
     missing = await web.forum.post("/v1/rulesets/publish", json={"version": 999, "mode": "retroactive", "comment": "x"})
     assert missing.status_code == 404  # checked when asked for, not later in the background
-    broken = await web.forum.post(
-        "/v1/rulesets/publish", json={"source": BROKEN, "mode": "retroactive", "comment": "x"}
-    )
+    broken = await ask_retroactive(web, BROKEN, "x")
     assert broken.status_code == 422 and broken.json()["detail"][0]["line"] is not None
     audit = await web.forum.get("/v1/audit", params={"action": "ruleset.rolled_back"})
     assert audit.json()["entries"][0]["actor"] == "key:forum"
 
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
+    runtime = runtime_of(web)
     async with unit_of_work(runtime.sessionmaker) as uow:
         reader = await create_key(uow.session, "reader", [Scope.READ], utcnow())
     refused = await web.forum.get("/v1/rulesets", headers={"Authorization": f"Bearer {reader}"})

@@ -188,16 +188,14 @@ def _resolve(ruleset: Ruleset, body: GrantBadgeIn) -> tuple[Badge, str, str]:
     return badge, tier, body.post or ""
 
 
-# How long a change by hand waits for the apply cursor: a batch holds it for well under a second, a replay
-# (a retroactive publish) for minutes, and a manager's request must not hang that long.
-CURSOR_WAIT_MS = 5_000
-
-
 async def _stop_kept_states(session: AsyncSession, now: datetime) -> None:
     """A change by hand to state the engine keeps in memory: wait for any batch in progress (the cursor's
-    lock), and name a new last writer so that every applier reloads from the database."""
+    lock; not for a replay, a manager's request must not hang that long), and name a new last writer so that
+    every applier reloads from the database."""
     try:
-        applied_through, _ = await events_repository.take_cursor(session, "admin", now, wait_ms=CURSOR_WAIT_MS)
+        applied_through, _ = await events_repository.take_cursor(
+            session, "admin", now, wait_ms=events_repository.BATCH_WAIT_MS
+        )
     except events_repository.CursorBusy:
         raise Conflict(
             "the event log is being replayed (a retroactive publish or `rewards replay`), which holds it until it "

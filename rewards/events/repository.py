@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.db import SQLITE_BUSY_TIMEOUT_MS
+from rewards.db import SQLITE_BUSY_TIMEOUT_MS, lock_wait_ended
 from rewards.engine.state import EventInput
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.sql import asyncpg_connection, dialect_name, json_text, table_of, upsert
@@ -54,6 +54,11 @@ class CursorBusy(Exception):
     """The apply cursor stayed held longer than the caller would wait (a replay holds it until it commits)."""
 
 
+# How long a caller that must not hang behind a replay waits for the apply cursor: longer than a batch holds it
+# (well under a second at the default size), far shorter than a replay (minutes).
+BATCH_WAIT_MS = 5_000
+
+
 async def take_cursor(
     session: AsyncSession, holder: str, now: datetime, *, wait_ms: int | None = None
 ) -> tuple[int, str | None]:
@@ -86,8 +91,7 @@ async def _take_within(session: AsyncSession, statement: Any, wait_ms: int) -> A
     try:
         row = (await session.execute(statement)).first()
     except DBAPIError as error:
-        sqlstate = getattr(error.orig, "sqlstate", None)
-        if sqlstate == "55P03" or "database is locked" in str(error.orig):
+        if lock_wait_ended(error):
             raise CursorBusy from None
         raise
     finally:

@@ -472,25 +472,39 @@ def _healthy(meta: dict[str, str]) -> bool:
 
 async def heal(runtime: "Runtime", now: datetime) -> int:
     """Scheduled: if Redis lost the boards (flushed, restarted empty) or missed a batch, reload it from the
-    database. Returns 1 when it reloaded."""
+    database. Returns 1 when it reloaded; 0 too when a replay holds the apply cursor (it tries again next turn)."""
     if runtime.settings.redis_url is None:
         return 0
     async with redis_client(runtime) as client:
         if _healthy(await redis_store.status(client)):
             return 0
         boards = runtime.ruleset.spec.leaderboards
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            await events_repository.take_cursor(uow.session, holder_name("leaderboards-heal"), now)
-            if _healthy(await redis_store.status(client)):
-                return 0  # another process healed it while this one waited for the cursor
-            _, digest = await repository.get_sync(uow.session)
-            if digest != boards_digest(boards):
-                await repository.rebuild_scores(uow.session, boards)
-                seq, _ = await repository.get_sync(uow.session)
-                await repository.set_sync(uow.session, seq, boards_digest(boards))
-            periods = await _load_redis(uow.session, client, boards, now)
+        try:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                await _take_cursor_for_a_turn(uow.session, holder_name("leaderboards-heal"), now)
+                if _healthy(await redis_store.status(client)):
+                    return 0  # another process healed it while this one waited for the cursor
+                _, digest = await repository.get_sync(uow.session)
+                if digest != boards_digest(boards):
+                    await repository.rebuild_scores(uow.session, boards)
+                    seq, _ = await repository.get_sync(uow.session)
+                    await repository.set_sync(uow.session, seq, boards_digest(boards))
+                periods = await _load_redis(uow.session, client, boards, now)
+        except events_repository.CursorBusy:
+            return 0
         log.info("leaderboards reloaded into Redis from the database (%d board periods)", periods)
         return 1
+
+
+async def _take_cursor_for_a_turn(session: AsyncSession, holder: str, now: datetime) -> None:
+    """The apply cursor, for a scheduled job: waited for while a batch holds it, not while a replay does (it
+    holds it until it commits, minutes; the job would hold up the embedded scheduler, or a worker's slot, all
+    that time): CursorBusy then, and the job tries again on its next turn."""
+    try:
+        await events_repository.take_cursor(session, holder, now, wait_ms=events_repository.BATCH_WAIT_MS)
+    except events_repository.CursorBusy:
+        log.info("%s: the apply cursor is held (a replay); trying again next turn", holder)
+        raise
 
 
 # -- closing periods --------------------------------------------------------------------------------------
@@ -502,50 +516,53 @@ async def close_periods(runtime: "Runtime", now: datetime) -> int:
     included. Returns how many periods this call closed."""
     closed = 0
     holder = holder_name("leaderboards-close")
-    for board in runtime.ruleset.spec.leaderboards:
-        periods: dict[Period, list[Any]] = {}
-        for award in board.awards:
-            periods.setdefault(award.period, []).append(award)
-        for period, awards in periods.items():
-            key = previous_key(period, period_key(period, now - CLOSE_GRACE))
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                # The apply cursor first, as applying does: prizes then take perk locks and badge grants, and
-                # the same order everywhere means no deadlock with a batch being applied.
-                await events_repository.take_cursor(uow.session, holder, now)
-                if not await repository.claim_closure(uow.session, board.id, key, now, holder):
-                    continue
-                await fold(uow.session)
-                rows: list[dict[str, Any]] = []
-                for award in awards:
-                    prize = f"badge:{award.badge}" if award.badge is not None else f"perk:{award.perk}"
-                    for row in await top_with_ties(uow.session, board.id, key, award.top):
-                        if award.badge is not None:
-                            granted = await _grant_badge(uow.session, runtime, board, key, award.badge, row, now)
-                        else:
-                            assert award.perk is not None
-                            granted = await perks_service.offer_prize(
-                                uow.session,
-                                runtime.ruleset,
-                                award.perk,
-                                row.user_id,
-                                f"leaderboard:{board.id}",
-                                f"{board.title}: #{row.rank} of {key}",
-                                now,
+    try:
+        for board in runtime.ruleset.spec.leaderboards:
+            periods: dict[Period, list[Any]] = {}
+            for award in board.awards:
+                periods.setdefault(award.period, []).append(award)
+            for period, awards in periods.items():
+                key = previous_key(period, period_key(period, now - CLOSE_GRACE))
+                async with unit_of_work(runtime.sessionmaker) as uow:
+                    # The apply cursor first, as applying does: prizes then take perk locks and badge grants, and
+                    # the same order everywhere means no deadlock with a batch being applied.
+                    await _take_cursor_for_a_turn(uow.session, holder, now)
+                    if not await repository.claim_closure(uow.session, board.id, key, now, holder):
+                        continue
+                    await fold(uow.session)
+                    rows: list[dict[str, Any]] = []
+                    for award in awards:
+                        prize = f"badge:{award.badge}" if award.badge is not None else f"perk:{award.perk}"
+                        for row in await top_with_ties(uow.session, board.id, key, award.top):
+                            if award.badge is not None:
+                                granted = await _grant_badge(uow.session, runtime, board, key, award.badge, row, now)
+                            else:
+                                assert award.perk is not None
+                                granted = await perks_service.offer_prize(
+                                    uow.session,
+                                    runtime.ruleset,
+                                    award.perk,
+                                    row.user_id,
+                                    f"leaderboard:{board.id}",
+                                    f"{board.title}: #{row.rank} of {key}",
+                                    now,
+                                )
+                            rows.append(
+                                {
+                                    "board": board.id,
+                                    "period": key,
+                                    "user_id": row.user_id,
+                                    "prize": prize,
+                                    "rank": row.rank,
+                                    "score": row.score,
+                                    "granted": granted,
+                                }
                             )
-                        rows.append(
-                            {
-                                "board": board.id,
-                                "period": key,
-                                "user_id": row.user_id,
-                                "prize": prize,
-                                "rank": row.rank,
-                                "score": row.score,
-                                "granted": granted,
-                            }
-                        )
-                await repository.add_winners(uow.session, rows)
-            closed += 1
-            log.info("closed %s %s of board %s: %d prize(s)", period, key, board.id, len(rows))
+                    await repository.add_winners(uow.session, rows)
+                closed += 1
+                log.info("closed %s %s of board %s: %d prize(s)", period, key, board.id, len(rows))
+    except events_repository.CursorBusy:
+        pass  # a replay holds the apply cursor: the rest close on a later turn
     return closed
 
 

@@ -1,6 +1,7 @@
 """Ruleset versions: the exact text of every ruleset events were applied under, and which one is published."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +37,17 @@ class RulesetPublicationRow(Base):
     __table_args__ = (Index("ix_ruleset_publications_via_id", "via", "id"),)
 
 
+class PublishJobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # published: the publication, its replay and this status committed together
+    FAILED = "failed"  # nothing changed; `error` says why
+    CANCELLED = "cancelled"  # while queued: by a manager, or by a changed rules file published at start-up
+
+
+UNFINISHED_JOBS = (PublishJobStatus.QUEUED, PublishJobStatus.RUNNING)
+
+
 class RulesetPublishJobRow(Base):
     """A retroactive publication asked for and run in the background (a replay of the whole log can take
     minutes): queued -> running -> done (the publication committed with its replay) or failed (nothing
@@ -49,7 +61,7 @@ class RulesetPublishJobRow(Base):
     requested_by: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(String(1000))
     via: Mapped[str] = mapped_column(String(16))  # console | api
-    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16))  # a PublishJobStatus
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     events_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the log's length when it started

@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.engine.state import EventInput
 from rewards.events.models import StoredEvent
-from rewards.rulesets.models import RulesetPublicationRow, RulesetPublishJobRow, RulesetVersionRow
+from rewards.rulesets.models import (
+    UNFINISHED_JOBS,
+    PublishJobStatus,
+    RulesetPublicationRow,
+    RulesetPublishJobRow,
+    RulesetVersionRow,
+)
 from rewards.sql import dialect_name, upsert
 
 # Held for the length of a publishing transaction, so two processes starting with a new rules file at once
@@ -115,8 +121,7 @@ async def events_page(
 
 # -- retroactive publications run in the background -----------------------------------------------------------------
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-UNFINISHED = (QUEUED, RUNNING)
+QUEUED, RUNNING, DONE = PublishJobStatus.QUEUED, PublishJobStatus.RUNNING, PublishJobStatus.DONE
 
 
 async def add_job(
@@ -150,7 +155,7 @@ async def add_job(
 
 async def unfinished_job(session: AsyncSession) -> RulesetPublishJobRow | None:
     """The queued or running job, if any (there is at most one)."""
-    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status.in_(UNFINISHED))
+    query = select(RulesetPublishJobRow).where(RulesetPublishJobRow.status.in_(UNFINISHED_JOBS))
     return await session.scalar(query.order_by(RulesetPublishJobRow.id).limit(1))
 
 
@@ -227,9 +232,9 @@ async def end_jobs(
     session: AsyncSession,
     *,
     now: datetime,
-    status: str,
+    status: PublishJobStatus,
     error: str | None,
-    among: tuple[str, ...],
+    among: tuple[PublishJobStatus, ...],
     job_id: int | None = None,
     started_before: datetime | None = None,
 ) -> list[RulesetPublishJobRow]:

@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from rewards.engine.ruleset import MAX_DAYS
 from rewards.inputs import MAX_BIGINT, RequestBody
+from rewards.rulesets.models import PublishJobStatus
 from rewards.rulesets.preview import PreviewResult
 
 Mode = Literal["from_now_on", "retroactive"]
@@ -120,16 +121,13 @@ class PublishOut(BaseModel):
     failed_events: int | None
 
 
-JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-
-
 class PublishJobOut(BaseModel):
     """A retroactive publication, run in the background: the whole log is replayed under `version` in one
     transaction, so the publication and everything it recomputes commit together, or nothing changes."""
 
     id: int
     version: int
-    status: JobStatus = Field(
+    status: PublishJobStatus = Field(
         description="`queued`, `running`, `done` (published: `publication_id`, `action`, the counts), `failed` "
         "(nothing changed: `error` says why) or `cancelled` (while queued, by a manager or by a changed rules file "
         "published at start-up)."
@@ -149,7 +147,17 @@ class PublishJobOut(BaseModel):
     publication_id: int | None
     action: Literal["ruleset.published", "ruleset.rolled_back"] | None
     error: str | None
-    url: str = Field(description="Where to follow it.")
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @computed_field(description="Where to follow it.")  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        return publish_job_url(self.id)
+
+
+def publish_job_url(job_id: int) -> str:
+    return f"/v1/rulesets/publish-jobs/{job_id}"
 
 
 class PublishJobsOut(BaseModel):

@@ -28,7 +28,7 @@ from rewards.events import repository as events_repository
 from rewards.events import service as events
 from rewards.leaderboards import service as leaderboards
 from rewards.rulesets import repository
-from rewards.rulesets.models import RulesetPublicationRow, RulesetPublishJobRow
+from rewards.rulesets.models import PublishJobStatus, RulesetPublicationRow, RulesetPublishJobRow
 from rewards.rulesets.preview import Comparison
 from rewards.rulesets.schemas import (
     Mode,
@@ -41,6 +41,7 @@ from rewards.rulesets.schemas import (
     SourceOut,
     VersionOut,
     VersionsOut,
+    publish_job_url,
 )
 
 if TYPE_CHECKING:
@@ -109,10 +110,10 @@ async def start_up(session: AsyncSession, file_ruleset: Ruleset, origin: str, no
         for superseded in await repository.end_jobs(
             session,
             now=now,
-            status=repository.CANCELLED,
+            status=PublishJobStatus.CANCELLED,
             error=f"superseded: the rules file {origin} changed and was published at start-up after it was asked "
             "for; ask again if it should still apply",
-            among=(repository.QUEUED,),
+            among=(PublishJobStatus.QUEUED,),
         ):
             await _audit_job_end(session, superseded, "ruleset.publish_cancelled", now, actor="file")
         previous = await repository.published_version(session)
@@ -499,7 +500,7 @@ def _unfinished(job: RulesetPublishJobRow) -> Conflict:
     return Conflict(
         f"a retroactive publish of version {job.version}, asked for by {job.requested_by} at "
         f"{job.requested_at:%Y-%m-%d %H:%M} UTC, is {job.status}: publish again once it has finished (the "
-        f"rules page shows it, and {_job_url(job.id)})"
+        f"rules page shows it, and {publish_job_url(job.id)})"
     )
 
 
@@ -508,7 +509,7 @@ async def _check_still_wanted(session: AsyncSession, job_id: int) -> None:
     file was published at start-up since it was asked for (that cancels queued jobs; this one was already
     claimed)."""
     job = await repository.get_job(session, job_id)
-    if job is None or job.status != repository.RUNNING:
+    if job is None or job.status != PublishJobStatus.RUNNING:
         raise Conflict(f"job {job_id} is no longer running (it was taken for dead); publish again")
     from_file = await repository.last_publication(session, via="file")
     if from_file is not None and from_file.published_at > job.requested_at:
@@ -518,16 +519,8 @@ async def _check_still_wanted(session: AsyncSession, job_id: int) -> None:
         )
 
 
-def _job_url(job_id: int) -> str:
-    return f"/v1/rulesets/publish-jobs/{job_id}"
-
-
 def job_out(row: RulesetPublishJobRow) -> PublishJobOut:
-    return PublishJobOut.model_validate({**_columns(row), "url": _job_url(row.id)})
-
-
-def _columns(row: RulesetPublishJobRow) -> dict[str, object]:
-    return {column.key: getattr(row, column.key) for column in RulesetPublishJobRow.__table__.columns}
+    return PublishJobOut.model_validate(row)
 
 
 async def request_retroactive(
@@ -582,7 +575,7 @@ async def cancel_job(session: AsyncSession, job_id: int, *, actor: str, now: dat
     """Cancel a queued job (a wrong draft, or no worker to run it). A running one cannot be: its replay is one
     transaction, which commits or rolls back whole."""
     cancelled = await repository.end_jobs(
-        session, now=now, status=repository.CANCELLED, error=None, among=(repository.QUEUED,), job_id=job_id
+        session, now=now, status=PublishJobStatus.CANCELLED, error=None, among=(PublishJobStatus.QUEUED,), job_id=job_id
     )
     if cancelled:
         await _audit_job_end(session, cancelled[0], "ruleset.publish_cancelled", now, actor=actor)
@@ -590,19 +583,12 @@ async def cancel_job(session: AsyncSession, job_id: int, *, actor: str, now: dat
     found = await repository.get_job(session, job_id)
     if found is None:
         raise NotFound(f"no retroactive publish job {job_id}; GET /v1/rulesets/publish-jobs lists them")
-    if found.status == repository.RUNNING:
+    if found.status == PublishJobStatus.RUNNING:
         raise Conflict(
             f"job {job_id} is running: its replay is one transaction, which commits or rolls back whole, and "
             "cannot be stopped halfway; publish the version you want once it has finished"
         )
     raise Conflict(f"job {job_id} has already ended ({found.status})")
-
-
-async def replay_running(session: AsyncSession) -> bool:
-    """Whether a retroactive publish is replaying the log: it holds the apply cursor until it commits, and
-    scheduled jobs that need the cursor skip their turn rather than wait (see rewards.leaderboards.tasks)."""
-    job = await repository.unfinished_job(session)
-    return job is not None and job.status == repository.RUNNING
 
 
 async def publish_job(session: AsyncSession, job_id: int) -> PublishJobOut:
@@ -633,10 +619,10 @@ async def claim_queued_job(runtime: "Runtime", now: datetime) -> ClaimedJob | No
             for dead in await repository.end_jobs(
                 uow.session,
                 now=now,
-                status=repository.FAILED,
+                status=PublishJobStatus.FAILED,
                 error="interrupted: the process running it was killed before it committed; nothing was "
                 "changed, publish it again",
-                among=(repository.RUNNING,),
+                among=(PublishJobStatus.RUNNING,),
                 started_before=now - INTERRUPTED_AFTER,
             ):
                 await _audit_job_end(uow.session, dead, "ruleset.publish_failed", now)
@@ -708,21 +694,12 @@ async def run_claimed_job(runtime: "Runtime", job: ClaimedJob) -> None:
         for failed in await repository.end_jobs(
             uow.session,
             now=now,
-            status=repository.FAILED,
+            status=PublishJobStatus.FAILED,
             error=f"{reason}; nothing was changed",
-            among=(repository.RUNNING,),
+            among=(PublishJobStatus.RUNNING,),
             job_id=job.id,
         ):
             await _audit_job_end(uow.session, failed, "ruleset.publish_failed", now)
-
-
-async def run_queued_publication(runtime: "Runtime", now: datetime) -> int:
-    """Claim the oldest queued job and run it to its end, here (1 if there was one)."""
-    job = await claim_queued_job(runtime, now)
-    if job is None:
-        return 0
-    await run_claimed_job(runtime, job)
-    return 1
 
 
 async def _requeue(runtime: "Runtime", job_id: int) -> None:

@@ -16,7 +16,7 @@ from rewards.engine.ruleset import MAX_DAYS
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.rulesets import service as rulesets
-from rewards.rulesets.repository import UNFINISHED
+from rewards.rulesets.models import UNFINISHED_JOBS
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
 from rewards.web.endpoints import ManagerDep, csrf_protected
@@ -53,7 +53,7 @@ async def rules_page(
         just_queued=queued,
         jobs=jobs,
         # While one is queued or running, the page reloads itself to show its progress.
-        job_unfinished=any(job.status in UNFINISHED for job in jobs),
+        job_unfinished=any(job.status in UNFINISHED_JOBS for job in jobs),
     )
 
 
