@@ -93,10 +93,12 @@ async def test_the_worker_runs_a_retroactive_publish_asked_for_through_the_api(
                     assert job["status"] in ("queued", "running"), job
                     await asyncio.sleep(0.1)
         finally:
-            await worker.close()
+            # Its polling first, then its shutdown: close() does not stop main(), whose next poll would then
+            # find the Redis pool closed.
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
+            await worker.close()
         assert (job["replayed_events"], job["events_done"], job["error"]) == (3, 3, None), job
         assert await api.reputation("expert") == 55
         assert (await api.client.get("/v1/rulesets")).json()["published_version"] == job["version"]
