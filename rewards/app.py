@@ -12,10 +12,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
 
 from rewards.adapters.endpoints import router as adapters_router
 from rewards.audit.endpoints import router as audit_router
 from rewards.badges.endpoints import router as badges_router
+from rewards.body_limits import JsonTooLarge, too_large_message
 from rewards.config import Settings, get_settings
 from rewards.db import lock_wait_ended
 from rewards.deps import refuse_nul
@@ -87,6 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(webhooks_router)
     app.include_router(rulesets_router)
+    # Every body is counted as it arrives, before it is parsed or the key checked; routes that take more declare
+    # it (rewards.inputs). The limiter's own refusals are made JSON outside it (rewards.body_limits).
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)
+    app.add_middleware(JsonTooLarge, smallest=settings.max_request_body_bytes)
     install_web_pages(app)  # sign-in, /me, /u/{id}, /admin, static files, HTML error pages
     _install_error_handlers(app)
     _install_openapi(app)
@@ -117,6 +123,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404 and wants_page(request):
             return not_found_page(request)
+        if error.status_code == 413:
+            return _error(
+                413,
+                too_large_message(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY), request.headers.get("content-length")),
+            )
         message = "no such endpoint; see /docs" if error.status_code == 404 else str(error.detail)
         return _error(error.status_code, message)
 

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rewards import PROJECT_ROOT
+from rewards.inputs import MAX_BODY_BYTES_CEILING
 
 # Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
 DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"  # noqa: S105 (refused in production)
@@ -24,7 +25,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rules_path: Path = PROJECT_ROOT / "rules" / "default.yaml"
 
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # The bodies of POST /v1/events and of Discourse deliveries (read once the sender is known)...
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES_CEILING)
+    # ...and of every route that declares no limit of its own (rewards.inputs): larger ones get 413 before they
+    # are parsed and before the key is checked.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024, le=MAX_BODY_BYTES_CEILING)
     max_events_per_request: int = Field(default=1000, ge=1)
     # Events applied per transaction: large enough to amortise round trips, small enough to keep
     # a transaction short.

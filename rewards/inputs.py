@@ -15,6 +15,14 @@ from pydantic_core import PydanticCustomError
 # PostgreSQL's bigint: ids, versions and page cursors a request names are refused above it (422), where the
 # database would refuse them with an error.
 MAX_BIGINT = 2**63 - 1
+
+# Request bodies (FastAPI's `max_body_size`, enforced as the body arrives, before it is parsed and before any
+# dependency, authentication included, runs): every route takes at most `REWARDS_MAX_REQUEST_BODY_BYTES` (64 KiB)
+# unless it declares one of these. Rules drafts and code uploads...
+UPLOAD_BODY_BYTES = 4 * 1024 * 1024
+# ...and the routes that check the key first and then read their body themselves against
+# `REWARDS_MAX_BODY_BYTES` (events, Discourse deliveries): this is the most that setting may be.
+MAX_BODY_BYTES_CEILING = 64 * 1024 * 1024
 NUL = "\x00"
 NUL_IN_TEXT = "text cannot contain the NUL character (\\u0000)"
 NUL_IN_NAME = "a field name cannot contain the NUL character (\\u0000)"

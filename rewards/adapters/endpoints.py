@@ -12,13 +12,13 @@ from rewards.errors import RewardsError, Unauthorized
 from rewards.events import service
 from rewards.events.endpoints import read_body
 from rewards.events.runner import after_intake
-from rewards.inputs import nul_problem
+from rewards.inputs import MAX_BODY_BYTES_CEILING, nul_problem
 from rewards.runtime import utcnow
 
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
 
 
-@router.post("/discourse", summary="Receive a Discourse webhook")
+@router.post("/discourse", summary="Receive a Discourse webhook", max_body_size=MAX_BODY_BYTES_CEILING)
 async def discourse_webhook(
     request: Request,
     runtime: RuntimeDep,

@@ -15,6 +15,7 @@ from rewards.events import service
 from rewards.events.contract import all_event_schemas
 from rewards.events.runner import after_intake
 from rewards.events.schemas import EventStatusOut, IntakeResult
+from rewards.inputs import MAX_BODY_BYTES_CEILING
 from rewards.runtime import utcnow
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 @router.post(
     "/events",
+    max_body_size=MAX_BODY_BYTES_CEILING,  # the route checks the key, then reads up to REWARDS_MAX_BODY_BYTES
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IntakeResult,
     openapi_extra=_EVENT_BODY,

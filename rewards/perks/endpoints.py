@@ -6,6 +6,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Response
 
 from rewards.deps import CanRead, CanWriteEvents, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
+from rewards.inputs import UPLOAD_BODY_BYTES
 from rewards.outbox import service as outbox
 from rewards.perks import service
 from rewards.perks.schemas import (
@@ -104,7 +105,9 @@ async def revoke_perk(
     return await _decide("revoke", perk_id, body, uow, runtime, actor_of(principal))
 
 
-@router.post("/v1/admin/perks/{perk_id}/codes", response_model=CodesOut, tags=["admin"])
+@router.post(
+    "/v1/admin/perks/{perk_id}/codes", response_model=CodesOut, tags=["admin"], max_body_size=UPLOAD_BODY_BYTES
+)
 async def upload_codes(
     perk_id: PerkId, body: CodesIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin
 ) -> CodesOut:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Response, status
 from rewards.db import unit_of_work
 from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
-from rewards.inputs import MAX_BIGINT
+from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES
 from rewards.rulesets import service
 from rewards.rulesets.schemas import (
     PreviewIn,
@@ -83,7 +83,13 @@ async def get_version(version: Version, session: SessionDep, _: IsAdmin) -> Sour
     return await service.source_of(session, version)
 
 
-@router.post("/v1/rulesets/validate", response_model=ValidateOut, responses=DRAFT_ERRORS, summary="Check a draft")
+@router.post(
+    "/v1/rulesets/validate",
+    response_model=ValidateOut,
+    responses=DRAFT_ERRORS,
+    summary="Check a draft",
+    max_body_size=UPLOAD_BODY_BYTES,
+)
 async def validate(body: ValidateIn, _: IsAdmin) -> ValidateOut:
     problems = service.problems_of(body.source)
     if problems:
@@ -97,6 +103,7 @@ async def validate(body: ValidateIn, _: IsAdmin) -> ValidateOut:
 
 @router.post(
     "/v1/rulesets/preview",
+    max_body_size=UPLOAD_BODY_BYTES,
     response_model=PreviewOut,
     responses=DRAFT_ERRORS,
     summary="What a draft would change, against the published ruleset",
@@ -111,6 +118,7 @@ async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOu
 
 @router.post(
     "/v1/rulesets/publish",
+    max_body_size=UPLOAD_BODY_BYTES,
     response_model=None,
     responses={
         200: {"model": PublishOut, "description": "Published from now on."},

@@ -30,7 +30,7 @@ from rewards.engine.boards import PERIODS, Period, period_end, period_key, previ
 from rewards.engine.ruleset import MAX_SEATS
 from rewards.errors import RewardsError
 from rewards.events.runner import after_intake
-from rewards.inputs import MAX_BIGINT, NoNul
+from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES, NoNul
 from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import BoardOut, BoardPageOut
 from rewards.outbox import service as outbox
@@ -253,7 +253,7 @@ def _codes_from_file(name: str, content: bytes) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-@router.post("/admin/perks/{perk_id}/codes")
+@router.post("/admin/perks/{perk_id}/codes", max_body_size=UPLOAD_BODY_BYTES)
 async def upload_codes(
     request: Request,
     perk_id: str,

@@ -14,7 +14,7 @@ from rewards.db import unit_of_work
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.engine.ruleset import MAX_DAYS
 from rewards.errors import Conflict, NotFound, RulesetError
-from rewards.inputs import MAX_BIGINT, NoNul
+from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES, NoNul
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.models import UNFINISHED_JOBS
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
@@ -154,7 +154,7 @@ async def edit_page(
     return _edit_page(request, source, DraftForm(based_on=based_on, days=None))
 
 
-@router.post("/admin/rules/edit", response_class=HTMLResponse)
+@router.post("/admin/rules/edit", response_class=HTMLResponse, max_body_size=UPLOAD_BODY_BYTES)
 async def edit(
     request: Request,
     viewer: ManagerDep,
