@@ -68,7 +68,7 @@ async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def _clean_postgres(url: str) -> None:
+async def clean_postgres(url: str) -> None:
     engine = create_engine(Settings(database_url=url))
     async with engine.begin() as connection:
         names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
@@ -84,13 +84,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_te
         path = tmp_path / "rewards.db"
         shutil.copyfile(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    await _clean_postgres(postgres_url)
+    await clean_postgres(postgres_url)
     return postgres_url
 
 
 @pytest.fixture
 async def postgres_database_url(postgres_url: str) -> str:
-    await _clean_postgres(postgres_url)
+    await clean_postgres(postgres_url)
     return postgres_url
 
 

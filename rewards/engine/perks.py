@@ -62,6 +62,30 @@ def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verd
     return Verdict(eligible=not missing, missing=missing)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What the decisions that depend on order rest on for one user: the rank title, suspended or not, and the
+    perks they qualify for. The apply step looks at it after every event for the users the event changed: a new
+    rank is notified with that event, and when `perks` change the batch ends there, so that perks are decided on
+    the state as that event left it (see `rewards.events.service.prepare_batch`). Who is offered a seat, waitlisted
+    or withdrawn, in what order, and every rank change, is then a function of the log in order, never of where one
+    batch ended and the next began."""
+
+    rank: str | None
+    suspended: bool
+    perks: frozenset[str]
+
+
+def mark_of(ruleset: Ruleset, profile: Profile, when: datetime, *, perks: bool = True) -> Mark:
+    rank = standing(ruleset.spec.ranks, profile.reputation, profile.badges).rank if ruleset.spec.ranks else None
+    eligible = (
+        frozenset(perk.id for perk in ruleset.spec.perks if check(ruleset, perk, profile, when).eligible)
+        if perks
+        else frozenset()
+    )
+    return Mark(rank=rank.id if rank is not None else None, suspended=profile.suspended, perks=eligible)
+
+
 def describe_missing(missing: list[str]) -> str:
     if not missing:
         return ""

@@ -218,6 +218,11 @@ class WorkingState:
     notices: list[Notice] = field(default_factory=list)
     # Reputation of each user changed in this batch, as it was before the batch (for rank changes).
     reputation_before: dict[str, int] = field(default_factory=dict)
+    # Users changed by the event being settled (the apply step empties it before each event), and what each
+    # user's perk decisions depend on as the last event left it (`rewards.engine.perks.perk_mark`); kept with
+    # the state, like the users it describes.
+    touched: set[str] = field(default_factory=set)
+    marks: dict[str, Any] = field(default_factory=dict)  # rewards.engine.perks.Mark (which imports this module)
 
     # What has been loaded completely, so that a state kept between batches knows what it need not load again.
     loaded_slots: set[str] = field(default_factory=set)
@@ -266,6 +271,7 @@ class WorkingState:
         self.changed_badges.clear()
         self.notices.clear()
         self.reputation_before.clear()
+        self.touched.clear()
         return undone
 
     def drop_awards(self, award_ids: Iterable[int]) -> None:
@@ -337,6 +343,7 @@ class WorkingState:
         if active and (user.last_active_at is None or when > user.last_active_at):
             user.last_active_at = when
         user.updated_seq = max(user.updated_seq, seq)
+        self.touched.add(user_id)
         if user_id not in self.changed_users:
             self.reputation_before.setdefault(user_id, user.reputation)
             self.changed_users.add(user_id)

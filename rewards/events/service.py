@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges import repository as badges_repository
 from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
-from rewards.engine.ranks import rank_changes
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import EventInput, Notice, WorkingState
 from rewards.errors import InvalidInput, NotFound
@@ -250,13 +249,19 @@ async def prepare_batch(
     owners |= set().union(*(need.counted_subjects for need in wanted))
     await badges_repository.load_counters(session, state, owners)
     await badges_repository.load_recognition(session, state, users)
+    # Ranks and perks are decided event by event (rewards.engine.perks.Mark): note where each user stands.
+    deciding_perks = perks and bool(ruleset.spec.perks)
+    marking = bool(events) and (deciding_perks or bool(ruleset.spec.ranks))
+    if marking:
+        perks_service.mark_users(ruleset, state, users, events[0].time, perks=deciding_perks)
 
     outcomes: list[repository.Outcome] = []
     yielded = time.perf_counter()
-    for event in events:
+    for index, event in enumerate(events):
         if time.perf_counter() - yielded > YIELD_EVERY_SECONDS:
             await asyncio.sleep(0)
             yielded = time.perf_counter()
+        state.touched.clear()
         try:
             decisions = evaluate(ruleset, event, state)
         except EvaluationError as error:
@@ -268,8 +273,12 @@ async def prepare_batch(
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
-    if events:
-        state.notices.extend(rank_changes(ruleset.spec.ranks, state, events[-1].time, events[-1].seq))
+        if marking and perks_service.mark_event(ruleset, state, event, perks=deciding_perks) and deciding_perks:
+            # Someone's perk decisions may change with this event: the batch ends here, so that they are made
+            # on the state as this event left it, whatever the batch size (the rest comes in the next batch).
+            events = events[: index + 1]
+            break
+
     # The rows are taken before the state forgets its changes.
     ledger = ledger_repository.changes(state)
     boards = leaderboards.board_changes(ruleset, state)

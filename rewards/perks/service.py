@@ -14,16 +14,17 @@ id. Seat allocation for a perk happens under a lock on its settings row, so seve
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.engine.perks import Profile, check, describe_missing, window_open
+from rewards.engine.perks import Profile, check, describe_missing, mark_of, window_open
+from rewards.engine.ranks import rank_change_notice
 from rewards.engine.ruleset import Perk, Ruleset
-from rewards.engine.state import WorkingState
+from rewards.engine.state import EventInput, WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.inputs import NUL
 from rewards.outbox import service as outbox
@@ -371,6 +372,50 @@ async def after_batch(
     users = sorted({*candidates.likely, *holders})
     profiles = [candidates.profiles[user_id] for user_id in users if user_id in candidates.profiles]
     return await reconcile(session, ruleset, profiles, now, notify=notify)
+
+
+def mark_users(ruleset: Ruleset, state: WorkingState, user_ids: Iterable[str], when: datetime, *, perks: bool) -> None:
+    """Note the marks (`rewards.engine.perks.Mark`) of these users, just loaded and not yet changed by the batch,
+    for those the state has not noted yet. A user the state does not hold yet is new: an empty profile."""
+    unmarked = [user_id for user_id in user_ids if user_id not in state.marks]
+    if not unmarked:
+        return
+    profiles = {p.user_id: p for p in profiles_from_state(state, unmarked, _user_counter_ids(ruleset))}
+    for user_id in unmarked:
+        profile = profiles.get(user_id) or Profile(user_id=user_id, reputation=0, suspended=False, last_active_at=None)
+        state.marks[user_id] = mark_of(ruleset, profile, when, perks=perks)
+
+
+def mark_event(ruleset: Ruleset, state: WorkingState, event: EventInput, *, perks: bool) -> bool:
+    """After an event: note the marks of the users it changed, notify the rank titles it changed (with this
+    event), and say whether anyone's perk eligibility or suspension moved (perks must be decided before the next
+    event)."""
+    if not state.touched:
+        return False
+    moved = False
+    ranks = {rank.id: rank for rank in ruleset.spec.ranks}
+    for profile in profiles_from_state(state, sorted(state.touched), _user_counter_ids(ruleset)):
+        mark = mark_of(ruleset, profile, event.time, perks=perks)
+        before = state.marks.get(profile.user_id)
+        if before == mark:
+            continue
+        state.marks[profile.user_id] = mark
+        if before is None:  # not loaded through the batch's needs (never expected): decide its perks, to be safe
+            moved = moved or mark.suspended or bool(mark.perks)
+            continue
+        if before.rank != mark.rank:
+            old = ranks.get(before.rank) if before.rank is not None else None
+            new = ranks.get(mark.rank) if mark.rank is not None else None
+            notice = rank_change_notice(profile.user_id, old, new, profile.reputation, event.time, f"{event.seq}")
+            if notice is not None:
+                state.notices.append(notice)
+        if before.suspended != mark.suspended or before.perks != mark.perks:
+            moved = True
+    return moved
+
+
+def _user_counter_ids(ruleset: Ruleset) -> list[str]:
+    return [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
 
 
 def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
