@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rewards.db import REFUSED_DATA, refusal, unit_of_work
+from rewards.engine.state import EventInput
 from rewards.events import service
 from rewards.leaderboards import service as leaderboards
 from rewards.outbox import service as outbox
@@ -68,7 +69,7 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
                 kept, written = batch.kept, batch.prepared
                 if kept is not None and written is not None and batch_size == runtime.settings.apply_batch_size:
                     # The next batch is computed while this one's writes and commit run (see `prepare_ahead`).
-                    ahead = asyncio.create_task(_prepare_ahead(runtime, kept, batch_size))
+                    ahead = asyncio.create_task(_prepare_ahead(runtime, kept, batch_size, written.rest))
                 result = await service.write_next_batch(
                     uow.session, runtime.ruleset, batch, utcnow(), writer=runtime.writer
                 )
@@ -130,9 +131,11 @@ async def _drain(runtime: Runtime, holder: str, time_budget: float | None) -> Dr
             return DrainResult(applied, failed, batches, finished=False)
 
 
-async def _prepare_ahead(runtime: Runtime, kept: service.KeptState, limit: int) -> service.PreparedBatch | None:
+async def _prepare_ahead(
+    runtime: Runtime, kept: service.KeptState, limit: int, rest: list[EventInput]
+) -> service.PreparedBatch | None:
     async with runtime.sessionmaker() as session:
-        return await service.prepare_ahead(session, runtime.ruleset, kept, limit)
+        return await service.prepare_ahead(session, runtime.ruleset, kept, limit, rest)
 
 
 async def _ahead_result(

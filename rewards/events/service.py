@@ -5,7 +5,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges import repository as badges_repository
 from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
+from rewards.engine.perks import Marker
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import EventInput, Notice, WorkingState
 from rewards.errors import InvalidInput, NotFound
@@ -208,6 +209,9 @@ class PreparedBatch:
     notices: list[Notice]
     perk_candidates: perks_service.BatchCandidates | None
     undone_awards: list[int]  # drop them from the state once this batch is committed (see WorkingState)
+    # Events read with this batch but left for the next: the batch ended early, at an event after which perks
+    # had to be decided. Their state is already loaded; the next batch starts with them.
+    rest: list[EventInput] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -252,10 +256,12 @@ async def prepare_batch(
     # Ranks and perks are decided event by event (rewards.engine.perks.Mark): note where each user stands.
     deciding_perks = perks and bool(ruleset.spec.perks)
     marking = bool(events) and (deciding_perks or bool(ruleset.spec.ranks))
-    if marking:
-        perks_service.mark_users(ruleset, state, users, events[0].time, perks=deciding_perks)
+    marker = Marker(ruleset, perks=deciding_perks) if marking else None
+    if marker is not None:
+        perks_service.mark_users(marker, state, users, events[0].time)
 
     outcomes: list[repository.Outcome] = []
+    rest: list[EventInput] = []
     yielded = time.perf_counter()
     for index, event in enumerate(events):
         if time.perf_counter() - yielded > YIELD_EVERY_SECONDS:
@@ -273,10 +279,10 @@ async def prepare_batch(
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
-        if marking and perks_service.mark_event(ruleset, state, event, perks=deciding_perks) and deciding_perks:
+        if marker is not None and perks_service.mark_event(marker, state, event) and deciding_perks:
             # Someone's perk decisions may change with this event: the batch ends here, so that they are made
             # on the state as this event left it, whatever the batch size (the rest comes in the next batch).
-            events = events[: index + 1]
+            events, rest = events[: index + 1], list(events[index + 1 :])
             break
 
     # The rows are taken before the state forgets its changes.
@@ -295,6 +301,7 @@ async def prepare_batch(
         notices=notices,
         perk_candidates=perk_candidates,
         undone_awards=state.forget_changes(),
+        rest=rest,
     )
 
 
@@ -418,7 +425,9 @@ async def write_next_batch(
     return result
 
 
-async def prepare_ahead(session: AsyncSession, ruleset: Ruleset, kept: KeptState, limit: int) -> PreparedBatch | None:
+async def prepare_ahead(
+    session: AsyncSession, ruleset: Ruleset, kept: KeptState, limit: int, rest: Sequence[EventInput] = ()
+) -> PreparedBatch | None:
     """Read and prepare the batch after `kept.applied_through` from the kept state, on a connection of its own,
     while the batch before it is still being written and committed: the database then works on one batch while
     this process computes the next.
@@ -426,8 +435,9 @@ async def prepare_ahead(session: AsyncSession, ruleset: Ruleset, kept: KeptState
     Sound because every object the batch being written changed is in the state, and loads never replace what
     the state holds: what they read from the database is what no batch since has touched. The result is only
     used if the cursor, once taken, is where this batch follows and was last moved by this applier; otherwise
-    it is dropped with the state. None if no event is pending yet."""
-    events = await repository.events_after(session, kept.applied_through, limit)
+    it is dropped with the state. None if no event is pending yet. `rest`: the events the batch being written
+    read but left for the next (they follow it), which need not be read again."""
+    events = list(rest) if rest else await repository.events_after(session, kept.applied_through, limit)
     if not events:
         return None
     return await prepare_batch(session, ruleset, events, kept.state)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.engine.perks import Profile, check, describe_missing, mark_of, window_open
+from rewards.engine.perks import Marker, Profile, check, describe_missing, reputation_floor, window_open
 from rewards.engine.ranks import rank_change_notice
 from rewards.engine.ruleset import Perk, Ruleset
 from rewards.engine.state import EventInput, WorkingState
@@ -374,39 +374,33 @@ async def after_batch(
     return await reconcile(session, ruleset, profiles, now, notify=notify)
 
 
-def mark_users(ruleset: Ruleset, state: WorkingState, user_ids: Iterable[str], when: datetime, *, perks: bool) -> None:
+def mark_users(marker: Marker, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
     """Note the marks (`rewards.engine.perks.Mark`) of these users, just loaded and not yet changed by the batch,
     for those the state has not noted yet. A user the state does not hold yet is new: an empty profile."""
-    unmarked = [user_id for user_id in user_ids if user_id not in state.marks]
-    if not unmarked:
-        return
-    profiles = {p.user_id: p for p in profiles_from_state(state, unmarked, _user_counter_ids(ruleset))}
-    for user_id in unmarked:
-        profile = profiles.get(user_id) or Profile(user_id=user_id, reputation=0, suspended=False, last_active_at=None)
-        state.marks[user_id] = mark_of(ruleset, profile, when, perks=perks)
+    for user_id in user_ids:
+        if user_id not in state.marks:
+            state.marks[user_id] = marker.mark(state, user_id, when)
 
 
-def mark_event(ruleset: Ruleset, state: WorkingState, event: EventInput, *, perks: bool) -> bool:
+def mark_event(marker: Marker, state: WorkingState, event: EventInput) -> bool:
     """After an event: note the marks of the users it changed, notify the rank titles it changed (with this
     event), and say whether anyone's perk eligibility or suspension moved (perks must be decided before the next
     event)."""
-    if not state.touched:
-        return False
     moved = False
-    ranks = {rank.id: rank for rank in ruleset.spec.ranks}
-    for profile in profiles_from_state(state, sorted(state.touched), _user_counter_ids(ruleset)):
-        mark = mark_of(ruleset, profile, event.time, perks=perks)
-        before = state.marks.get(profile.user_id)
+    for user_id in sorted(state.touched):
+        mark = marker.mark(state, user_id, event.time)
+        before = state.marks.get(user_id)
         if before == mark:
             continue
-        state.marks[profile.user_id] = mark
+        state.marks[user_id] = mark
         if before is None:  # not loaded through the batch's needs (never expected): decide its perks, to be safe
             moved = moved or mark.suspended or bool(mark.perks)
             continue
         if before.rank != mark.rank:
-            old = ranks.get(before.rank) if before.rank is not None else None
-            new = ranks.get(mark.rank) if mark.rank is not None else None
-            notice = rank_change_notice(profile.user_id, old, new, profile.reputation, event.time, f"{event.seq}")
+            old = marker.rank(before.rank)
+            notice = rank_change_notice(
+                user_id, old, marker.rank(mark.rank), state.reputation(user_id), event.time, f"{event.seq}"
+            )
             if notice is not None:
                 state.notices.append(notice)
         if before.suspended != mark.suspended or before.perks != mark.perks:
@@ -419,12 +413,7 @@ def _user_counter_ids(ruleset: Ruleset) -> list[str]:
 
 
 def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
-    """The least reputation anyone eligible for `perk` has."""
-    floor = perk.eligibility.reputation or 0
-    if perk.eligibility.rank is not None:
-        rank = next((r for r in ruleset.spec.ranks if r.id == perk.eligibility.rank), None)
-        floor = max(floor, rank.reputation if rank is not None else 0)
-    return floor
+    return reputation_floor(ruleset, perk)
 
 
 # -- the schedule ---------------------------------------------------------------------------------------
