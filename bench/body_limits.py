@@ -99,8 +99,7 @@ def main() -> None:
             process = psutil.Process(server.pid)
             before = round(process.memory_info().rss / 2**20, 1)
             figures = [
-                asyncio.run(_run(port, process, args.bodies, args.mib * 2**20, chunked))
-                for chunked in (False, True)
+                asyncio.run(_run(port, process, args.bodies, args.mib * 2**20, chunked)) for chunked in (False, True)
             ]
             print(json.dumps({"bodies": args.bodies, "mib": args.mib, "api_rss_idle_mib": before, "runs": figures}))
         finally:

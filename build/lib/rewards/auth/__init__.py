@@ -1,0 +1,1 @@
+"""API keys for machines (the forum, integrations): hashed at rest, with scopes."""

@@ -1,0 +1,121 @@
+"""Settings, read from `REWARDS_*` environment variables and a `.env` file."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rewards import PROJECT_ROOT
+from rewards.inputs import MAX_BODY_BYTES_CEILING
+
+# Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
+DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"  # noqa: S105 (refused in production)
+DEVELOPMENT_SESSION_SECRET = "development-only-session-secret-not-for-production"  # noqa: S105
+PLACEHOLDER_SECRETS = frozenset({DEVELOPMENT_SSO_SECRET, DEVELOPMENT_SESSION_SECRET, "changeme", "secret"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REWARDS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./rewards.db"
+    # No Redis means embedded mode: events are applied in-process before POST /v1/events returns.
+    redis_url: str | None = None
+    rules_path: Path = PROJECT_ROOT / "rules" / "default.yaml"
+
+    # The bodies of POST /v1/events and of Discourse deliveries (read once the sender is known)...
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES_CEILING)
+    # ...and of every route that declares no limit of its own (rewards.inputs): larger ones get 413 before they
+    # are parsed and before the key is checked.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024, le=MAX_BODY_BYTES_CEILING)
+    max_events_per_request: int = Field(default=1000, ge=1)
+    # Events applied per transaction: large enough to amortise round trips, small enough to keep
+    # a transaction short.
+    apply_batch_size: int = Field(default=2000, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    # The secret of the Discourse webhook (Admin > API > Webhooks); unset: POST /v1/adapters/discourse is off.
+    discourse_webhook_secret: SecretStr | None = None
+    # Seconds to wait for a webhook receiver (connect and answer) before the attempt counts as failed.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Embedded mode runs the scheduled jobs (offer and perk expiry, webhook delivery, period closing) in the
+    # API process; tests turn this off and run them with a chosen clock.
+    run_scheduler: bool = True
+
+    # Sign-in for the web pages (rewards/web): the forum hands the browser a JWT, HS256 with this shared secret or
+    # RS256 against a public key (PEM text or a file) or a JWKS (http(s) URL, file:// URL or file path).
+    # Outside production, unset secrets fall back to development placeholders, which production refuses.
+    sso_secret: SecretStr | None = None
+    sso_public_key: str | None = None
+    sso_jwks_url: str | None = None
+    sso_issuer: str = "forum"
+    sso_audience: str = "rewards"
+    sso_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Where "sign in" sends a browser: the forum's page that mints a token and comes back to /sso?token=...
+    sso_login_url: str | None = None
+    # Signs the engine's own session cookie (and the sign-in CSRF cookie).
+    session_secret: SecretStr | None = None
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+    # Secure cookies need HTTPS; unset means secure everywhere except `development` (http://127.0.0.1).
+    session_cookie_secure: bool | None = None
+    # The company's own support staff, as forum user ids separated by commas: the programme dashboard counts
+    # their answers apart from the community's (volunteer moderators are community members).
+    staff_users: str = ""
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> "Settings":
+        if self.environment == "production" and self.database_url.startswith("sqlite"):
+            raise ValueError("REWARDS_ENVIRONMENT=production needs REWARDS_DATABASE_URL=postgresql+asyncpg://...")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _production_refuses_placeholder_secrets(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        for name, secret in (("SSO_SECRET", self.sso_secret), ("SESSION_SECRET", self.session_secret)):
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value in PLACEHOLDER_SECRETS or len(value) < 32:
+                raise ValueError(f"REWARDS_{name} is a placeholder or shorter than 32 characters: set a random one")
+        if self.session_secret is None and (self.sso_secret or self.sso_public_key or self.sso_jwks_url):
+            raise ValueError("sign-in is configured (REWARDS_SSO_*) but REWARDS_SESSION_SECRET is not set")
+        return self
+
+    @property
+    def sso_hs256_secret(self) -> str | None:
+        """The shared secret for HS256 tokens; outside production, a development placeholder when unset."""
+        if self.sso_secret is not None:
+            return self.sso_secret.get_secret_value()
+        return None if self.environment == "production" else DEVELOPMENT_SSO_SECRET
+
+    @property
+    def session_signing_secret(self) -> str | None:
+        """None in production without REWARDS_SESSION_SECRET: browser sign-in is then off."""
+        if self.session_secret is not None:
+            return self.session_secret.get_secret_value()
+        return None if self.environment == "production" else DEVELOPMENT_SESSION_SECRET
+
+    @property
+    def staff_user_ids(self) -> frozenset[str]:
+        return frozenset(user_id.strip() for user_id in self.staff_users.split(",") if user_id.strip())
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.environment != "development"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,97 @@
+"""Ranks: the title a reputation earns, and how far the next one is. Pure."""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from rewards.engine.ruleset import Rank
+from rewards.engine.state import Notice, WorkingState
+
+HeldBadges = Collection[tuple[str, str]]  # (badge id, tier) the user holds
+_TIERS = {"bronze": 1, "silver": 2, "gold": 3}
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: Rank | None
+    next_rank: Rank | None
+    reputation_needed: int | None  # to reach the next rank
+    progress: float | None  # 0..1 of the way from this rank's threshold to the next one's
+    badges_needed: tuple[str, ...] = ()  # the next rank's badge references the user lacks
+
+
+def missing_badges(rank: Rank, held: HeldBadges) -> tuple[str, ...]:
+    """The rank's badge references (`solver/silver`) the user does not meet."""
+    missing = []
+    for reference in rank.badges:
+        badge_id, _, tier = reference.partition("/")
+        floor = _TIERS.get(tier, 0)
+        if not any(held_id == badge_id and _TIERS.get(held_tier, 0) >= floor for held_id, held_tier in held):
+            missing.append(reference)
+    return tuple(missing)
+
+
+def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Standing:
+    """The highest rank whose reputation and badges the user has (ranks run lowest first), and the next one up.
+    A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a higher
+    title that needs none."""
+    current: Rank | None = None
+    for rank in ranks:
+        if reputation >= rank.reputation and not missing_badges(rank, held):
+            current = rank
+    above = ranks[ranks.index(current) + 1 :] if current is not None else ranks
+    following = next((rank for rank in above if reputation < rank.reputation or missing_badges(rank, held)), None)
+    if following is None:
+        return Standing(current, None, None, None if current is None else 1.0)
+    floor = current.reputation if current is not None else 0
+    span = following.reputation - floor
+    progress = max(0.0, min(1.0, (reputation - floor) / span)) if span > 0 else 0.0
+    needed = max(following.reputation - reputation, 0)
+    return Standing(current, following, needed, round(progress, 4), missing_badges(following, held))
+
+
+def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: int) -> list[Notice]:
+    """A notice for every user whose rank title differs from the one they had before the batch: their
+    reputation moved, or (when a rank needs badges) their badges did."""
+    notices: list[Notice] = []
+    need_badges = any(rank.badges for rank in ranks)
+    badges_moved = {key[0] for key in state.changed_badges} if need_badges else set()
+    for user_id in sorted(state.reputation_before.keys() | badges_moved):
+        after = state.reputation(user_id)
+        before = state.reputation_before.get(user_id, after)
+        if after == before and user_id not in badges_moved:
+            continue  # the same reputation and the same badges: the same rank
+        held_after: list[tuple[str, str]] = []
+        held_before: list[tuple[str, str]] = []
+        for holding in state.badges_of(user_id) if need_badges else ():
+            changed = (holding.user_id, holding.badge_id, holding.tier, holding.post) in state.changed_badges
+            if holding.held:
+                held_after.append((holding.badge_id, holding.tier))
+            if holding.held != changed:  # granted in this batch: not held before it; revoked in it: held before
+                held_before.append((holding.badge_id, holding.tier))
+        old, new = standing(ranks, before, held_before).rank, standing(ranks, after, held_after).rank
+        notice = rank_change_notice(user_id, old, new, after, when, f"{seq}")
+        if notice is not None:
+            notices.append(notice)
+    return notices
+
+
+def rank_change_notice(
+    user_id: str, old: Rank | None, new: Rank | None, reputation: int, when: datetime, cause: str
+) -> Notice | None:
+    """The `rank.changed` notice for a title going from `old` to `new` (none when it stays, or is lost
+    altogether); `cause` (an event seq, or a manager's change) makes its key unique."""
+    if old == new or new is None:
+        return None
+    return Notice(
+        topic="rank.changed",
+        user_id=user_id,
+        data={
+            "from": None if old is None else {"id": old.id, "title": old.title},
+            "to": {"id": new.id, "title": new.title},
+            "reputation": reputation,
+            "direction": "up" if old is None or new.reputation > old.reputation else "down",
+        },
+        occurred_at=when,
+        key=f"rank.changed:{user_id}:{new.id}:{cause}",
+    )

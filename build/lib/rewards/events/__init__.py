@@ -1,0 +1,1 @@
+"""Forum events: intake, the durable event log, and applying it in order."""

@@ -1,0 +1,1 @@
+"""Importers: a community's history from elsewhere, turned into the engine's canonical events."""

@@ -1,0 +1,388 @@
+"""All SQL for leaderboards: the scores table (kept with each batch, recomputed from the ledger), the deltas
+waiting to be folded into it (PostgreSQL), the sync watermark, board pages in rank order, and closed periods
+with their winners."""
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, literal, or_, select, text, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.engine.boards import BoardDelta, BoardSpec, CounterScore, RulesScore, day_keys
+from rewards.leaderboards.models import (
+    LeaderboardPeriodClosure,
+    LeaderboardScoreRow,
+    LeaderboardSync,
+    LeaderboardWinner,
+    leaderboard_deltas,
+)
+from rewards.ledger.models import AwardRow, LedgerEntryRow
+from rewards.models_base import UTCDateTime
+from rewards.sql import asyncpg_connection, chunks, dialect_name, table_of, upsert
+from rewards.users.models import UserRow
+
+Score = LeaderboardScoreRow
+ScoreRow = tuple[str, int, datetime]  # user, score, reached_at
+
+
+# -- the sync watermark ------------------------------------------------------------------------------------
+
+
+async def get_sync(session: AsyncSession) -> tuple[int, str]:
+    row = (
+        await session.execute(select(LeaderboardSync.applied_through, LeaderboardSync.boards_digest).limit(1))
+    ).first()
+    return (int(row[0]), str(row[1])) if row is not None else (0, "")
+
+
+async def set_sync(session: AsyncSession, applied_through: int, digest: str) -> None:
+    statement = upsert(session, LeaderboardSync).values(id=1, applied_through=applied_through, boards_digest=digest)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"applied_through": applied_through, "boards_digest": digest},
+        )
+    )
+
+
+# -- keeping scores ---------------------------------------------------------------------------------------
+
+
+async def add_deltas(session: AsyncSession, deltas: Sequence[BoardDelta]) -> None:
+    """Add a batch's deltas to the boards. PostgreSQL: append them to `leaderboard_deltas` (one COPY), for a
+    fold to move into the scores; SQLite: add them to the scores at once, one compiled statement."""
+    if not deltas:
+        return
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        await connection.copy_records_to_table(
+            "leaderboard_deltas",
+            records=deltas,  # BoardDelta's fields are the columns, in order (_DELTA_FIELDS)
+            columns=_DELTA_FIELDS,
+        )
+        return
+    # One compiled statement run for every row (a multi-row VALUES would be compiled anew for every batch).
+    statement = upsert(session, table_of(Score))
+    statement = statement.on_conflict_do_update(
+        index_elements=["board", "period", "user_id"],
+        set_={
+            "score": Score.score + statement.excluded.score,
+            # SQLite stores UTC times as fixed-width text, so the larger text is the later time.
+            "reached_at": func.max(Score.reached_at, statement.excluded.reached_at),
+        },
+    )
+    await session.execute(
+        statement,
+        [
+            {"board": d.board, "period": d.period, "user_id": d.user_id, "score": d.points, "reached_at": d.reached_at}
+            for d in deltas
+        ],
+    )
+
+
+# COPY's columns, in BoardDelta's field order by construction (its `points` go to the `score` column).
+_DELTA_FIELDS = ["score" if name == "points" else name for name in BoardDelta._fields]
+
+# Held by whoever folds the deltas or rewrites the scores, for the rest of its transaction: the background fold,
+# and rebuilds, heals and period closings (which also hold the apply cursor; the fold never takes it).
+FOLD_LOCK_KEY = 7_426_003
+
+
+async def fold_deltas(session: AsyncSession) -> int:
+    """Move the deltas committed so far into the scores, in one statement; how many scores it changed.
+
+    Deltas committed after this statement began stay for the next fold. Summing a user's deltas first and
+    adding the sum is the same as adding them one by one (scores add up, `reached_at` keeps the latest)."""
+    if dialect_name(session) != "postgresql":
+        return 0
+    connection = await asyncpg_connection(session)
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", FOLD_LOCK_KEY)
+    status = await connection.execute(
+        """
+        WITH moved AS (DELETE FROM leaderboard_deltas RETURNING board, period, user_id, score, reached_at)
+        INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at)
+        SELECT board, period, user_id, sum(score), max(reached_at) FROM moved GROUP BY board, period, user_id
+        ON CONFLICT (board, period, user_id) DO UPDATE SET
+            score = leaderboard_scores.score + excluded.score,
+            reached_at = greatest(leaderboard_scores.reached_at, excluded.reached_at)
+        """
+    )
+    return int(status.split()[-1])
+
+
+async def clear_scores(session: AsyncSession) -> None:
+    """Empty the boards, deltas included (under the fold lock, so that no fold adds old deltas afterwards)."""
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", FOLD_LOCK_KEY)
+        await session.execute(delete(leaderboard_deltas))
+    await session.execute(delete(Score))
+
+
+def _day(session: AsyncSession, column: Any) -> ColumnElement[Any]:
+    if dialect_name(session) == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.substr(column, 1, 10)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+async def _daily_totals(session: AsyncSession, board: BoardSpec) -> AsyncIterator[tuple[str, date, int, datetime]]:
+    """(user, UTC day, points, latest time of a non-zero item) for the board's score source, from the database."""
+    score = board.score
+    if isinstance(score, CounterScore):
+        async for row in _counter_daily_totals(session, score):
+            yield row
+        return
+    day = _day(session, LedgerEntryRow.occurred_at)
+    statement = (
+        select(
+            LedgerEntryRow.user_id,
+            day,
+            func.sum(LedgerEntryRow.points),
+            type_coerce(func.max(LedgerEntryRow.occurred_at), UTCDateTime),
+        )
+        .where(LedgerEntryRow.points != 0)
+        .group_by(LedgerEntryRow.user_id, day)
+    )
+    if isinstance(score, RulesScore):
+        statement = statement.where(LedgerEntryRow.rule_id.in_(score.rules))
+    result = await session.stream(statement.execution_options(yield_per=20_000))
+    async for user_id, day_value, points, latest in result:
+        yield user_id, _as_date(day_value), int(points), latest
+
+
+async def _counter_daily_totals(
+    session: AsyncSession, score: CounterScore
+) -> AsyncIterator[tuple[str, date, int, datetime]]:
+    """A counter's history is its awards: a live award counts at its own time; an undone or suspended one
+    counted once and was taken back at that same time (0, but it still moved "reached at")."""
+    statement = select(AwardRow.user_id, AwardRow.occurred_at, AwardRow.status, text("counts")).where(
+        text("counts IS NOT NULL")
+    )
+    result = await session.stream(statement.execution_options(yield_per=20_000))
+    totals: dict[tuple[str, date], list[Any]] = {}
+    async for user_id, occurred_at, status, counts in result:
+        weight = 0
+        matched = False
+        for counter_id, scope, counter_weight in json.loads(counts):
+            if counter_id == score.counter and (score.scope is None or scope == score.scope):
+                weight += int(counter_weight)
+                matched = True
+        if not matched or weight == 0:
+            continue
+        key = (user_id, occurred_at.astimezone(UTC).date())
+        found = totals.setdefault(key, [0, occurred_at])
+        found[0] += weight if status == "live" else 0
+        found[1] = max(found[1], occurred_at)
+    for (user_id, day), (points, latest) in totals.items():
+        yield user_id, day, points, latest
+
+
+# PostgreSQL computes the period keys itself (the same keys as `day_keys`), so a rebuild never leaves it.
+_PG_KEYS: dict[str, str] = {
+    "all-time": "'all'",
+    "yearly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY')",
+    "quarterly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-\"Q\"Q')",
+    "monthly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "weekly": "to_char(occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+    "daily": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+
+
+async def _rebuild_ledger_board_postgres(session: AsyncSession, board: BoardSpec) -> int:
+    connection = await asyncpg_connection(session)
+    rules = board.score.rules if isinstance(board.score, RulesScore) else None
+    written = 0
+    for period in board.periods:
+        key = _PG_KEYS[period]  # a constant of this module, never input
+        sql = (
+            "INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at) "  # noqa: S608
+            f"SELECT $1, {key}, user_id, sum(points), max(occurred_at) FROM ledger_entries "
+            "WHERE points <> 0 AND ($2::text[] IS NULL OR rule_id = ANY($2::text[])) GROUP BY 2, 3"
+        )
+        status = await connection.execute(sql, board.id, rules)
+        written += int(status.split()[-1])
+    return written
+
+
+async def rebuild_scores(session: AsyncSession, boards: Sequence[BoardSpec]) -> int:
+    """Recompute every board's scores from the ledger (and the counted awards); the number of rows written."""
+    await clear_scores(session)
+    written = 0
+    for board in boards:
+        if dialect_name(session) == "postgresql" and not isinstance(board.score, CounterScore):
+            written += await _rebuild_ledger_board_postgres(session, board)
+            continue
+        totals: dict[tuple[str, str], list[Any]] = {}
+        async for user_id, day, points, latest in _daily_totals(session, board):
+            keys = day_keys(day)
+            for period in board.periods:
+                found = totals.get((keys[period], user_id))
+                if found is None:
+                    totals[(keys[period], user_id)] = [points, latest]
+                else:
+                    found[0] += points
+                    if latest > found[1]:
+                        found[1] = latest
+        rows = [(board.id, key, user, points, latest) for (key, user), (points, latest) in totals.items()]
+        await _insert_scores(session, rows)
+        written += len(rows)
+    return written
+
+
+async def _insert_scores(session: AsyncSession, rows: list[tuple[str, str, str, int, datetime]]) -> None:
+    if not rows:
+        return
+    if dialect_name(session) == "postgresql":
+        connection = await asyncpg_connection(session)
+        await connection.copy_records_to_table(
+            "leaderboard_scores", records=rows, columns=["board", "period", "user_id", "score", "reached_at"]
+        )
+        return
+    for batch in chunks(rows, 5000):
+        await session.execute(
+            table_of(Score).insert(),
+            [{"board": b, "period": p, "user_id": u, "score": s, "reached_at": r} for b, p, u, s, r in batch],
+        )
+
+
+# -- reading boards ---------------------------------------------------------------------------------------
+
+
+def _user_order(session: AsyncSession) -> ColumnElement[Any]:
+    # Byte order of user ids on every database (and in Redis, which orders tied members bytewise).
+    return Score.user_id.collate("C") if dialect_name(session) == "postgresql" else Score.user_id.collate("BINARY")
+
+
+def _visible(board: str, period: str) -> ColumnElement[bool]:
+    hidden = select(UserRow.user_id).where(UserRow.user_id == Score.user_id, UserRow.suspended.is_(True)).exists()
+    return and_(Score.board == board, Score.period == period, Score.score > 0, ~hidden)
+
+
+async def page(session: AsyncSession, board: str, period: str, offset: int, limit: int) -> list[ScoreRow]:
+    rows = await session.execute(
+        select(Score.user_id, Score.score, Score.reached_at)
+        .where(_visible(board, period))
+        .order_by(Score.score.desc(), Score.reached_at, _user_order(session))
+        .offset(offset)
+        .limit(limit)
+    )
+    return [(user, int(score), reached) for user, score, reached in rows]
+
+
+async def count_above(session: AsyncSession, board: str, period: str, score: int) -> int:
+    found = await session.scalar(
+        select(func.count()).select_from(Score).where(_visible(board, period), Score.score > score)
+    )
+    return int(found or 0)
+
+
+async def position(session: AsyncSession, board: str, period: str, user_id: str) -> int | None:
+    """The 0-based place of a user on a board, or None when they are not on it (no score, or hidden)."""
+    mine = (
+        await session.execute(
+            select(Score.score, Score.reached_at).where(_visible(board, period), Score.user_id == user_id)
+        )
+    ).first()
+    if mine is None:
+        return None
+    score, reached = mine
+    before = or_(
+        Score.score > score,
+        and_(Score.score == score, Score.reached_at < reached),
+        and_(Score.score == score, Score.reached_at == reached, _user_order(session) < literal(user_id)),
+    )
+    found = await session.scalar(select(func.count()).select_from(Score).where(_visible(board, period), before))
+    return int(found or 0)
+
+
+async def stored_periods(session: AsyncSession) -> list[tuple[str, str]]:
+    rows = await session.execute(select(Score.board, Score.period).distinct())
+    return [(board, period) for board, period in rows]
+
+
+async def all_scores(session: AsyncSession, board: str, period: str) -> AsyncIterator[list[ScoreRow]]:
+    """Every stored score of a board's period (including zero and hidden ones), in chunks."""
+    result = await session.stream(
+        select(Score.user_id, Score.score, Score.reached_at)
+        .where(Score.board == board, Score.period == period)
+        .execution_options(yield_per=50_000)
+    )
+    async for partition in result.partitions():
+        yield [(user, int(score), reached) for user, score, reached in partition]
+
+
+async def suspended_users(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(select(UserRow.user_id).where(UserRow.suspended.is_(True))))
+
+
+async def all_rows(session: AsyncSession) -> list[tuple[str, str, str, int, datetime]]:
+    """The whole scores table, sorted (for checks and tests)."""
+    rows = await session.execute(
+        select(Score.board, Score.period, Score.user_id, Score.score, Score.reached_at).order_by(
+            Score.board, Score.period, Score.user_id
+        )
+    )
+    return [(b, p, u, int(s), r) for b, p, u, s, r in rows]
+
+
+# -- closing periods --------------------------------------------------------------------------------------
+
+
+async def claim_closure(session: AsyncSession, board: str, period: str, now: datetime, holder: str) -> bool:
+    """Claim the close of a period; True for exactly one claimant, ever (unique key, ON CONFLICT DO NOTHING)."""
+    statement = (
+        upsert(session, LeaderboardPeriodClosure)
+        .values(board=board, period=period, closed_at=now, closed_by=holder)
+        .on_conflict_do_nothing(index_elements=["board", "period"])
+        .returning(LeaderboardPeriodClosure.board)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def add_winners(session: AsyncSession, winners: list[dict[str, Any]]) -> None:
+    if winners:
+        await session.execute(table_of(LeaderboardWinner).insert(), winners)
+
+
+async def at_least(session: AsyncSession, board: str, period: str, score: int) -> list[ScoreRow]:
+    """Every visible row with at least this score, in rank order (the top N with the ties at its border)."""
+    rows = await session.execute(
+        select(Score.user_id, Score.score, Score.reached_at)
+        .where(_visible(board, period), Score.score >= score)
+        .order_by(Score.score.desc(), Score.reached_at, _user_order(session))
+    )
+    return [(user, int(value), reached) for user, value, reached in rows]
+
+
+async def closures(session: AsyncSession, board: str, limit: int) -> list[LeaderboardPeriodClosure]:
+    return list(
+        await session.scalars(
+            select(LeaderboardPeriodClosure)
+            .where(LeaderboardPeriodClosure.board == board)
+            .order_by(LeaderboardPeriodClosure.closed_at.desc(), LeaderboardPeriodClosure.period.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def winners(session: AsyncSession, board: str, periods: list[str]) -> list[LeaderboardWinner]:
+    if not periods:
+        return []
+    return list(
+        await session.scalars(
+            select(LeaderboardWinner)
+            .where(LeaderboardWinner.board == board, LeaderboardWinner.period.in_(periods))
+            .order_by(
+                LeaderboardWinner.period.desc(),
+                LeaderboardWinner.prize,
+                LeaderboardWinner.rank,
+                LeaderboardWinner.user_id,
+            )
+        )
+    )

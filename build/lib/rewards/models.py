@@ -1,0 +1,48 @@
+"""Every table, imported in one place for Alembic."""
+
+from rewards.audit.models import AuditRow
+from rewards.auth.models import ApiKeyRow
+from rewards.badges.models import BadgeAwardRow
+from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
+from rewards.leaderboards.models import (
+    LeaderboardPeriodClosure,
+    LeaderboardScoreRow,
+    LeaderboardSync,
+    LeaderboardWinner,
+)
+from rewards.ledger.models import AwardRow, CapBucketRow, CounterRow, LedgerEntryRow, StreakRow, SuspensionRow
+from rewards.models_base import Base
+from rewards.outbox.models import OutboxMessage, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from rewards.perks.models import PerkCodeRow, PerkGrantRow, PerkSettingRow
+from rewards.rulesets.models import RulesetPublicationRow, RulesetVersionRow
+from rewards.users.models import UserRow
+
+__all__ = [
+    "ApiKeyRow",
+    "ApplyCursor",
+    "AuditRow",
+    "AwardRow",
+    "BadgeAwardRow",
+    "Base",
+    "CapBucketRow",
+    "CounterRow",
+    "EventOutcome",
+    "LeaderboardPeriodClosure",
+    "LeaderboardScoreRow",
+    "LeaderboardSync",
+    "LeaderboardWinner",
+    "LedgerEntryRow",
+    "OutboxMessage",
+    "PerkCodeRow",
+    "PerkGrantRow",
+    "PerkSettingRow",
+    "RulesetPublicationRow",
+    "RulesetVersionRow",
+    "StoredEvent",
+    "StreakRow",
+    "SuspensionRow",
+    "UserRow",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

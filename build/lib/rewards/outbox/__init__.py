@@ -1,0 +1,1 @@
+"""Notifications out: an outbox written in the caller's transaction, delivered as signed webhooks."""

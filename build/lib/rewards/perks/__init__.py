@@ -1,0 +1,1 @@
+"""Perks: beta access, workshops, briefings, roles. Eligibility, seats, waitlists, offers, codes, expiry."""

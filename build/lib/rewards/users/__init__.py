@@ -1,0 +1,1 @@
+"""Community members as the engine knows them: reputation and standing."""

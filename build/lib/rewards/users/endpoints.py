@@ -1,0 +1,94 @@
+"""HTTP API for users: profile and reputation history."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from rewards.db import unit_of_work
+from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
+from rewards.events.runner import after_intake
+from rewards.inputs import MAX_BIGINT
+from rewards.runtime import utcnow
+from rewards.users import service
+from rewards.users.schemas import AdjustmentIn, AdjustmentOut, HistoryOut, UserOut, UsersPageOut
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+# Reputation next to posts may be this stale; the ETag lets a forum revalidate for nothing meanwhile.
+PAGE_CACHE_CONTROL = "private, max-age=10"
+FLAIR_CACHE_CONTROL = "public, max-age=300"
+
+UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id.")]
+
+
+@router.get(
+    "",
+    response_model=UsersPageOut,
+    responses={304: {"description": "Nothing changed since the ETag sent in If-None-Match."}},
+    summary="Users for a page of posts, in one call",
+)
+async def get_users(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CanRead,
+    ids: Annotated[str, Query(description="Up to 100 user ids, separated by commas.", max_length=25_000)],
+) -> Response:
+    """Reputation of up to 100 users at once, with an `ETag`: send it back as `If-None-Match` for a `304`."""
+    page = await service.page(session, service.parse_ids(ids), runtime.ruleset)
+    headers = {"ETag": page.etag, "Cache-Control": PAGE_CACHE_CONTROL}
+    if page.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    # Serialised once from the typed page, without validating it again against `response_model`.
+    return Response(page.body.model_dump_json(), media_type="application/json", headers=headers)
+
+
+def _etags(header: str | None) -> set[str]:
+    return {tag.strip() for tag in header.split(",")} if header else set()
+
+
+@router.get(
+    "/{user_id}/flair.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "Never named in any event."}},
+    summary="A small SVG badge with the user's reputation, for <img> tags",
+)
+async def get_flair(request: Request, user_id: UserId, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Public (an `<img>` cannot send a key) and cacheable for five minutes."""
+    flair = await service.flair(session, user_id, runtime.ruleset.version, runtime.ruleset.spec.ranks)
+    headers = {"ETag": flair.etag, "Cache-Control": FLAIR_CACHE_CONTROL}
+    if flair.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    return Response(flair.svg, media_type="image/svg+xml", headers=headers)
+
+
+@router.get("/{user_id}", response_model=UserOut, responses={404: {"description": "Never named in any event."}})
+async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> Response:
+    """Reputation, rank and progress to the next rank, badge counts and top badges, and standing of one user."""
+    profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
+    # Serialised once from the typed profile, without validating it again against `response_model`.
+    return Response(profile.model_dump_json(), media_type="application/json")
+
+
+@router.get("/{user_id}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})
+async def get_history(
+    user_id: UserId,
+    session: SessionDep,
+    _: CanRead,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="`next_before` of the previous page.")] = None,
+) -> HistoryOut:
+    """The user's ledger, newest first, each change with its reason in words: `+10 upvote on answer a9`."""
+    return await service.history(session, user_id, before=before, limit=limit)
+
+
+@router.post("/{user_id}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])
+async def adjust_points(user_id: UserId, body: AdjustmentIn, runtime: RuntimeDep, principal: IsAdmin) -> AdjustmentOut:
+    """Add or take away points by hand, with a reason. It is an event in the log (`points.adjusted`), so a replay
+    keeps it, the user's history explains it, and the audit log records who did it."""
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        event, seq = await service.adjust(uow.session, user_id, body, actor_of(principal), utcnow())
+    await after_intake(runtime, seq)
+    async with runtime.sessionmaker() as session:
+        profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks)
+    return AdjustmentOut(event_source=event.source, event_id=event.id, user_id=user_id, reputation=profile.reputation)

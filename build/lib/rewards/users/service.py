@@ -1,0 +1,188 @@
+"""Use cases for reading users: profile and reputation history."""
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rewards.audit import service as audit
+from rewards.badges import repository as badges_repository
+from rewards.badges import service as badges_service
+from rewards.badges.schemas import BadgeSummaryOut
+from rewards.engine.evaluate import ADJUSTMENT_TYPE
+from rewards.engine.ranks import HeldBadges, standing
+from rewards.engine.ruleset import Rank, Ruleset
+from rewards.errors import InvalidInput, NotFound
+from rewards.events import service as events_service
+from rewards.events.service import ValidEvent, entry_out
+from rewards.ledger import repository as ledger_repository
+from rewards.templating import templates
+from rewards.users import repository
+from rewards.users.repository import UserView
+from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
+
+
+def _unknown(user_id: str) -> NotFound:
+    return NotFound(f"user {user_id!r} has not appeared in any event yet")
+
+
+async def _user(session: AsyncSession, user_id: str) -> UserView:
+    user = await repository.view(session, user_id)
+    if user is None:
+        raise _unknown(user_id)
+    return user
+
+
+def _out(user: UserView, ranks: list[Rank], badges: BadgeSummaryOut | None = None, held: HeldBadges = ()) -> UserOut:
+    where = standing(ranks, user.reputation, held)
+    return UserOut(
+        user_id=user.user_id,
+        reputation=user.reputation,
+        rank=None if where.rank is None else RankOut(**where.rank.model_dump(include={"id", "title", "reputation"})),
+        next_rank=None
+        if where.next_rank is None or where.reputation_needed is None or where.progress is None
+        else NextRankOut(
+            **where.next_rank.model_dump(include={"id", "title", "reputation"}),
+            reputation_needed=where.reputation_needed,
+            progress=where.progress,
+            badges_needed=list(where.badges_needed),
+        ),
+        suspended=user.suspended,
+        suspended_until=user.suspended_until,
+        first_seen_at=user.first_seen_at,
+        last_active_at=user.last_active_at,
+        badges=badges,
+    )
+
+
+def held_by_user(held: list[tuple[str, str, str, datetime]]) -> dict[str, list[tuple[str, str]]]:
+    """(badge, tier) held per user, from the rows `held_badges_of` returns; ranks may need badges."""
+    by_user: dict[str, list[tuple[str, str]]] = {}
+    for user_id, badge_id, tier, _ in held:
+        by_user.setdefault(user_id, []).append((badge_id, tier))
+    return by_user
+
+
+async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], ruleset: Ruleset | None = None) -> UserOut:
+    """With `ruleset`, the badge summary too."""
+    user, held = await repository.view_with_badges(session, user_id)
+    if user is None:
+        raise _unknown(user_id)
+    summary = badges_service.summaries(ruleset, held, [user_id])[user_id] if ruleset is not None else None
+    return _out(user, ranks, summary, held_by_user(held).get(user_id, []))
+
+
+MAX_USERS_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class UsersPage:
+    body: UsersPageOut
+    etag: str
+
+
+def parse_ids(raw: str) -> list[str]:
+    ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not ids:
+        raise InvalidInput("`ids` is empty: pass up to 100 user ids separated by commas, e.g. ?ids=u1,u2")
+    if len(ids) > MAX_USERS_PER_PAGE:
+        raise InvalidInput(f"{len(ids)} ids asked; at most {MAX_USERS_PER_PAGE} per call")
+    if any(len(user_id) > 200 for user_id in ids):
+        raise InvalidInput("a user id is longer than 200 characters")
+    return ids
+
+
+async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> UsersPage:
+    """Users for a page of posts, and a validator that changes whenever any of them changes.
+
+    Every change to a user sets its `updated_seq` to the seq of the event that made it, and seqs only grow,
+    so the largest `updated_seq` among the users changes whenever one of them does. The ruleset version is in
+    it too: a replay under other rules changes reputations without new events. Badges granted or revoked by a
+    manager change no seq, so the held badges are part of the digest.
+    """
+    found = await repository.views(session, user_ids)
+    held = await badges_repository.held_badges_of(session, list(found))
+    summaries = badges_service.summaries(ruleset, held, list(found))
+    badges_held = held_by_user(held)
+    newest = max((user.updated_seq for user in found.values()), default=0)
+    fingerprint = "\x1f".join(user_ids) + "\x1e" + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+    ranks = ruleset.spec.ranks
+    return UsersPage(
+        body=UsersPageOut(
+            users=[
+                _out(found[user_id], ranks, summaries[user_id], badges_held.get(user_id, []))
+                for user_id in user_ids
+                if user_id in found
+            ],
+            missing=[user_id for user_id in user_ids if user_id not in found],
+        ),
+        etag=f'W/"{ruleset.version}-{newest}-{len(found)}-{digest}"',
+    )
+
+
+async def history(session: AsyncSession, user_id: str, *, before: int | None, limit: int) -> HistoryOut:
+    user = await _user(session, user_id)
+    rows = await ledger_repository.history(session, user_id, before_id=before, limit=limit + 1)
+    page = rows[:limit]
+    return HistoryOut(
+        user_id=user_id,
+        reputation=user.reputation,
+        entries=[entry_out(row) for row in page],
+        next_before=page[-1].id if len(rows) > limit else None,
+    )
+
+
+@dataclass(frozen=True)
+class Flair:
+    svg: str
+    etag: str
+
+
+async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks: list[Rank]) -> Flair:
+    user = await _user(session, user_id)
+    name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
+    held = held_by_user(await badges_repository.held_badges_of(session, [user_id])).get(user_id, [])
+    rank = standing(ranks, user.reputation, held).rank
+    reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
+    # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
+    name_width = 12 + 7 * len(name)
+    width = name_width + 12 + 7 * len(reputation)
+    svg = templates.get_template("flair.svg").render(
+        name=name,
+        reputation=reputation,
+        name_width=name_width,
+        width=width,
+        background="#9e9e9e" if user.suspended else "#0b57d0",
+        label=f"{user_id}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else ""),
+    )
+    return Flair(svg=svg, etag=f'W/"flair-{ruleset_version}-{user.updated_seq}"')
+
+
+ADJUSTMENT_SOURCE = "rewards:admin"
+
+
+async def adjust(
+    session: AsyncSession, user_id: str, body: AdjustmentIn, actor: str, now: datetime
+) -> tuple[ValidEvent, int]:
+    """Store a `points.adjusted` event for the user (applied like any event, so replay keeps it) and audit it.
+    Returns the event and its seq; the caller applies it after the commit."""
+    if await repository.get(session, user_id) is None:
+        raise NotFound(f"user {user_id!r} has not appeared in any event yet")
+    if body.points == 0:
+        raise InvalidInput("an adjustment of 0 points changes nothing")
+    event = ValidEvent(
+        source=ADJUSTMENT_SOURCE,
+        id=uuid.uuid4().hex,
+        type=ADJUSTMENT_TYPE,
+        time=now,
+        data={"actor": actor, "user": user_id, "points": body.points, "reason": body.reason},
+    )
+    intake = await events_service.store(session, [event], now)
+    await audit.record(
+        session, actor=actor, action="points.adjust", now=now, user_id=user_id, target=None, reason=body.reason,
+        detail={"points": body.points, "event_id": event.id},
+    )  # fmt: skip
+    return event, intake.max_seq

@@ -1,0 +1,204 @@
+"""The pages for people: forum sign-in, an expert's own page, public profiles and the managers' console."""
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+
+from rewards.deps import RuntimeDep, SessionDep, UowDep
+from rewards.inputs import MAX_BIGINT, NoNul
+from rewards.outbox import service as outbox
+from rewards.runtime import utcnow
+from rewards.web import csrf, i18n, service, sessions, sso
+from rewards.web.i18n import N_
+from rewards.web.render import (
+    LANGUAGE_COOKIE,
+    PageContext,
+    PageError,
+    SignInRequired,
+    install_error_pages,
+    local_path,
+    page_context,
+    render,
+)
+from rewards.web.sessions import Viewer
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The forum's sign-in POST comes from the forum's own page: the signed token is its proof, not a form token.
+CSRF_EXEMPT = frozenset({"/sso"})
+
+ContextDep = Annotated[PageContext, Depends(page_context)]
+
+
+async def csrf_protected(request: Request, context: ContextDep) -> None:
+    if request.method == "POST" and request.url.path not in CSRF_EXEMPT:
+        await csrf.check(request, context.viewer)
+
+
+def signed_in(context: ContextDep) -> Viewer:
+    if context.viewer is None:
+        raise SignInRequired
+    return context.viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(signed_in)]
+
+
+def manager(viewer: ViewerDep) -> Viewer:
+    if not viewer.is_manager:
+        raise PageError(403, N_("Managers only"), N_("The console is for the programme's managers."))
+    return viewer
+
+
+ManagerDep = Annotated[Viewer, Depends(manager)]
+Next = Annotated[str | None, Query(max_length=2000)]
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected)])
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.include_router(importlib.import_module("rewards.web.console_rules").router)  # it imports this module
+    app.include_router(importlib.import_module("rewards.web.console_ops").router)  # it imports this module
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_pages(app)
+
+
+def _signed_in_response(context: PageContext, viewer: Viewer, next_path: str | None) -> Response:
+    response = RedirectResponse(local_path(next_path), status_code=303)
+    sessions.write(context.settings, response, viewer)
+    response.delete_cookie(csrf.CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(request: Request, context: ContextDep, next: Next = None) -> Response:
+    if context.viewer is not None:
+        return RedirectResponse(local_path(next), status_code=303)
+    return render(
+        request, "web/signin.html", next_path=local_path(next), forum_login_url=context.settings.sso_login_url
+    )
+
+
+@router.get("/sso")
+async def sso_get(
+    context: ContextDep, token: Annotated[str, Query(max_length=8192)] = "", next: Next = None
+) -> Response:
+    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+
+
+@router.post("/sso")
+async def sso_post(
+    context: ContextDep,
+    token: Annotated[str, Form(max_length=8192), NoNul] = "",
+    next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
+) -> Response:
+    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+
+
+@router.post("/signout")
+async def signout(context: ContextDep) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    sessions.clear(context.settings, response)
+    return response
+
+
+@router.get("/dev/signin", response_class=HTMLResponse)
+async def development_signin_page(
+    request: Request, context: ContextDep, session: SessionDep, next: Next = None
+) -> Response:
+    if context.settings.environment != "development":
+        raise PageError(404, N_("Page not found"), N_("The development sign-in exists only in development."))
+    return render(
+        request,
+        "web/dev_signin.html",
+        next_path=local_path(next),
+        demo_manager=service.DEMO_MANAGER,
+        demo_expert=await service.demo_expert_id(session),
+    )
+
+
+@router.post("/dev/signin")
+async def development_signin(
+    context: ContextDep,
+    session: SessionDep,
+    who: Annotated[str, Form(max_length=20), NoNul],
+    locale: Annotated[str, Form(max_length=35), NoNul] = "",
+    next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
+) -> Response:
+    identity = await service.development_identity(session, context.settings, who, i18n.supported(locale))
+    # Through the same door as the forum's tokens: mint one, then verify it.
+    token = sso.mint_development_token(context.settings, identity)
+    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+
+
+@router.get("/language/{locale}")
+async def choose_language(locale: str, context: ContextDep, next: Next = None) -> Response:
+    chosen = i18n.supported(locale)
+    if chosen is None:
+        raise PageError(404, N_("Page not found"), N_("This language is not available."))
+    response = RedirectResponse(local_path(next, default="/"), status_code=303)
+    response.set_cookie(
+        LANGUAGE_COOKIE, chosen, max_age=365 * 86400, path="/", secure=context.settings.cookie_secure, samesite="lax"
+    )
+    return response
+
+
+@router.get("/me", response_class=HTMLResponse)
+async def my_page(
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+) -> Response:
+    page = await service.member_page(session, runtime.ruleset, viewer.user_id, before=before, now=utcnow())
+    spots = await service.my_spots(runtime, session, viewer.user_id, utcnow()) if page.user is not None else []
+    return render(request, "web/me.html", page=page, spots=spots)
+
+
+@router.post("/me/perks/{perk_id}/{action}")
+async def answer_offer(perk_id: str, action: str, viewer: ViewerDep, uow: UowDep, runtime: RuntimeDep) -> Response:
+    """Claim or decline one's own offer: the user is always the signed-in one, never a form field."""
+    await service.answer_offer(uow.session, runtime.ruleset, viewer.user_id, perk_id[:64], action, utcnow())
+    uow.after_commit(lambda: outbox.kick(runtime))
+    return RedirectResponse(f"/me#perk-{quote(perk_id[:64], safe='')}", status_code=303)
+
+
+@router.get("/u/{user_id:path}", response_class=HTMLResponse)
+async def profile(request: Request, user_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
+    page = await service.public_profile(session, runtime.ruleset, user_id[:200], utcnow())
+    return render(request, "web/profile.html", page=page)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def console(request: Request, _: ManagerDep) -> Response:
+    return render(request, "web/admin.html")
+
+
+@router.get("/admin/people", response_class=HTMLResponse)
+async def people(
+    request: Request, _: ManagerDep, session: SessionDep, q: Annotated[str, Query(max_length=200)] = ""
+) -> Response:
+    return render(request, "web/people.html", query=q, people=await service.find_people(session, q))
+
+
+@router.get("/admin/people/{user_id:path}", response_class=HTMLResponse)
+async def person(
+    request: Request,
+    user_id: str,
+    _: ManagerDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    page = await service.member_page(session, runtime.ruleset, user_id[:200], before=before, now=utcnow())
+    if page.user is None:
+        raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
+    return render(request, "web/person.html", page=page, forms=service.person_forms(runtime.ruleset, done=done))
