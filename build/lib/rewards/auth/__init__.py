@@ -1,1 +1,0 @@
-"""API keys for machines (the forum, integrations): hashed at rest, with scopes."""

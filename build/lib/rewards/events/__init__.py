@@ -1,1 +1,0 @@
-"""Forum events: intake, the durable event log, and applying it in order."""

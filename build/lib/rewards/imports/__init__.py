@@ -1,1 +1,0 @@
-"""Importers: a community's history from elsewhere, turned into the engine's canonical events."""

@@ -1,1 +1,0 @@
-"""The reputation ledger: append-only entries, and the awards and cap buckets they are derived with."""

@@ -1,1 +1,0 @@
-"""Perks: beta access, workshops, briefings, roles. Eligibility, seats, waitlists, offers, codes, expiry."""

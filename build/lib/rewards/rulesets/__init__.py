@@ -1,1 +1,0 @@
-"""Ruleset versions: every ruleset the engine has applied events under, kept so entries can name theirs."""

@@ -1,1 +1,0 @@
-"""Community members as the engine knows them: reputation and standing."""
