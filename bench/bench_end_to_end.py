@@ -258,7 +258,7 @@ def _create_api_key(env: dict[str, str], log_dir: Path) -> str:
     return lines[-1].strip()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -284,12 +284,12 @@ def _running(
 ) -> Iterator[Services]:
     """The API process(es) and one worker, stopped (SIGTERM, then SIGKILL) whatever happens."""
     with ExitStack() as stack:
-        port = _free_port()
+        port = free_port()
         api = _start("serve", ["serve", "--port", str(port), *API_OPTIONS], env, log_dir, nice=background_nice)
         stack.callback(_stop, api)
         reader_api = reader_port = None
         if read_api == "own":
-            reader_port = _free_port()
+            reader_port = free_port()
             reader_api = _start(
                 "serve-reads", ["serve", "--port", str(reader_port), *API_OPTIONS], env, log_dir, nice=0
             )

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,12 +19,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from bench.bench_end_to_end import free_port
 
 
 async def _one(client: httpx.AsyncClient, url: str, size: int, chunked: bool) -> tuple[int, float]:
@@ -79,7 +73,7 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=8)
     parser.add_argument("--mib", type=int, default=30)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "REWARDS_DATABASE_URL": f"sqlite+aiosqlite:///{Path(folder) / 'limits.db'}"}
         env.pop("REWARDS_REDIS_URL", None)

@@ -20,6 +20,7 @@ from bench.bench_apply import measure_apply
 from bench.bench_services import POSTGRES_URL, production_autovacuum, recreate_postgres_database
 from bench.community import generate_community
 from rewards.badges import repository as badges_repository
+from rewards.engine.marks import Marker
 from rewards.events import repository as events_repository
 from rewards.events import service as events_service
 from rewards.leaderboards import service as leaderboards_service
@@ -37,7 +38,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (badges_repository, "load_recognition", "load: badges and streaks"),
     (events_service, "evaluate", "engine: evaluate"),
     (events_service, "settle", "engine: settle"),
-    (events_service, "rank_changes", "engine: rank changes"),
+    (Marker, "after_event", "engine: marks (rank changes, where perks end a batch)"),
     (ledger_repository, "save_changes", "save: ledger, awards, users, buckets"),
     (leaderboards_service, "record_batch", "save: leaderboard scores"),
     (leaderboards_service, "mirror_batch", "redis: leaderboard mirror (with REWARDS_REDIS_URL)"),

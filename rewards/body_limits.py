@@ -8,6 +8,7 @@ what the limit is.
 """
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,8 +28,11 @@ class JsonTooLarge:
         self.smallest = smallest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = _declared_length(scope)
-        if scope["type"] != "http" or declared is None or not declared.isdigit() or int(declared) <= self.smallest:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is None or not declared.isdigit() or int(declared) <= self.smallest:
             await self.app(scope, receive, send)
             return
         replacing = False
@@ -60,11 +64,3 @@ class JsonTooLarge:
                 await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_json)
-
-
-def _declared_length(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            text: str = value.decode("latin-1")
-            return text
-    return None

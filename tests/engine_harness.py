@@ -7,8 +7,9 @@ from typing import Any
 from rewards import PROJECT_ROOT
 from rewards.engine.evaluate import Decisions, apply_event
 from rewards.engine.loader import load_ruleset_file
+from rewards.engine.marks import Marker
 from rewards.engine.ruleset import Ruleset
-from rewards.engine.state import EventInput, LedgerEntry, WorkingState
+from rewards.engine.state import EventInput, LedgerEntry, Notice, WorkingState
 
 DEFAULT_RULES: Path = PROJECT_ROOT / "rules" / "default.yaml"
 
@@ -17,6 +18,8 @@ class Community:
     def __init__(self, ruleset: Ruleset | None = None) -> None:
         self.ruleset = ruleset or load_ruleset_file(DEFAULT_RULES)
         self.state = WorkingState()
+        # Rank changes are noticed event by event, as the apply step does (perks need the database: not here).
+        self.marker = Marker(self.ruleset, perks=False)
         self.seq = 0
         self.last: tuple[Decisions, list[LedgerEntry]] | None = None
 
@@ -32,9 +35,15 @@ class Community:
                 time=datetime.fromisoformat(raw["time"]),
                 data=raw["data"],
             )
+            self.marker.note(self.state, list(self.state.users), event.time)
             self.last = apply_event(self.ruleset, event, self.state)
+            self.marker.after_event(self.state, event)
             written.extend(self.last[1])
         return written
+
+    def rank_changes(self) -> list[Notice]:
+        """The rank.changed notices since the state last forgot its changes (`state.committed()`)."""
+        return [notice for notice in self.state.notices if notice.topic == "rank.changed"]
 
     def rep(self, user: str) -> int:
         return self.state.reputation(user)

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from rewards.engine.loader import load_ruleset_text
-from rewards.engine.ranks import rank_changes
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import BadgeHolding, Notice
 from rewards.errors import RulesetError
@@ -422,12 +421,11 @@ def test_a_reputation_badge_is_granted_when_reputation_reaches_its_threshold() -
 
 def test_rank_changes_tell_of_a_rank_gained_and_of_a_rank_lost() -> None:
     c = Community()
-    ranks = c.ruleset.spec.ranks
     c.send(*(upvote(f"v{i}", A) for i in range(4)))
-    assert rank_changes(ranks, c.state, BASE_TIME, c.seq) == []  # 40: still a Newcomer
+    assert c.rank_changes() == []  # 40: still a Newcomer
     c.state.committed()
     c.send(upvote("v4", A))
-    [up] = rank_changes(ranks, c.state, BASE_TIME, c.seq)
+    [up] = c.rank_changes()
     assert (up.topic, up.user_id) == ("rank.changed", "expert")
     assert up.data == {
         "from": {"id": "newcomer", "title": "Newcomer"},
@@ -437,7 +435,7 @@ def test_rank_changes_tell_of_a_rank_gained_and_of_a_rank_lost() -> None:
     }
     c.state.committed()
     c.send(retract("v4", A, "up"))
-    [down] = rank_changes(ranks, c.state, BASE_TIME, c.seq)
+    [down] = c.rank_changes()
     assert (down.data["from"]["id"], down.data["to"]["id"], down.data["direction"]) == (
         "contributor",
         "newcomer",
@@ -446,12 +444,24 @@ def test_rank_changes_tell_of_a_rank_gained_and_of_a_rank_lost() -> None:
     assert up.key != down.key
 
 
-def test_no_rank_change_when_a_batch_leaves_reputation_where_it_started() -> None:
-    c = Community()
-    c.send(*(upvote(f"v{i}", A) for i in range(5)))
-    c.state.committed()
-    c.send(retract("v4", A, "up"), upvote("v4", A))
-    assert rank_changes(c.ruleset.spec.ranks, c.state, BASE_TIME, c.seq) == []
+def test_a_rank_lost_and_regained_is_told_twice_each_with_its_event_however_the_events_are_batched() -> None:
+    """Rank changes follow the log: a retraction and a new vote that leave reputation where it started still
+    took the title away and gave it back, as one-at-a-time application tells (it used to be silent when both
+    came in one batch, and two notices when they came in two)."""
+    together = Community()
+    together.send(*(upvote(f"v{i}", A) for i in range(5)))
+    together.state.committed()
+    together.send(retract("v4", A, "up"), upvote("v4", A))
+    one_at_a_time = Community()
+    one_at_a_time.send(*(upvote(f"v{i}", A) for i in range(5)))
+    notices = []
+    for vote in (retract("v4", A, "up"), upvote("v4", A)):
+        one_at_a_time.state.committed()
+        one_at_a_time.send(vote)
+        notices += one_at_a_time.rank_changes()
+    told = [(n.data["from"]["id"], n.data["to"]["id"]) for n in together.rank_changes()]
+    assert told == [("contributor", "newcomer"), ("newcomer", "contributor")]
+    assert [(n.data["from"]["id"], n.data["to"]["id"]) for n in notices] == told
 
 
 # -- a manager's revocation sticks ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from rewards import PROJECT_ROOT
 from rewards.db import unit_of_work
+from rewards.engine.state import WorkingState
+from rewards.events import repository as events_repository
 from rewards.events import service
 from rewards.events.runner import drain
 from rewards.outbox.models import OutboxMessage
@@ -166,3 +168,28 @@ async def test_a_suspension_and_reinstatement_in_one_batch_still_pass_the_seat_o
     assert seats == [("seat", "ua", "suspended"), ("seat", "ub", "offered"), ("seat", "ua", "waitlisted")]
     assert states[1] == states[0]
     assert states[2] == states[0]
+
+
+async def test_applying_events_in_one_call_writes_every_event_even_where_perks_end_a_batch(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """`apply_events` is handed a list: a batch that ends early for perks must not drop the events after it."""
+    rules = scarce_rules(tmp_path)
+    log = the_seat_changes_hands()
+    one_by_one = await apply_log(await fresh_sqlite(sqlite_template, tmp_path), rules, log, batch_size=1)
+    runtime = await Runtime.start(
+        make_settings(await fresh_sqlite(sqlite_template, tmp_path), rules_path=rules), connect_queue=False
+    )
+    try:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await service.store(uow.session, service.validate_batch(log), utcnow())
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            pending = await events_repository.events_after(uow.session, 0, len(log))
+            result = await service.apply_events(uow.session, runtime.ruleset, pending, utcnow(), WorkingState())
+            await events_repository.advance_cursor(uow.session, result.last_seq, "test")
+        assert (result.applied, result.failed, result.last_seq) == (len(log), 0, pending[-1].seq)
+        in_one_call = await perk_state(runtime)
+    finally:
+        await runtime.stop()
+    assert in_one_call["grants"] == one_by_one["grants"]
+    assert in_one_call["notifications"] == one_by_one["notifications"]

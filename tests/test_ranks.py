@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from rewards.engine.loader import load_ruleset_text
-from rewards.engine.ranks import rank_changes, standing
+from rewards.engine.ranks import standing
 from rewards.errors import RulesetError
 from rewards.outbox.models import OutboxMessage
 from tests.conftest import Api, make_settings, open_api
@@ -136,14 +136,13 @@ async def test_the_api_shows_the_badges_a_rank_still_needs(badge_ranks_api: Api)
 def test_a_badge_alone_can_change_a_rank_and_it_is_notified() -> None:
     """Accepted answers that give no points but earn Solver silver make a 30-reputation user an Expert."""
     community = Community(load_ruleset_text(RANKS_WITH_BADGES.replace("points: 15, counts", "points: 0, counts")))
-    ranks = community.ruleset.spec.ranks
     a1, a2 = answer("a1", "ewa", "q1"), answer("a2", "ewa", "q2")
     community.send(upvote("v1", a1), upvote("v2", a1), upvote("v3", a1))
-    assert [n.data["to"]["id"] for n in rank_changes(ranks, community.state, T, community.seq)] == []
+    assert [n.data["to"]["id"] for n in community.rank_changes()] == []
     community.state.committed()
     community.send(accept("asker", a1), accept("asker2", a2))
     assert community.rep("ewa") == 30
-    [notice] = rank_changes(ranks, community.state, T, community.seq)
+    [notice] = community.rank_changes()
     assert (notice.user_id, notice.data["from"]["id"], notice.data["to"]["id"], notice.data["direction"]) == (
         "ewa",
         "newcomer",

@@ -421,7 +421,9 @@ class _Settler:
 
 
 def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: Decisions) -> list[LedgerEntry]:
-    """Apply decisions to the working state; returns the ledger entries written, in order."""
+    """Apply decisions to the working state; returns the ledger entries written, in order. `state.touched` is
+    left holding the users this event changed."""
+    state.touched.clear()
     settler = _Settler(ruleset, event, state)
     for position, user_id in enumerate(event.named_users):
         settler.user(user_id, active=position == 0)

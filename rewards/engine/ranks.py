@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rewards.engine.ruleset import Rank
-from rewards.engine.state import Notice, WorkingState
+from rewards.engine.state import Notice
 
 HeldBadges = Collection[tuple[str, str]]  # (badge id, tier) the user holds
 _TIERS = {"bronze": 1, "silver": 2, "gold": 3}
@@ -48,32 +48,6 @@ def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Stand
     progress = max(0.0, min(1.0, (reputation - floor) / span)) if span > 0 else 0.0
     needed = max(following.reputation - reputation, 0)
     return Standing(current, following, needed, round(progress, 4), missing_badges(following, held))
-
-
-def rank_changes(ranks: list[Rank], state: WorkingState, when: datetime, seq: int) -> list[Notice]:
-    """A notice for every user whose rank title differs from the one they had before the batch: their
-    reputation moved, or (when a rank needs badges) their badges did."""
-    notices: list[Notice] = []
-    need_badges = any(rank.badges for rank in ranks)
-    badges_moved = {key[0] for key in state.changed_badges} if need_badges else set()
-    for user_id in sorted(state.reputation_before.keys() | badges_moved):
-        after = state.reputation(user_id)
-        before = state.reputation_before.get(user_id, after)
-        if after == before and user_id not in badges_moved:
-            continue  # the same reputation and the same badges: the same rank
-        held_after: list[tuple[str, str]] = []
-        held_before: list[tuple[str, str]] = []
-        for holding in state.badges_of(user_id) if need_badges else ():
-            changed = (holding.user_id, holding.badge_id, holding.tier, holding.post) in state.changed_badges
-            if holding.held:
-                held_after.append((holding.badge_id, holding.tier))
-            if holding.held != changed:  # granted in this batch: not held before it; revoked in it: held before
-                held_before.append((holding.badge_id, holding.tier))
-        old, new = standing(ranks, before, held_before).rank, standing(ranks, after, held_after).rank
-        notice = rank_change_notice(user_id, old, new, after, when, f"{seq}")
-        if notice is not None:
-            notices.append(notice)
-    return notices
 
 
 def rank_change_notice(

@@ -189,6 +189,16 @@ def _users_named(names: dict[str, Any], *, skip_actor: bool = False) -> list[str
     return found
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What the decisions that depend on order rest on for one user: the rank title, suspended or not, and the
+    perks they qualify for (see `rewards.engine.marks`)."""
+
+    rank: str | None
+    suspended: bool
+    perks: frozenset[str]
+
+
 @dataclass
 class WorkingState:
     """The slice of engine state a batch of events touches, with what changed."""
@@ -216,13 +226,10 @@ class WorkingState:
     changed_streaks: set[tuple[str, str]] = field(default_factory=set)
     changed_badges: set[BadgeKey] = field(default_factory=set)
     notices: list[Notice] = field(default_factory=list)
-    # Reputation of each user changed in this batch, as it was before the batch (for rank changes).
-    reputation_before: dict[str, int] = field(default_factory=dict)
-    # Users changed by the event being settled (the apply step empties it before each event), and what each
-    # user's perk decisions depend on as the last event left it (`rewards.engine.perks.perk_mark`); kept with
-    # the state, like the users it describes.
+    # Users changed by the event last settled (`settle` empties it first), and each user's mark as the last
+    # event left it (`rewards.engine.marks`): kept with the state, like the users they describe.
     touched: set[str] = field(default_factory=set)
-    marks: dict[str, Any] = field(default_factory=dict)  # rewards.engine.perks.Mark (which imports this module)
+    marks: dict[str, Mark] = field(default_factory=dict)
 
     # What has been loaded completely, so that a state kept between batches knows what it need not load again.
     loaded_slots: set[str] = field(default_factory=set)
@@ -270,7 +277,6 @@ class WorkingState:
         self.changed_streaks.clear()
         self.changed_badges.clear()
         self.notices.clear()
-        self.reputation_before.clear()
         self.touched.clear()
         return undone
 
@@ -344,9 +350,7 @@ class WorkingState:
             user.last_active_at = when
         user.updated_seq = max(user.updated_seq, seq)
         self.touched.add(user_id)
-        if user_id not in self.changed_users:
-            self.reputation_before.setdefault(user_id, user.reputation)
-            self.changed_users.add(user_id)
+        self.changed_users.add(user_id)
         return user
 
     def put_badge(self, holding: BadgeHolding, *, loaded: bool = False) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.badges import repository as badges_repository
 from rewards.engine.evaluate import evaluate, needs, settle
 from rewards.engine.expressions import EvaluationError
-from rewards.engine.perks import Marker
+from rewards.engine.marks import Marker
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import EventInput, Notice, WorkingState
 from rewards.errors import InvalidInput, NotFound
@@ -253,12 +253,10 @@ async def prepare_batch(
     owners |= set().union(*(need.counted_subjects for need in wanted))
     await badges_repository.load_counters(session, state, owners)
     await badges_repository.load_recognition(session, state, users)
-    # Ranks and perks are decided event by event (rewards.engine.perks.Mark): note where each user stands.
-    deciding_perks = perks and bool(ruleset.spec.perks)
-    marking = bool(events) and (deciding_perks or bool(ruleset.spec.ranks))
-    marker = Marker(ruleset, perks=deciding_perks) if marking else None
-    if marker is not None:
-        perks_service.mark_users(marker, state, users, events[0].time)
+    # Ranks and perks are decided event by event (rewards.engine.marks): note where each user stands.
+    marker = Marker(ruleset, perks=perks)
+    if events:
+        marker.note(state, users, events[0].time)
 
     outcomes: list[repository.Outcome] = []
     rest: list[EventInput] = []
@@ -267,7 +265,6 @@ async def prepare_batch(
         if time.perf_counter() - yielded > YIELD_EVERY_SECONDS:
             await asyncio.sleep(0)
             yielded = time.perf_counter()
-        state.touched.clear()
         try:
             decisions = evaluate(ruleset, event, state)
         except EvaluationError as error:
@@ -279,7 +276,7 @@ async def prepare_batch(
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
-        if marker is not None and perks_service.mark_event(marker, state, event) and deciding_perks:
+        if marker.after_event(state, event):
             # Someone's perk decisions may change with this event: the batch ends here, so that they are made
             # on the state as this event left it, whatever the batch size (the rest comes in the next batch).
             events, rest = events[: index + 1], list(events[index + 1 :])
@@ -339,11 +336,20 @@ async def apply_events(
     notify: bool = True,
     perks: bool = True,
 ) -> BatchResult:
-    """Apply events in order: prepare the batch (load, compute), then write it. The caller commits, then calls
-    `state.committed()` if it keeps the state."""
-    prepared = await prepare_batch(session, ruleset, events, state, perks=perks)
-    state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
-    return await write_batch(session, ruleset, prepared, now, notify=notify)
+    """Apply events in order: prepare a batch (load, compute), then write it, until every event is written (a
+    batch ends early where perks must be decided). The caller commits, then calls `state.committed()` if it keeps
+    the state."""
+    applied = failed = notified = 0
+    last_seq = 0
+    remaining = list(events)
+    while remaining:
+        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks)
+        state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
+        result = await write_batch(session, ruleset, prepared, now, notify=notify)
+        applied, failed, notified = applied + result.applied, failed + result.failed, notified + result.notified
+        last_seq = result.last_seq
+        remaining = prepared.rest
+    return BatchResult(applied=applied, failed=failed, last_seq=last_seq, notified=notified)
 
 
 @dataclass

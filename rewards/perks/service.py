@@ -14,17 +14,16 @@ id. Seat allocation for a perk happens under a lock on its settings row, so seve
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.engine.perks import Marker, Profile, check, describe_missing, reputation_floor, window_open
-from rewards.engine.ranks import rank_change_notice
+from rewards.engine.perks import Profile, check, describe_missing, reputation_floor, window_open
 from rewards.engine.ruleset import Perk, Ruleset
-from rewards.engine.state import EventInput, WorkingState
+from rewards.engine.state import WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.inputs import NUL
 from rewards.outbox import service as outbox
@@ -321,7 +320,7 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
     replay)."""
     if not ruleset.spec.perks:
         return 0
-    floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
+    floor = min(reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
     written = 0
     after: tuple[int, str] | None = None
     while page := await repository.candidates(session, floor, CANDIDATES_PER_SWEEP, after):
@@ -348,7 +347,7 @@ def batch_candidates(ruleset: Ruleset, state: WorkingState) -> BatchCandidates |
     through a rank) and the suspended are certain to be looked at."""
     if not ruleset.spec.perks:
         return None
-    floor = min(_reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
+    floor = min(reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
     likely: list[str] = []
     others: list[str] = []
     for user_id in sorted(state.changed_users):
@@ -372,48 +371,6 @@ async def after_batch(
     users = sorted({*candidates.likely, *holders})
     profiles = [candidates.profiles[user_id] for user_id in users if user_id in candidates.profiles]
     return await reconcile(session, ruleset, profiles, now, notify=notify)
-
-
-def mark_users(marker: Marker, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
-    """Note the marks (`rewards.engine.perks.Mark`) of these users, just loaded and not yet changed by the batch,
-    for those the state has not noted yet. A user the state does not hold yet is new: an empty profile."""
-    for user_id in user_ids:
-        if user_id not in state.marks:
-            state.marks[user_id] = marker.mark(state, user_id, when)
-
-
-def mark_event(marker: Marker, state: WorkingState, event: EventInput) -> bool:
-    """After an event: note the marks of the users it changed, notify the rank titles it changed (with this
-    event), and say whether anyone's perk eligibility or suspension moved (perks must be decided before the next
-    event)."""
-    moved = False
-    for user_id in sorted(state.touched):
-        mark = marker.mark(state, user_id, event.time)
-        before = state.marks.get(user_id)
-        if before == mark:
-            continue
-        state.marks[user_id] = mark
-        if before is None:  # not loaded through the batch's needs (never expected): decide its perks, to be safe
-            moved = moved or mark.suspended or bool(mark.perks)
-            continue
-        if before.rank != mark.rank:
-            old = marker.rank(before.rank)
-            notice = rank_change_notice(
-                user_id, old, marker.rank(mark.rank), state.reputation(user_id), event.time, f"{event.seq}"
-            )
-            if notice is not None:
-                state.notices.append(notice)
-        if before.suspended != mark.suspended or before.perks != mark.perks:
-            moved = True
-    return moved
-
-
-def _user_counter_ids(ruleset: Ruleset) -> list[str]:
-    return [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
-
-
-def _reputation_floor(ruleset: Ruleset, perk: Perk) -> int:
-    return reputation_floor(ruleset, perk)
 
 
 # -- the schedule ---------------------------------------------------------------------------------------
@@ -448,7 +405,7 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     # Windows that opened, and eligibility that time alone changes: check likely candidates.
     open_perks = [perk for perk in ruleset.spec.perks if window_open(perk, now)]
     if open_perks:
-        floor = min(_reputation_floor(ruleset, perk) for perk in open_perks)
+        floor = min(reputation_floor(ruleset, perk) for perk in open_perks)
         candidates = [user_id for user_id, _ in await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)]
         written += await reconcile(session, ruleset, await profiles_from_db(session, candidates), now)
     suspended = await repository.active_of_suspended(session)

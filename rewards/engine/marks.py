@@ -1,0 +1,101 @@
+"""Marks: what the decisions that depend on order rest on for one user (rank title, suspension, the perks they
+qualify for), looked at after every event for the users it changed. Pure.
+
+A rank title that moved is notified with that event; perks that moved make the apply step end its batch after
+that event, so they are decided on the state as that event left it. Who is offered a seat, waitlisted or
+withdrawn, in what order, and every rank change, is then a function of the log in order, never of where one
+batch ended and the next began."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rewards.engine.perks import Profile, check, reputation_floor
+from rewards.engine.ranks import rank_change_notice, standing
+from rewards.engine.ruleset import Rank, Ruleset
+from rewards.engine.state import EventInput, Mark, WorkingState
+
+
+class Marker:
+    """Computes marks from a working state, reading only what they depend on: most users are far below every
+    perk's reputation floor, and for them a mark is a rank lookup and a flag (a full profile, with every badge
+    an expert holds, would cost more than the engine's own work on the event)."""
+
+    def __init__(self, ruleset: Ruleset, *, perks: bool) -> None:
+        self.ruleset = ruleset
+        self.ranks = ruleset.spec.ranks
+        self.perks = perks and bool(ruleset.spec.perks)
+        self.floor = min((reputation_floor(ruleset, p) for p in ruleset.spec.perks), default=0)
+        self.ranks_need_badges = any(rank.badges for rank in self.ranks)
+        referenced = {ref.partition("/")[0] for rank in self.ranks for ref in rank.badges}
+        referenced |= {ref.partition("/")[0] for perk in ruleset.spec.perks for ref in perk.eligibility.badges}
+        self.badge_ids = frozenset(referenced)
+        self.counter_ids = sorted({c for perk in ruleset.spec.perks for c in perk.eligibility.counters})
+        self.active = bool(self.ranks) or self.perks
+        self._nobody = WorkingState()  # where a new user's mark is read: nothing about them yet
+
+    def rank(self, rank_id: str | None) -> Rank | None:
+        return next((rank for rank in self.ranks if rank.id == rank_id), None)
+
+    def mark(self, state: WorkingState, user_id: str, when: datetime) -> Mark:
+        user = state.users.get(user_id)
+        reputation = user.reputation if user is not None else 0
+        suspended = user.suspended if user is not None else False
+        deciding = self.perks and reputation >= self.floor and not suspended  # else eligible for none
+        held: frozenset[tuple[str, str]] = frozenset()
+        if self.badge_ids and (deciding or self.ranks_need_badges):
+            held = frozenset(
+                (h.badge_id, h.tier) for h in state.badges_of(user_id) if h.badge_id in self.badge_ids and h.held
+            )
+        rank = standing(self.ranks, reputation, held).rank if self.ranks else None
+        eligible: frozenset[str] = frozenset()
+        if deciding:
+            profile = Profile(
+                user_id=user_id,
+                reputation=reputation,
+                suspended=suspended,
+                last_active_at=user.last_active_at if user is not None else None,
+                badges=held,
+                counters={c: state.counters.get((user_id, c, ""), 0) for c in self.counter_ids},
+            )
+            eligible = frozenset(
+                p.id for p in self.ruleset.spec.perks if check(self.ruleset, p, profile, when).eligible
+            )
+        return Mark(rank=rank.id if rank is not None else None, suspended=suspended, perks=eligible)
+
+    def note(self, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
+        """Note the marks of users just loaded, before the batch changes them, for those the state has not noted
+        yet (a user the state does not hold is new: the mark of an empty profile)."""
+        if not self.active:
+            return
+        for user_id in user_ids:
+            if user_id not in state.marks:
+                state.marks[user_id] = self.mark(state, user_id, when)
+
+    def after_event(self, state: WorkingState, event: EventInput) -> bool:
+        """After `event` is settled: note the marks of the users it changed (`state.touched`), add a notice for
+        every rank title it changed, and say whether perks must be decided before the next event (someone's
+        eligibility or suspension moved, and this marker decides perks)."""
+        if not self.active:
+            return False
+        moved = False
+        for user_id in sorted(state.touched):
+            mark = self.mark(state, user_id, event.time)
+            # Every user the batch loaded was noted: one without a mark is new (what `mark` gives for nobody).
+            before = state.marks.get(user_id) or self.mark(self._nobody, user_id, event.time)
+            if before == mark:
+                continue
+            state.marks[user_id] = mark
+            if before.rank != mark.rank:
+                notice = rank_change_notice(
+                    user_id,
+                    self.rank(before.rank),
+                    self.rank(mark.rank),
+                    state.reputation(user_id),
+                    event.time,
+                    f"{event.seq}",
+                )
+                if notice is not None:
+                    state.notices.append(notice)
+            if before.suspended != mark.suspended or before.perks != mark.perks:
+                moved = True
+        return moved and self.perks
