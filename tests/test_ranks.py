@@ -5,10 +5,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from rewards.engine.loader import load_ruleset_text
+from rewards.engine.marks import Marker
 from rewards.engine.ranks import standing
+from rewards.engine.state import BadgeHolding, BadgeSource, UserState, WorkingState
 from rewards.errors import RulesetError
 from rewards.outbox.models import OutboxMessage
 from tests.conftest import Api, make_settings, open_api
@@ -167,3 +171,23 @@ async def test_a_badge_granted_or_revoked_by_hand_that_moves_a_rank_is_notified(
         )
         changes = [(data["from"]["id"], data["to"]["id"], data["direction"]) for (data,) in rows]
     assert changes == [("newcomer", "expert", "up"), ("expert", "newcomer", "down")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reputation=st.integers(min_value=-50, max_value=250),
+    tiers=st.sets(st.sampled_from(["bronze", "silver"])),
+)
+def test_the_mark_of_a_user_names_the_rank_their_standing_gives(reputation: int, tiers: set[str]) -> None:
+    """The apply step notices rank changes through marks (`rewards.engine.marks`), which look up the rank
+    without the rest of the standing: they must always agree with it, badges needed by a rank included."""
+    ruleset = load_ruleset_text(RANKS_WITH_BADGES)
+    state = WorkingState()
+    state.users["ewa"] = UserState(user_id="ewa", reputation=reputation)
+    for tier in sorted(tiers):
+        state.put_badge(
+            BadgeHolding("ewa", "solver", tier, "", T, 1, BadgeSource.RULE, "accepted answers"), loaded=True
+        )
+    expected = standing(ruleset.spec.ranks, reputation, {("solver", tier) for tier in tiers}).rank
+    mark = Marker(ruleset, perks=False).mark(state, "ewa", T)
+    assert mark.rank == (expected.id if expected is not None else None)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from rewards.engine.perks import Profile, check, reputation_floor
-from rewards.engine.ranks import rank_change_notice, standing
+from rewards.engine.ranks import missing_badges, rank_change_notice
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.engine.state import EventInput, Mark, WorkingState
 
@@ -24,7 +24,9 @@ class Marker:
         self.ruleset = ruleset
         self.ranks = ruleset.spec.ranks
         self.perks = perks and bool(ruleset.spec.perks)
-        self.floor = min((reputation_floor(ruleset, p) for p in ruleset.spec.perks), default=0)
+        # Each perk with the least reputation anyone eligible has: below it, the perk is not even looked at.
+        self.perk_floors = [(perk, reputation_floor(ruleset, perk)) for perk in ruleset.spec.perks]
+        self.floor = min((floor for _, floor in self.perk_floors), default=0)
         self.ranks_need_badges = any(rank.badges for rank in self.ranks)
         referenced = {ref.partition("/")[0] for rank in self.ranks for ref in rank.badges}
         referenced |= {ref.partition("/")[0] for perk in ruleset.spec.perks for ref in perk.eligibility.badges}
@@ -46,7 +48,7 @@ class Marker:
             held = frozenset(
                 (h.badge_id, h.tier) for h in state.badges_of(user_id) if h.badge_id in self.badge_ids and h.held
             )
-        rank = standing(self.ranks, reputation, held).rank if self.ranks else None
+        rank = self._rank(reputation, held)
         eligible: frozenset[str] = frozenset()
         if deciding:
             profile = Profile(
@@ -58,9 +60,20 @@ class Marker:
                 counters={c: state.counters.get((user_id, c, ""), 0) for c in self.counter_ids},
             )
             eligible = frozenset(
-                p.id for p in self.ruleset.spec.perks if check(self.ruleset, p, profile, when).eligible
+                perk.id
+                for perk, floor in self.perk_floors
+                if reputation >= floor and check(self.ruleset, perk, profile, when).eligible
             )
-        return Mark(rank=rank.id if rank is not None else None, suspended=suspended, perks=eligible)
+        return Mark(rank=rank, suspended=suspended, perks=eligible)
+
+    def _rank(self, reputation: int, held: frozenset[tuple[str, str]]) -> str | None:
+        """The id of `standing(...).rank`, without the rest of the standing (the next rank, the progress): the
+        highest rank whose reputation and badges the user has."""
+        current = None
+        for rank in self.ranks:
+            if reputation >= rank.reputation and (not rank.badges or not missing_badges(rank, held)):
+                current = rank.id
+        return current
 
     def note(self, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
         """Note the marks of users just loaded, before the batch changes them, for those the state has not noted

@@ -38,7 +38,9 @@ def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verd
         ranks = ruleset.spec.ranks
         wanted = next((rank for rank in ranks if rank.id == needs.rank), None)
         current = standing(ranks, profile.reputation, profile.badges).rank
-        if wanted is not None and (current is None or ranks.index(current) < ranks.index(wanted)):
+        # Ranks run lowest first with rising reputation: compare those, not positions (`ranks.index` compares
+        # pydantic models field by field).
+        if wanted is not None and (current is None or current.reputation < wanted.reputation):
             missing.append(f"the rank {wanted.title}")
     for reference in needs.badges:
         badge_id, _, tier = reference.partition("/")

@@ -36,10 +36,11 @@ def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Stand
     A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a higher
     title that needs none."""
     current: Rank | None = None
-    for rank in ranks:
+    position = -1  # of `current` (not `ranks.index`: comparing pydantic models field by field is slow)
+    for index, rank in enumerate(ranks):
         if reputation >= rank.reputation and not missing_badges(rank, held):
-            current = rank
-    above = ranks[ranks.index(current) + 1 :] if current is not None else ranks
+            current, position = rank, index
+    above = ranks[position + 1 :]
     following = next((rank for rank in above if reputation < rank.reputation or missing_badges(rank, held)), None)
     if following is None:
         return Standing(current, None, None, None if current is None else 1.0)
