@@ -41,6 +41,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check rewards tests bench migrations
 	$(BIN)/ruff format --check rewards tests bench migrations
 	$(BIN)/mypy rewards tests bench
+	$(BIN)/lint-imports --no-cache
 
 # Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (.ci/run starts them when they are down).
 test: lint

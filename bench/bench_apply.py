@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.bench_services import DatabaseFigures, database_figures, postgres_cpu_seconds
+from rewards.apply.applier import Applier
+from rewards.apply.publish import replay as replay_log
 from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.events import service
-from rewards.events.runner import drain
 from rewards.runtime import APPLYING_GC_THRESHOLD, SERVING_GC_THRESHOLD, Runtime, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,29 @@ class ApplyFigures:
     analyze_seconds: float | None
     intake: IntakeFigures
     result: DatabaseFigures
+    # `rewards replay` on the same log afterwards (one transaction, every derived table rebuilt), if asked.
+    replay_seconds: float | None = None
+    replay_events_per_second: float | None = None
 
 
 async def measure_apply(
-    database_url: str, events: Sequence[dict[str, Any]], *, analyze: bool, before_drain: Sequence[str] = ()
+    database_url: str,
+    events: Sequence[dict[str, Any]],
+    *,
+    analyze: bool,
+    before_drain: Sequence[str] = (),
+    replay: bool = False,
 ) -> ApplyFigures:
     """Store `events` into an empty database at `database_url`, optionally ANALYZE, run the `before_drain` SQL
-    statements (to try an index or a setting), then time the drain."""
+    statements (to try an index or a setting), then time the drain (and a replay of the log, with `replay`)."""
     # On PostgreSQL this is what `rewards worker` does, with its GC settings; on SQLite what the embedded API does.
     postgres = database_url.startswith("postgresql")
-    runtime = await Runtime.start(
+    applier = await Applier.start(
         Settings(database_url=database_url, environment="test"),
         connect_queue=False,
         gc_threshold=APPLYING_GC_THRESHOLD if postgres else SERVING_GC_THRESHOLD,
     )
+    runtime = applier.runtime
     try:
         intake = await _store_all(runtime, events)
         analyze_seconds = await _analyze(runtime) if analyze else None
@@ -77,7 +87,7 @@ async def measure_apply(
         cpu_started = time.process_time()
         database_cpu_started = postgres_cpu_seconds() if postgres else None
         while True:
-            result = await drain(runtime, "bench", time_budget=PROGRESS_SECONDS)
+            result = await applier.drain("bench", time_budget=PROGRESS_SECONDS)
             applied += result.applied
             failed += result.failed
             batches += result.batches
@@ -95,8 +105,9 @@ async def measure_apply(
         async with runtime.sessionmaker() as session:
             pending_after = await service.pending_count(session)
         figures = await database_figures(runtime.engine)
+        replay_seconds = await _replay(runtime) if replay else None
     finally:
-        await runtime.stop()
+        await applier.stop()
 
     done = applied + failed
     log.info("applied %d events in %.1f s: %.0f events/s, %d failed", done, seconds, done / seconds, failed)
@@ -115,7 +126,24 @@ async def measure_apply(
         analyze_seconds=analyze_seconds,
         intake=intake,
         result=figures,
+        replay_seconds=None if replay_seconds is None else round(replay_seconds, 3),
+        replay_events_per_second=None if replay_seconds is None else round(done / replay_seconds, 1),
     )
+
+
+async def _replay(runtime: Runtime) -> float:
+    """`rewards replay`: the whole log again under the same rules, in one transaction."""
+    log.info("replaying the log")
+    started = time.perf_counter()
+    async with unit_of_work(runtime.sessionmaker) as uow:
+        result = await replay_log(
+            uow.session, runtime.ruleset, runtime.settings.apply_batch_size, "bench-replay", utcnow()
+        )
+    seconds = time.perf_counter() - started
+    log.info(
+        "replayed %d events in %.1f s: %.0f events/s", result.applied + result.failed, seconds, result.applied / seconds
+    )
+    return seconds
 
 
 async def _store_all(runtime: Runtime, events: Sequence[dict[str, Any]]) -> IntakeFigures:

@@ -25,6 +25,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from rewards import PROJECT_ROOT
+from rewards.apply.applier import Applier
 from rewards.auth.service import Scope, create_key
 from rewards.config import Settings
 from rewards.db import unit_of_work
@@ -139,7 +140,8 @@ async def wait_ready(client: httpx.AsyncClient) -> None:
 async def run_size(users: int, requests: int, concurrency: int, seed: int) -> dict[str, Any]:
     await recreate()
     settings = Settings(database_url=DATABASE_URL, redis_url=REDIS_URL, environment="development")
-    runtime = await Runtime.start(settings, connect_queue=False)
+    applier = await Applier.start(settings, connect_queue=False)
+    runtime = applier.runtime
     try:
         figures: dict[str, Any] = {"users": users, "ledger_entries": users * ENTRIES_PER_USER}
         figures.update(await fill(runtime, users, seed))
@@ -151,7 +153,7 @@ async def run_size(users: int, requests: int, concurrency: int, seed: int) -> di
         async with unit_of_work(runtime.sessionmaker) as uow:
             key = await create_key(uow.session, "bench", [Scope.READ], utcnow())
     finally:
-        await runtime.stop()
+        await applier.stop()
 
     env = {
         **os.environ,

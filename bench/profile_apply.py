@@ -19,10 +19,10 @@ from typing import Any
 from bench.bench_apply import measure_apply
 from bench.bench_services import POSTGRES_URL, production_autovacuum, recreate_postgres_database
 from bench.community import generate_community
+from rewards.apply import steps
 from rewards.badges import repository as badges_repository
 from rewards.engine.marks import Marker
 from rewards.events import repository as events_repository
-from rewards.events import service as events_service
 from rewards.leaderboards import service as leaderboards_service
 from rewards.ledger import repository as ledger_repository
 from rewards.outbox import service as outbox_service
@@ -36,8 +36,8 @@ STEPS: list[tuple[Any, str, str]] = [
     (ledger_repository, "load_buckets", "load: cap buckets"),
     (badges_repository, "load_counters", "load: counters"),
     (badges_repository, "load_recognition", "load: badges and streaks"),
-    (events_service, "evaluate", "engine: evaluate"),
-    (events_service, "settle", "engine: settle"),
+    (steps, "evaluate", "engine: evaluate"),
+    (steps, "settle", "engine: settle"),
     (Marker, "after_event", "engine: marks (rank changes, where perks end a batch)"),
     (ledger_repository, "save_changes", "save: ledger, awards, users, buckets"),
     (leaderboards_service, "record_batch", "save: leaderboard scores"),

@@ -1,7 +1,8 @@
-"""Benchmark of the rewards engine: in-process apply on SQLite and PostgreSQL, and end to end over HTTP.
+"""Benchmark of the rewards engine: the pure engine in memory, in-process apply (and replay) on SQLite and
+PostgreSQL, and end to end over HTTP; the pipeline's figures also as shares of the engine's (`ratios`).
 
-`python -m bench.run [--users N] [--events M] [--seed S] [--only apply-sqlite,apply-postgres,end-to-end] [--quick]`
-prints one JSON document on stdout, figures next to their targets; progress goes to stderr."""
+`python -m bench.run [--users N] [--events M] [--seed S] [--only engine,apply-sqlite,apply-postgres,end-to-end]
+[--quick]` prints one JSON document on stdout, figures next to their targets; progress goes to stderr."""
 
 import argparse
 import asyncio
@@ -30,11 +31,12 @@ from bench.bench_services import (
     recreate_postgres_database,
 )
 from bench.community import generate_community
+from bench.engine import measure_engine
 from rewards import PROJECT_ROOT
 
 log = logging.getLogger("bench")
 
-PARTS = ("apply-sqlite", "apply-postgres", "end-to-end")
+PARTS = ("engine", "apply-sqlite", "apply-postgres", "end-to-end")
 QUICK_USERS, QUICK_EVENTS = 2_000, 50_000
 
 
@@ -61,6 +63,9 @@ class Target:
 
 
 TARGETS = {
+    # Issue 16: store + apply and replay at half the pure engine's speed or better, on the same log, same run.
+    "apply_postgres_vs_engine": Target(("ratios", "apply_postgres_vs_engine"), ">=", 0.5, "of the engine"),
+    "replay_postgres_vs_engine": Target(("ratios", "replay_postgres_vs_engine"), ">=", 0.5, "of the engine"),
     "apply_postgres": Target(("apply_postgres", "events_per_second"), ">=", 20_000, "events/s"),
     "end_to_end": Target(("end_to_end", "events_per_second"), ">=", 5_000, "events/s"),
     "get_user_p99": Target(("end_to_end", "get_user", "p99_ms"), "<=", 10, "ms"),
@@ -94,11 +99,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 document[part.replace("-", "_")] = asdict(figures)
 
+    document["ratios"] = _ratios(document)
     document["targets"] = {name: target.judge(document) for name, target in TARGETS.items()}
     document["header"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     document["header"]["total_seconds"] = round(time.perf_counter() - args.started, 1)
     print(json.dumps(document, indent=2))
     return 1 if errors else 0
+
+
+def _ratios(document: dict[str, Any]) -> dict[str, float | None]:
+    """Each pipeline figure as a share of the pure engine's, measured on the same log in the same run."""
+    engine = document.get("engine", {}).get("events_per_second")
+
+    def share(part: str, figure: str) -> float | None:
+        value = document.get(part, {}).get(figure)
+        return None if not engine or value is None else round(value / engine, 3)
+
+    return {
+        "apply_sqlite_vs_engine": share("apply_sqlite", "events_per_second"),
+        "apply_postgres_vs_engine": share("apply_postgres", "events_per_second"),
+        "replay_postgres_vs_engine": share("apply_postgres", "replay_events_per_second"),
+    }
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -211,6 +232,8 @@ def _generate(users: int, events: int, seed: int) -> tuple[list[dict[str, Any]],
 
 
 def _run_part(part: str, events: list[dict[str, Any]], args: argparse.Namespace) -> Any:
+    if part == "engine":
+        return measure_engine(events)
     if part == "apply-sqlite":
         with tempfile.TemporaryDirectory(prefix="rewards-bench-sqlite-") as folder:
             return asyncio.run(
@@ -233,7 +256,7 @@ def _run_part(part: str, events: list[dict[str, Any]], args: argparse.Namespace)
 
 async def _apply_postgres(events: list[dict[str, Any]]) -> ApplyFigures:
     await recreate_postgres_database()
-    return await measure_apply(POSTGRES_URL, events, analyze=True)
+    return await measure_apply(POSTGRES_URL, events, analyze=True, replay=True)
 
 
 if __name__ == "__main__":

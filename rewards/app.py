@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
 
 from rewards.adapters.endpoints import router as adapters_router
+from rewards.apply.applier import Applier
 from rewards.audit.endpoints import router as audit_router
 from rewards.badges.endpoints import router as badges_router
 from rewards.body_limits import JsonTooLarge, too_large_message
@@ -30,8 +31,7 @@ from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
 from rewards.perks.endpoints import router as perks_router
 from rewards.rulesets.endpoints import router as rulesets_router
-from rewards.rulesets.service import follow_forever as follow_published_rules
-from rewards.runtime import Runtime
+from rewards.security_headers import SecurityHeaders
 from rewards.users.endpoints import router as users_router
 from rewards.web.endpoints import install as install_web_pages
 from rewards.web.render import invalid_request_page, not_found_page, wants_page
@@ -53,13 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
-        app.state.runtime = runtime
+        applier = await Applier.start(settings)
+        app.state.applier = applier
+        app.state.runtime = applier.runtime
         scheduler = None
         if settings.embedded and settings.run_scheduler and settings.environment != "test":
-            scheduler = asyncio.create_task(run_forever(runtime, periodic_jobs()), name="rewards-scheduler")
+            scheduler = asyncio.create_task(run_forever(applier, periodic_jobs()), name="rewards-scheduler")
         # Publications made elsewhere (another process, `rewards rules publish`) reach this process too.
-        follower = asyncio.create_task(follow_published_rules(runtime), name="rewards-ruleset-follower")
+        follower = asyncio.create_task(applier.follow_forever(), name="rewards-ruleset-follower")
         try:
             yield
         finally:
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 scheduler.cancel()
                 with suppress(asyncio.CancelledError):
                     await scheduler
-            await runtime.stop()
+            await applier.stop()
 
     app = FastAPI(
         title="Rewards engine",
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # it (rewards.inputs). The limiter's own refusals are made JSON outside it (rewards.body_limits).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)
     app.add_middleware(JsonTooLarge, smallest=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost, so refusals above get them too
     install_web_pages(app)  # sign-in, /me, /u/{id}, /admin, static files, HTML error pages
     _install_error_handlers(app)
     _install_openapi(app)

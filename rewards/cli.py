@@ -13,6 +13,7 @@ from rewards.auth.service import Scope
 from rewards.config import get_settings
 
 if TYPE_CHECKING:
+    from rewards.apply.applier import Applier
     from rewards.imports.service import ImportSummary
     from rewards.runtime import Runtime
 
@@ -90,18 +91,28 @@ def migrate() -> None:
 
 
 def with_runtime(work: Callable[["Runtime"], Awaitable[T]]) -> T:
-    """Run one admin command against the configured database: start (and migrate), work, stop. An expected
-    failure (a broken dump, a bad file) ends the command with its message and exit code 1."""
+    """Run one admin command against the configured database: start (and migrate), work, stop."""
+
+    async def on_runtime(applier: "Applier") -> T:
+        return await work(applier.runtime)
+
+    return with_applier(on_runtime)
+
+
+def with_applier(work: Callable[["Applier"], Awaitable[T]]) -> T:
+    """Run one admin command that applies events or publishes rules. An expected failure (a broken dump, a bad
+    file) ends the command with its message and exit code 1."""
+    from rewards.apply.applier import Applier
     from rewards.errors import RewardsError
-    from rewards.runtime import APPLYING_GC_THRESHOLD, Runtime
+    from rewards.runtime import APPLYING_GC_THRESHOLD
 
     async def run() -> T:
         # Admin commands serve no requests; imports and replays apply the whole log.
-        runtime = await Runtime.start(get_settings(), connect_queue=False, gc_threshold=APPLYING_GC_THRESHOLD)
+        applier = await Applier.start(get_settings(), connect_queue=False, gc_threshold=APPLYING_GC_THRESHOLD)
         try:
-            return await work(runtime)
+            return await work(applier)
         finally:
-            await runtime.stop()
+            await applier.stop()
 
     try:
         return asyncio.run(run())
@@ -186,6 +197,7 @@ def rules_publish(
     ] = False,
 ) -> None:
     """Publish a rules file: every process applies it from its next batch (see README, Changing the rules)."""
+    from rewards.apply.publish import publish_now
     from rewards.db import unit_of_work
     from rewards.rulesets import service
     from rewards.rulesets.schemas import PublishOut
@@ -196,11 +208,11 @@ def rules_publish(
         typer.echo(f"{path}: cannot read: {error}", err=True)
         raise typer.Exit(2) from None
 
-    async def work(runtime: "Runtime") -> PublishOut:
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await service.publish_now(
-                runtime,
-                uow.session,
+    async def work(applier: "Applier") -> PublishOut:
+        async with unit_of_work(applier.runtime.sessionmaker) as uow:
+            published = await publish_now(
+                applier,
+                uow,
                 source=source,
                 version=None,
                 mode=service.RETROACTIVE if retroactive else service.FROM_NOW_ON,
@@ -210,7 +222,7 @@ def rules_publish(
             )
             return published
 
-    typer.echo(with_runtime(work).model_dump_json())
+    typer.echo(with_applier(work).model_dump_json())
 
 
 def _os_user() -> str:
@@ -225,14 +237,15 @@ def _os_user() -> str:
 @app.command()
 def replay() -> None:
     """Rebuild every derived table from the event log under the current ruleset, in one transaction."""
+    from rewards.apply.publish import replay as replay_log
+    from rewards.apply.steps import BatchResult
     from rewards.db import refresh_planner_statistics, unit_of_work
-    from rewards.events import service
     from rewards.leaderboards import service as leaderboards
     from rewards.runtime import holder_name, utcnow
 
-    async def work(runtime: "Runtime") -> service.BatchResult:
+    async def work(runtime: "Runtime") -> BatchResult:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            result = await service.replay(
+            result = await replay_log(
                 uow.session, runtime.ruleset, runtime.settings.apply_batch_size, holder_name("replay"), utcnow()
             )
             # The boards were recomputed: Redis's copy is stale until the heal job reloads it.
@@ -271,9 +284,10 @@ def import_stackexchange(
     if question_upvote not in (None, 5, 10):
         raise typer.BadParameter("a question upvote is worth 5 or 10", param_hint="--question-upvote")
 
-    async def work(runtime: "Runtime") -> dict[str, object]:
+    async def work(applier: "Applier") -> dict[str, object]:
+        runtime = applier.runtime
         with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
-            summary = await service.import_dump(runtime, folder, progress=bar.update, question_upvote=question_upvote)
+            summary = await service.import_dump(applier, folder, progress=bar.update, question_upvote=question_upvote)
         report: dict[str, object] = {**_summary(summary), "dump": asdict(summary.stats)}
         if check:
             checked = await service.check(runtime, folder, rules or service.STACKEXCHANGE_RULES, question_upvote)
@@ -281,7 +295,7 @@ def import_stackexchange(
             report["check"] = asdict(checked)
         return report
 
-    typer.echo(json.dumps(with_runtime(work), indent=2))
+    typer.echo(json.dumps(with_applier(work), indent=2))
 
 
 @import_app.command("events")
@@ -289,11 +303,11 @@ def import_events(file: Annotated[Path, typer.Argument(help="CloudEvents, one JS
     """Import canonical events from a JSON-lines file (a redelivered event is a duplicate) and apply them."""
     from rewards.imports import service
 
-    async def work(runtime: "Runtime") -> service.ImportSummary:
+    async def work(applier: "Applier") -> service.ImportSummary:
         summary = service.ImportSummary(source=str(file))
-        return await service.import_events(runtime, service.read_event_lines(file), summary)
+        return await service.import_events(applier, service.read_event_lines(file), summary)
 
-    typer.echo(json.dumps(_summary(with_runtime(work))))
+    typer.echo(json.dumps(_summary(with_applier(work))))
 
 
 def _summary(summary: "ImportSummary") -> dict[str, object]:

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rewards import PROJECT_ROOT
 from rewards.inputs import MAX_BODY_BYTES_CEILING
+from rewards.resources import RULES_DIR
 
 # Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
 DEVELOPMENT_SSO_SECRET = "development-only-sso-secret-not-for-production"  # noqa: S105 (refused in production)
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./rewards.db"
     # No Redis means embedded mode: events are applied in-process before POST /v1/events returns.
     redis_url: str | None = None
-    rules_path: Path = PROJECT_ROOT / "rules" / "default.yaml"
+    rules_path: Path = RULES_DIR / "default.yaml"
 
     # The bodies of POST /v1/events and of Discourse deliveries (read once the sender is known)...
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=MAX_BODY_BYTES_CEILING)

@@ -7,6 +7,7 @@ from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.apply.applier import Applier
 from rewards.auth.service import Principal, Scope, authenticate, require
 from rewards.db import UnitOfWork, unit_of_work
 from rewards.inputs import NUL, NUL_IN_TEXT
@@ -21,6 +22,15 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_applier(request: Request) -> Applier:
+    """The process's applier: for routes that store events (`rewards.apply.ingest`) or publish rules."""
+    applier: Applier = request.app.state.applier
+    return applier
+
+
+ApplierDep = Annotated[Applier, Depends(get_applier)]
 
 
 async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:

@@ -2,12 +2,12 @@
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from rewards import PROJECT_ROOT
+from rewards.resources import TEMPLATES_DIR
 
 # Autoescape everything (HTML and SVG alike); StrictUndefined makes a missing variable fail a test instead of
 # rendering blank.
 templates = Environment(
-    loader=FileSystemLoader(PROJECT_ROOT / "templates"),
+    loader=FileSystemLoader(TEMPLATES_DIR),
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
 )

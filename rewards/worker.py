@@ -5,30 +5,33 @@ from typing import Any
 from arq import Worker, cron
 from arq.cron import CronJob
 
+from rewards.apply.applier import Applier
+from rewards.apply.tasks import apply_events, sweep_pending
 from rewards.config import Settings
-from rewards.events.tasks import apply_events, sweep_pending
 from rewards.outbox.tasks import deliver_webhooks
 from rewards.periodic import PeriodicJob, periodic_jobs
 from rewards.queue import deserialize_job, redis_settings, serialize_job
 from rewards.redis_keys import ARQ_QUEUE
-from rewards.runtime import APPLYING_GC_THRESHOLD, Runtime, utcnow
+from rewards.runtime import APPLYING_GC_THRESHOLD, utcnow
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     # With its own queue connection, a worker asks for webhook delivery right after a batch that notified
     # (instead of leaving it to the 5 s sweep), and mirrors leaderboards to Redis over one kept connection.
-    ctx["runtime"] = await Runtime.start(ctx["settings"], gc_threshold=APPLYING_GC_THRESHOLD)
+    applier = await Applier.start(ctx["settings"], gc_threshold=APPLYING_GC_THRESHOLD)
+    ctx["applier"] = applier
+    ctx["runtime"] = applier.runtime  # for the jobs that need only the resources (webhook delivery)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    runtime: Runtime | None = ctx.get("runtime")
-    if runtime is not None:
-        await runtime.stop()
+    applier: Applier | None = ctx.get("applier")
+    if applier is not None:
+        await applier.stop()
 
 
 def _cron(job: PeriodicJob) -> CronJob:
     async def run(ctx: dict[str, Any]) -> int:
-        return await job.run(ctx["runtime"], utcnow())
+        return await job.run(ctx["applier"], utcnow())
 
     run.__qualname__ = run.__name__ = job.name
     if job.every_seconds < 60:

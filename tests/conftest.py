@@ -18,11 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from rewards.app import create_app
+from rewards.apply.applier import Applier
+from rewards.apply.publish import publish_retroactively
 from rewards.auth.service import Scope, create_key
 from rewards.config import Settings
 from rewards.db import create_engine, migrate, unit_of_work
 from rewards.models import Base
-from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
 
 # The `receiver` fixture (a real HTTP server for webhooks), for the outbox and worker tests.
@@ -116,18 +117,24 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    started = await Runtime.start(settings, connect_queue=False)
+async def applier(settings: Settings) -> AsyncIterator[Applier]:
+    started = await Applier.start(settings, connect_queue=False)
     yield started
     await started.stop()
+
+
+@pytest.fixture
+def runtime(applier: Applier) -> Runtime:
+    return applier.runtime
 
 
 class Api:
     """An HTTP client on the app, with an admin key, plus helpers the tests share."""
 
-    def __init__(self, client: httpx.AsyncClient, runtime: Runtime) -> None:
+    def __init__(self, client: httpx.AsyncClient, applier: Applier) -> None:
         self.client = client
-        self.runtime = runtime
+        self.applier = applier
+        self.runtime = applier.runtime
 
     async def post_events(self, *events: dict[str, Any], expect: int = 202) -> dict[str, Any]:
         body: Any = list(events) if len(events) != 1 else events[0]
@@ -164,7 +171,7 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://rewards.test", headers={"Authorization": f"Bearer {key}"}
         ) as client:
-            yield Api(client, runtime)
+            yield Api(client, app.state.applier)
 
 
 @pytest.fixture
@@ -175,11 +182,11 @@ def shared_data() -> Iterator[Path]:
     yield path
 
 
-async def run_scheduled_publish(runtime: Runtime) -> int:
+async def run_scheduled_publish(applier: Applier) -> int:
     """What the scheduler does every 5 s (it does not run in tests): start the oldest queued retroactive publish
     in its task, then wait for the task to end. 1 if one was started."""
-    started = await publish_retroactively(runtime, utcnow())
+    started = await publish_retroactively(applier, utcnow())
     if started:
-        assert runtime.publish_task is not None
-        await runtime.publish_task
+        assert applier.publish_task is not None
+        await applier.publish_task
     return started

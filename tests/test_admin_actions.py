@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from rewards.apply.publish import replay
 from rewards.db import unit_of_work
 from rewards.events import service as events_service
 from rewards.runtime import utcnow
@@ -28,8 +29,8 @@ async def test_a_manager_adjusts_points_with_a_reason_that_history_and_audit_sho
     ]
     runtime = api.runtime
     async with unit_of_work(runtime.sessionmaker) as uow:
-        await events_service.replay(uow.session, runtime.ruleset, 100, "test", utcnow())
-    runtime.kept_state = None
+        await replay(uow.session, runtime.ruleset, 100, "test", utcnow())
+    api.applier.kept = None
     assert await api.reputation("ewa") == 50
 
 
@@ -104,9 +105,9 @@ async def test_a_suspension_with_an_end_is_lifted_by_the_schedule_once(api: Api)
         event("user.suspended", {"actor": "mod", "user": "zed", "until": until.isoformat()}, minutes=5),
     )
     runtime = api.runtime
-    assert await lift_ended_suspensions(runtime, until - timedelta(minutes=1)) == 0
-    assert await lift_ended_suspensions(runtime, until + timedelta(minutes=1)) == 1
-    assert await lift_ended_suspensions(runtime, until + timedelta(minutes=2)) == 0
+    assert await lift_ended_suspensions(api.applier, until - timedelta(minutes=1)) == 0
+    assert await lift_ended_suspensions(api.applier, until + timedelta(minutes=1)) == 1
+    assert await lift_ended_suspensions(api.applier, until + timedelta(minutes=2)) == 0
     async with runtime.sessionmaker() as session:
         user = (await session.scalars(select(UserRow).where(UserRow.user_id == "zed"))).one()
     assert not user.suspended and user.suspended_until is None
@@ -139,7 +140,7 @@ async def test_a_suspension_extended_before_the_schedule_runs_is_not_lifted(api:
             events_service.validate_batch([event("user.suspended", {"actor": "mod", "user": "zed"}, minutes=9)]),
             utcnow(),
         )
-    assert await lift_ended_suspensions(runtime, until + timedelta(minutes=1)) == 1
+    assert await lift_ended_suspensions(api.applier, until + timedelta(minutes=1)) == 1
     async with runtime.sessionmaker() as session:
         user = (await session.scalars(select(UserRow).where(UserRow.user_id == "zed"))).one()
     assert user.suspended and user.suspended_until is None

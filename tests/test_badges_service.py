@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select, update
 
 from rewards import PROJECT_ROOT
+from rewards.apply.publish import replay as replay_log
 from rewards.badges import repository as badges_repository
 from rewards.badges.models import BadgeAwardRow
 from rewards.config import Settings
 from rewards.db import unit_of_work
-from rewards.events import service
 from rewards.outbox.models import MessageStatus, OutboxMessage
 from rewards.runtime import utcnow
 from tests.conftest import Api, make_settings, open_api
@@ -53,7 +53,7 @@ async def outbox(api: Api) -> list[tuple[str, str, str]]:
 
 async def replay(api: Api, batch_size: int = 1000) -> None:
     async with unit_of_work(api.runtime.sessionmaker) as uow:
-        await service.replay(uow.session, api.runtime.ruleset, batch_size, "test-replay", utcnow())
+        await replay_log(uow.session, api.runtime.ruleset, batch_size, "test-replay", utcnow())
 
 
 async def test_badges_counters_and_streaks_are_saved_after_every_batch(api: Api) -> None:
@@ -189,7 +189,7 @@ async def test_a_badge_a_manager_revoked_stays_revoked_through_new_events_and_a_
             .where(BadgeAwardRow.user_id == "expert", BadgeAwardRow.badge_id == "solver")
             .values(revoked_at=utcnow(), revoked_reason="gamed accepts", revoked_by="manager:m1")
         )
-    api.runtime.kept_state = None  # the applier must see the manager's change, as a fresh process would
+    api.applier.kept = None  # the applier must see the manager's change, as a fresh process would
     await api.post_events(accept("asker2", A2))
     assert ("solver", "bronze", "") not in await held(api, "expert")
     await replay(api)

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from rewards.apply import steps
+from rewards.apply.applier import Applier
+from rewards.apply.publish import replay
 from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.engine.boards import (
@@ -25,8 +28,6 @@ from rewards.engine.boards import (
 from rewards.engine.loader import check_ruleset_text
 from rewards.engine.state import CounterChange, EntryKind, LedgerEntry
 from rewards.events import repository as events_repository
-from rewards.events import service as events_service
-from rewards.events.runner import drain
 from rewards.leaderboards import repository, service
 from rewards.leaderboards import tasks as leaderboard_tasks
 from rewards.rulesets import repository as rulesets_repository
@@ -307,7 +308,7 @@ async def test_rebuild_and_replay_give_the_live_state(api: Api) -> None:
     assert report.rows == len(live)
     assert await scores(api.runtime) == live
     async with unit_of_work(api.runtime.sessionmaker) as uow:
-        await events_service.replay(uow.session, api.runtime.ruleset, 2, "test", datetime.now(UTC))
+        await replay(uow.session, api.runtime.ruleset, 2, "test", datetime.now(UTC))
     assert await scores(api.runtime) == live  # a replay recomputes the boards; nothing counts twice
 
 
@@ -337,7 +338,7 @@ async def test_deltas_folded_while_batches_are_applied_equal_a_rebuild(postgres_
 
 async def post_and_apply(api: Api, *events: dict[str, Any]) -> None:
     await api.post_events(*events)
-    await drain(api.runtime, "test")
+    await api.applier.drain("test")
 
 
 async def test_redis_boards_heal_themselves_after_flushdb(postgres_database_url: str, redis_url: str) -> None:
@@ -386,12 +387,10 @@ async def test_a_batch_redis_missed_marks_the_boards_stale(postgres_database_url
         # A batch applied without the runner's mirror (as if Redis had been unreachable for it).
         await api.post_events(*votes("bob", 2))
         async with unit_of_work(api.runtime.sessionmaker) as uow:
-            batch = await events_service.next_batch(
+            batch = await steps.next_batch(
                 uow.session, api.runtime.ruleset, 100, "test", datetime.now(UTC), writer="other"
             )
-            await events_service.write_next_batch(
-                uow.session, api.runtime.ruleset, batch, datetime.now(UTC), writer="other"
-            )
+            await steps.write_next_batch(uow.session, api.runtime.ruleset, batch, datetime.now(UTC), writer="other")
         await post_and_apply(api, *votes("cid", 3))  # Redis sees a gap in the watermark: stale, not wrong
         body = await board(api)
         assert body["served_from"] == "database"
@@ -425,7 +424,8 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
     async with open_api(settings) as api:
         await api.post_events(*votes("ann", 3), *votes("bob", 2), *votes("cid", 2, at=T0 + timedelta(hours=1)))
         await api.post_events(*votes("dan", 1), *votes("eve", 9, at=T0 + timedelta(days=7)))
-        second = await Runtime.start(Settings.model_validate(settings.model_dump()), connect_queue=False)
+        second_applier = await Applier.start(Settings.model_validate(settings.model_dump()), connect_queue=False)
+        second = second_applier.runtime
         try:
             # The next Monday, after the grace: week 48 has ended; November has not.
             now = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
@@ -433,7 +433,7 @@ async def test_a_period_closes_exactly_once_with_two_closers_at_once(
             assert sum(closed) == 2  # week 48, and month 10 (nothing in it): each closed once, by one of them
             assert await service.close_periods(second, now + timedelta(minutes=1)) == 0
         finally:
-            await second.stop()
+            await second_applier.stop()
         response = await api.client.get("/v1/leaderboards/reputation/closed")
         assert response.status_code == 200, response.text
         by_period = {c["at"]: c for c in response.json()["closed"]}
@@ -545,7 +545,7 @@ async def test_a_retroactive_publish_sends_readers_to_the_database_until_redis_i
             "/v1/rulesets/publish", json={"source": doubled, "mode": "retroactive", "comment": "upvotes count double"}
         )
         assert published.status_code == 202, published.text
-        assert await run_scheduled_publish(api.runtime) == 1
+        assert await run_scheduled_publish(api.applier) == 1
         body = await board(api)
         assert body["served_from"] == "database"  # Redis still holds the scores from before the replay
         assert ranking(body) == [(1, "ann", 60), (2, "bob", 40)]

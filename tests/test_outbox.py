@@ -12,6 +12,7 @@ from arq import ArqRedis
 from arq.jobs import Job, JobStatus
 from sqlalchemy import func, select
 
+from rewards.apply.applier import Applier
 from rewards.auth.service import Scope
 from rewards.config import Settings
 from rewards.db import unit_of_work
@@ -292,7 +293,8 @@ async def test_concurrent_senders_on_postgresql_never_send_a_delivery_twice(
     postgres_database_url: str, receiver: Receiver
 ) -> None:
     settings = make_settings(postgres_database_url)
-    runtimes = [await Runtime.start(settings, connect_queue=False) for _ in range(3)]
+    appliers = [await Applier.start(settings, connect_queue=False) for _ in range(3)]
+    runtimes = [applier.runtime for applier in appliers]
     try:
         first = runtimes[0]
         await add_endpoint(first, receiver.url + "/one")
@@ -322,8 +324,8 @@ async def test_concurrent_senders_on_postgresql_never_send_a_delivery_twice(
             )
         assert counts == {DeliveryStatus.DELIVERED: 300}
     finally:
-        for rt in runtimes:
-            await rt.stop()
+        for each in appliers:
+            await each.stop()
 
 
 # The queue ------------------------------------------------------------------------------------------------
@@ -335,7 +337,8 @@ async def test_kick_enqueues_one_job_that_a_worker_runs(
     postgres_database_url: str, redis_url: str, receiver: Receiver
 ) -> None:
     settings = make_settings(postgres_database_url, redis_url=redis_url)
-    runtime = await Runtime.start(settings)
+    applier = await Applier.start(settings)
+    runtime = applier.runtime
     try:
         endpoint = await add_endpoint(runtime, receiver.url)
         await record_now(runtime, badge("u1"))
@@ -356,7 +359,7 @@ async def test_kick_enqueues_one_job_that_a_worker_runs(
         job = Job(WEBHOOK_JOB_ID, runtime.queue, _deserializer=deserialize_job)
         assert await job.status() == JobStatus.not_found  # ran and gone: the next kick enqueues again
     finally:
-        await runtime.stop()
+        await applier.stop()
 
 
 async def test_kick_never_raises_when_the_queue_is_down(runtime: Runtime) -> None:

@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from rewards import PROJECT_ROOT
+from rewards.apply import steps
+from rewards.apply.applier import Applier
+from rewards.apply.publish import replay
 from rewards.db import unit_of_work
 from rewards.engine.state import WorkingState
 from rewards.events import repository as events_repository
 from rewards.events import service
-from rewards.events.runner import drain
 from rewards.outbox.models import OutboxMessage
 from rewards.perks.models import PerkGrantRow
 from rewards.runtime import Runtime, utcnow
@@ -103,18 +105,25 @@ async def perk_state(runtime: Runtime) -> dict[str, Any]:
         }
 
 
-async def apply_log(database_url: str, rules: Path, log: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
-    """Store the whole log, then apply it in batches of `batch_size`, as a worker with a backlog does."""
-    runtime = await Runtime.start(
+async def apply_log(
+    database_url: str, rules: Path, log: list[dict[str, Any]], batch_size: int, *, then_replay: bool = False
+) -> dict[str, Any]:
+    """Store the whole log, then apply it in batches of `batch_size`, as a worker with a backlog does (and, with
+    `then_replay`, rebuild everything from the log as `rewards replay` does)."""
+    applier = await Applier.start(
         make_settings(database_url, rules_path=rules, apply_batch_size=batch_size), connect_queue=False
     )
+    runtime = applier.runtime
     try:
         async with unit_of_work(runtime.sessionmaker) as uow:
             await service.store(uow.session, service.validate_batch(log), utcnow())
-        await drain(runtime, "test")
+        await applier.drain("test")
+        if then_replay:
+            async with unit_of_work(runtime.sessionmaker) as uow:
+                await replay(uow.session, runtime.ruleset, batch_size, "test-replay", utcnow())
         return await perk_state(runtime)
     finally:
-        await runtime.stop()
+        await applier.stop()
 
 
 async def fresh_sqlite(template: Path, folder: Path) -> str:
@@ -136,6 +145,9 @@ async def test_batch_sizes_never_change_who_gets_a_seat(
     ]
     assert states[1] == states[0]
     assert states[2] == states[0]
+    # A replay rebuilds the derived tables as they were and decides no perk differently.
+    replayed = await apply_log(await fresh_sqlite(sqlite_template, tmp_path), rules, log, 7, then_replay=True)
+    assert replayed == states[0]
 
 
 def the_seat_changes_hands() -> list[dict[str, Any]]:
@@ -177,19 +189,20 @@ async def test_applying_events_in_one_call_writes_every_event_even_where_perks_e
     rules = scarce_rules(tmp_path)
     log = the_seat_changes_hands()
     one_by_one = await apply_log(await fresh_sqlite(sqlite_template, tmp_path), rules, log, batch_size=1)
-    runtime = await Runtime.start(
+    applier = await Applier.start(
         make_settings(await fresh_sqlite(sqlite_template, tmp_path), rules_path=rules), connect_queue=False
     )
+    runtime = applier.runtime
     try:
         async with unit_of_work(runtime.sessionmaker) as uow:
             await service.store(uow.session, service.validate_batch(log), utcnow())
         async with unit_of_work(runtime.sessionmaker) as uow:
             pending = await events_repository.events_after(uow.session, 0, len(log))
-            result = await service.apply_events(uow.session, runtime.ruleset, pending, utcnow(), WorkingState())
+            result = await steps.apply_events(uow.session, runtime.ruleset, pending, utcnow(), WorkingState())
             await events_repository.advance_cursor(uow.session, result.last_seq, "test")
         assert (result.applied, result.failed, result.last_seq) == (len(log), 0, pending[-1].seq)
         in_one_call = await perk_state(runtime)
     finally:
-        await runtime.stop()
+        await applier.stop()
     assert in_one_call["grants"] == one_by_one["grants"]
     assert in_one_call["notifications"] == one_by_one["notifications"]

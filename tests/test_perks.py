@@ -326,7 +326,7 @@ async def test_a_replay_checks_everyone_above_the_floor_page_by_page(
     """A perk new to the rules reaches every qualified member after a replay, not only the first page of them."""
     from sqlalchemy import delete
 
-    from rewards.events import service as events_service
+    from rewards.apply.publish import replay
 
     for user, upvotes in (("ann", 3), ("bob", 2), ("cid", 1), ("dan", 2)):
         await earn(papi, user, upvotes)
@@ -334,7 +334,7 @@ async def test_a_replay_checks_everyone_above_the_floor_page_by_page(
         await uow.session.execute(delete(PerkGrantRow))
     monkeypatch.setattr(perks, "CANDIDATES_PER_SWEEP", 1)
     async with unit_of_work(papi.runtime.sessionmaker) as uow:
-        await events_service.replay(uow.session, papi.runtime.ruleset, 1000, "test", utcnow())
+        await replay(uow.session, papi.runtime.ruleset, 1000, "test", utcnow())
     for user in ("ann", "bob", "cid", "dan"):  # 30, 20, 10 and 20 reputation: all reach the moderators' 10
         assert "mods" in {g["perk_id"] for g in (await perks_of(papi, user))["active"]}, user
     assert [g["perk_id"] for g in (await perks_of(papi, "voter0"))["active"]] == []  # 0 reputation

@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rewards.apply.applier import Applier
 from rewards.db import unit_of_work
 from rewards.events import service
-from rewards.events.runner import drain
-from rewards.runtime import Runtime, utcnow
+from rewards.runtime import utcnow
 from tests.conftest import Api, make_settings
 from tests.engine_harness import Community
 from tests.factories import BASE_TIME, accept, answer, downvote, question, remove, restore, retract, unaccept, upvote
@@ -51,16 +51,17 @@ streams = st.lists(forum_events(), min_size=1, max_size=40)
 async def _apply(template: Path, tmp: Path, deliveries: list[list[dict[str, Any]]], batch_size: int) -> dict[str, Any]:
     path = tmp / f"db-{random.random()}.db"
     shutil.copyfile(template, path)
-    runtime = await Runtime.start(make_settings(f"sqlite+aiosqlite:///{path}", apply_batch_size=batch_size))
+    applier = await Applier.start(make_settings(f"sqlite+aiosqlite:///{path}", apply_batch_size=batch_size))
+    runtime = applier.runtime
     try:
         for request in deliveries:
             async with unit_of_work(runtime.sessionmaker) as uow:
                 await service.store(uow.session, service.validate_batch(request), utcnow())
-            await drain(runtime, "test")
+            await applier.drain("test")
         async with runtime.sessionmaker() as session:
             return await snapshot(session)
     finally:
-        await runtime.stop()
+        await applier.stop()
         path.unlink()
 
 

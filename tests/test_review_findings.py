@@ -101,7 +101,7 @@ async def test_a_condition_about_any_named_user_reads_their_real_reputation(data
     async with open_api(make_settings(database_url, rules_path=rules)) as api:
         await api.post_events(event("post.tagged", {"actor": "senior", "workshop": "w1", "post": {"tags": ["wifi"]}}))
         # a new process, with nothing in memory, must still see senior's 5 points
-        api.runtime.kept_state = None
+        api.applier.kept = None
         await api.post_events(event("user.vouched", {"voucher": "senior", "vouchee": "junior"}))
         assert await api.reputation("junior") == 1
 

@@ -12,16 +12,17 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards import PROJECT_ROOT
+from rewards.apply import publish as publishing
+from rewards.apply.applier import Applier
+from rewards.apply.publish import publish_retroactively
 from rewards.auth.service import Scope, create_key
 from rewards.db import unit_of_work
 from rewards.errors import Conflict
 from rewards.events import repository as events_repository
 from rewards.events import service as events
-from rewards.events.runner import drain
 from rewards.rulesets import repository as rulesets_repository
 from rewards.rulesets import service as rulesets
 from rewards.rulesets.models import RulesetPublishJobRow
-from rewards.rulesets.tasks import publish_retroactively
 from rewards.runtime import Runtime, utcnow
 from tests.conftest import make_settings, run_scheduled_publish
 from tests.factories import answer, upvote
@@ -146,8 +147,12 @@ async def test_publish_from_now_on_keeps_the_past_and_applies_the_new_version_to
 
 
 def runtime_of(web: Web) -> Runtime:
-    runtime: Runtime = web.forum._transport.app.state.runtime  # type: ignore[attr-defined]
-    return runtime
+    return applier_of(web).runtime
+
+
+def applier_of(web: Web) -> Applier:
+    applier: Applier = web.forum._transport.app.state.applier  # type: ignore[attr-defined]
+    return applier
 
 
 async def ask_retroactive(web: Web, source: str = DOUBLED, comment: str = "d") -> Any:
@@ -159,7 +164,7 @@ async def ask_retroactive(web: Web, source: str = DOUBLED, comment: str = "d") -
 
 async def run_publish_job(web: Web) -> int:
     """What the scheduler does every few seconds (it does not run in these tests): run the queued job."""
-    return await run_scheduled_publish(runtime_of(web))
+    return await run_scheduled_publish(applier_of(web))
 
 
 async def test_publish_retroactively_recomputes_the_past_and_a_rollback_restores_it(web: Web) -> None:
@@ -237,13 +242,13 @@ async def test_a_failing_retroactive_publish_changes_nothing_and_says_why(
     first = await published_version(web)
     before = await history(web, "piotr")
 
-    replay = events.replay
+    replay = publishing.replay
 
     async def broken_replay(*args: Any, **kwargs: Any) -> Any:
         await replay(*args, **kwargs)  # the work is done, then the transaction fails before it commits
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(events, "replay", broken_replay)
+    monkeypatch.setattr(publishing, "replay", broken_replay)
     asked = await ask_retroactive(web)
     assert asked.status_code == 202, asked.text
 
@@ -339,7 +344,7 @@ async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
             await record(session, job_id, events_done)
 
         monkeypatch.setattr(rulesets_repository, "record_job_progress", spy)
-        monkeypatch.setattr(rulesets, "PROGRESS_EVERY_SECONDS", 0.0)
+        monkeypatch.setattr(publishing, "PROGRESS_EVERY_SECONDS", 0.0)
 
         assert await asyncio.wait_for(run_publish_job(web), timeout=60) == 1
 
@@ -365,7 +370,7 @@ async def test_publishing_while_a_replay_runs_is_refused_at_once_not_after_it(po
             cancel = await web.forum.post(f"{asked.json()['url']}/cancel")
             assert cancel.status_code == 409 and "cannot be stopped halfway" in cancel.json()["error"]
             # A process starting with the same rules file does not wait for the replay either.
-            other = await asyncio.wait_for(Runtime.start(web.settings, connect_queue=False), timeout=10)
+            other = await asyncio.wait_for(Applier.start(web.settings, connect_queue=False), timeout=10)
             await other.stop()
 
 
@@ -387,9 +392,9 @@ async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(
     web: Web, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await three_upvotes(web)
-    runtime = runtime_of(web)
+    applier = applier_of(web)
     first = await published_version(web)
-    replay = events.replay
+    replay = publishing.replay
     replayed = asyncio.Event()
 
     async def slow_replay(*args: Any, **kwargs: Any) -> Any:
@@ -398,17 +403,17 @@ async def test_a_process_that_stops_mid_replay_puts_the_job_back_in_the_queue(
         await asyncio.Event().wait()  # a long replay: the process stops before it ends
         return result
 
-    monkeypatch.setattr(events, "replay", slow_replay)
+    monkeypatch.setattr(publishing, "replay", slow_replay)
     asked = await ask_retroactive(web)
-    assert await publish_retroactively(runtime, utcnow()) == 1  # the scheduled job starts it in a task
-    assert runtime.publish_task is not None
+    assert await publish_retroactively(applier, utcnow()) == 1  # the scheduled job starts it in a task
+    assert applier.publish_task is not None
     await asyncio.wait_for(replayed.wait(), timeout=30)
     assert (await web.forum.get(asked.headers["location"])).json()["status"] == "running"
-    assert await publish_retroactively(runtime, utcnow()) == 0  # one at a time
+    assert await publish_retroactively(applier, utcnow()) == 0  # one at a time
 
-    runtime.publish_task.cancel()  # what Runtime.stop does
+    applier.publish_task.cancel()  # what Applier.stop does
     with pytest.raises(asyncio.CancelledError):
-        await runtime.publish_task
+        await applier.publish_task
 
     job = (await web.forum.get(asked.headers["location"])).json()
     assert (job["status"], job["started_at"]) == ("queued", None)
@@ -470,15 +475,17 @@ async def test_a_job_claimed_before_a_changed_rules_file_is_published_does_not_u
     rules.write_text(DEFAULT)
     settings = web_settings(database_url, rules_path=rules)
     async with open_web(settings) as web:
-        runtime = runtime_of(web)
+        applier = applier_of(web)
         asked = await ask_retroactive(web)
-        claimed = await rulesets.claim_queued_job(runtime, utcnow())
+        async with unit_of_work(applier.runtime.sessionmaker) as uow:
+            claimed = await rulesets.claim_queued_job(uow.session, utcnow())
         assert claimed is not None
         rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))
-        restarted = await Runtime.start(settings, connect_queue=False)  # publishes the file
-        await restarted.stop()
+        restarted_applier = await Applier.start(settings, connect_queue=False)  # publishes the file
+        restarted = restarted_applier.runtime
+        await restarted_applier.stop()
 
-        await rulesets.run_claimed_job(runtime, claimed)
+        await publishing.run_claimed_job(applier, claimed)
 
         job = (await web.forum.get(asked.headers["location"])).json()
         assert job["status"] == "failed" and "superseded: the rules file was published at start-up" in job["error"]
@@ -487,7 +494,8 @@ async def test_a_job_claimed_before_a_changed_rules_file_is_published_does_not_u
 
 async def test_at_most_one_job_is_unfinished_whatever_the_race(database_url: str) -> None:
     """Two requests that both found no unfinished job (SQLite has no publishing lock): the second insert fails."""
-    runtime = await Runtime.start(make_settings(database_url), connect_queue=False)
+    applier = await Applier.start(make_settings(database_url), connect_queue=False)
+    runtime = applier.runtime
     try:
 
         async def add(session: AsyncSession) -> object:
@@ -517,7 +525,7 @@ async def test_at_most_one_job_is_unfinished_whatever_the_race(database_url: str
         async with runtime.sessionmaker() as session:
             assert [job.status for job in (await rulesets.publish_jobs(session)).jobs] == ["running"]
     finally:
-        await runtime.stop()
+        await applier.stop()
 
 
 async def test_publishing_needs_a_comment_and_a_valid_draft(web: Web) -> None:
@@ -649,12 +657,14 @@ async def test_the_api_lists_validates_previews_and_publishes(web: Web) -> None:
 
 async def test_a_second_process_follows_a_publication(database_url: str) -> None:
     settings = make_settings(database_url, run_scheduler=False)
-    first = await Runtime.start(settings, connect_queue=False)
-    second = await Runtime.start(settings, connect_queue=False)
+    first_applier = await Applier.start(settings, connect_queue=False)
+    first = first_applier.runtime
+    second_applier = await Applier.start(settings, connect_queue=False)
+    second = second_applier.runtime
     try:
         assert first.ruleset.version == second.ruleset.version
         async with unit_of_work(first.sessionmaker) as uow:
-            out = await rulesets.publish(
+            out = await publishing.publish(
                 uow.session,
                 source=DOUBLED,
                 version=None,
@@ -670,7 +680,7 @@ async def test_a_second_process_follows_a_publication(database_url: str) -> None
         vote = upvote("ola", A1)
         async with unit_of_work(second.sessionmaker) as uow:
             await events.store(uow.session, events.validate_batch([vote]), utcnow())
-        result = await drain(second, "test")
+        result = await second_applier.drain("test")
         assert result.applied == 1
         assert second.ruleset.version == out.version and second.ruleset.digest == rulesets.compile_draft(DOUBLED).digest
         async with second.sessionmaker() as session:
@@ -678,11 +688,11 @@ async def test_a_second_process_follows_a_publication(database_url: str) -> None
         assert [(entry.points, entry.ruleset_version) for entry in entries] == [(20, out.version)]
         # A process that does not drain (an API process in production) switches between requests.
         assert first.ruleset.version != out.version
-        assert await rulesets.refresh(first) and first.ruleset.version == out.version
-        assert not await rulesets.refresh(first)
+        assert await first_applier.refresh() and first.ruleset.version == out.version
+        assert not await first_applier.refresh()
     finally:
-        await first.stop()
-        await second.stop()
+        await first_applier.stop()
+        await second_applier.stop()
 
 
 async def test_a_restart_keeps_a_console_publication_but_publishes_a_changed_rules_file(
@@ -691,11 +701,12 @@ async def test_a_restart_keeps_a_console_publication_but_publishes_a_changed_rul
     rules = tmp_path / "rules.yaml"
     rules.write_text(DEFAULT)
     settings = make_settings(database_url, rules_path=rules)
-    runtime = await Runtime.start(settings, connect_queue=False)
+    applier = await Applier.start(settings, connect_queue=False)
+    runtime = applier.runtime
     try:
         file_version = runtime.ruleset.version
         async with unit_of_work(runtime.sessionmaker) as uow:
-            console = await rulesets.publish(
+            console = await publishing.publish(
                 uow.session,
                 source=DOUBLED,
                 version=None,
@@ -708,21 +719,23 @@ async def test_a_restart_keeps_a_console_publication_but_publishes_a_changed_rul
                 holder="test",
             )
     finally:
-        await runtime.stop()
+        await applier.stop()
 
-    restarted = await Runtime.start(settings, connect_queue=False)  # the same file: the console's version stays
-    await restarted.stop()
+    restarted_applier = await Applier.start(settings, connect_queue=False)  # the same file: the console's version stays
+    restarted = restarted_applier.runtime
+    await restarted_applier.stop()
     assert restarted.ruleset.version == console.version and restarted.ruleset.source == DOUBLED
 
     rules.write_text(DEFAULT.replace("max: 200", "max: 300", 1))  # an operator changes the file and restarts
-    changed = await Runtime.start(settings, connect_queue=False)
+    changed_applier = await Applier.start(settings, connect_queue=False)
+    changed = changed_applier.runtime
     try:
         assert changed.ruleset.version not in (file_version, console.version)
         async with changed.sessionmaker() as session:
             [latest, *_] = await rulesets.history(session)
         assert (latest.via, latest.version, latest.published_by) == ("file", changed.ruleset.version, "file")
     finally:
-        await changed.stop()
+        await changed_applier.stop()
 
 
 def test_rules_publish_on_the_command_line(tmp_path: Path) -> None:

@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 
 from rewards import PROJECT_ROOT
+from rewards.apply.applier import Applier
 from rewards.engine.loader import load_ruleset_file
 from rewards.imports import fidelity, service
 from rewards.imports.stackexchange import DumpError, DumpStats, dump_events
-from rewards.runtime import Runtime
 from tests.conftest import make_settings
 
 BOM = "\ufeff"
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Runtime]:
+async def applier(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Applier]:
     path = tmp_path / "se.db"
     shutil.copyfile(sqlite_template, path)
-    started = await Runtime.start(make_settings(f"sqlite+aiosqlite:///{path}"))
+    started = await Applier.start(make_settings(f"sqlite+aiosqlite:///{path}"))
     yield started
     await started.stop()
 
@@ -66,18 +66,18 @@ def rebuild(folder: Path, question_upvote: int | None = None) -> tuple[dict[str,
 
 
 async def test_cardano_imports_once_and_reaches_the_dumps_information_ceiling(
-    runtime: Runtime, shared_data: Path
+    applier: Applier, shared_data: Path
 ) -> None:
     folder = shared_data / "stackexchange" / "cardano"
-    first = await service.import_dump(runtime, folder)
+    first = await service.import_dump(applier, folder)
     stats = first.stats
     assert first.accepted == stats.posts + stats.votes + stats.bounties_started + stats.bounties_awarded > 10_000
     assert first.failed == 0 and stats.skipped_votes_on_missing_posts > 0  # deleted posts are not in a dump
     assert stats.dump_date == "2021-12-04" and stats.question_upvote == 10 and not stats.post_history
-    again = await service.import_dump(runtime, folder)
+    again = await service.import_dump(applier, folder)
     assert again.accepted == 0 and again.duplicates == first.accepted
 
-    report = await service.check(runtime, folder)
+    report = await service.check(applier.runtime, folder)
     assert report.ruleset == "stackexchange" and report.service_ruleset == "default"
     assert report.service_agrees is None  # the service runs other rules: its figures are not compared
     assert report.users > 3000 and report.active_users["users"] > 1000
@@ -117,15 +117,15 @@ async def test_a_service_running_the_stackexchange_rules_stores_the_figures_the_
     path = tmp_path / "se-rules.db"
     shutil.copyfile(sqlite_template, path)
     settings = make_settings(f"sqlite+aiosqlite:///{path}", rules_path=service.STACKEXCHANGE_RULES)
-    started = await Runtime.start(settings)
+    applier = await Applier.start(settings)
     try:
         folder = shared_data / "stackexchange" / "cardano"
-        summary = await service.import_dump(started, folder)
+        summary = await service.import_dump(applier, folder)
         assert summary.failed == 0
-        report = await service.check(started, folder)
+        report = await service.check(applier.runtime, folder)
         assert report.service_ruleset == "stackexchange" and report.service_agrees == 100.0
     finally:
-        await started.stop()
+        await applier.stop()
 
 
 def test_a_bounty_costs_its_starter_the_amount_and_pays_the_answer_it_is_awarded_to(tmp_path: Path) -> None:
@@ -194,12 +194,12 @@ def test_upvotes_and_suggested_edits_share_the_200_a_day_cap_and_edits_stop_at_1
     assert reputation["30"] == 1000
 
 
-async def test_a_meta_site_imports_cleanly_and_is_reported_as_such(runtime: Runtime, shared_data: Path) -> None:
+async def test_a_meta_site_imports_cleanly_and_is_reported_as_such(applier: Applier, shared_data: Path) -> None:
     folder = shared_data / "stackexchange" / "bicycles.meta"
-    summary = await service.import_dump(runtime, folder)
+    summary = await service.import_dump(applier, folder)
     assert summary.accepted > 0 and summary.failed == 0
     assert summary.stats.post_history and summary.stats.suggested_edits > 0  # PostHistory.xml is read
-    report = await service.check(runtime, folder)
+    report = await service.check(applier.runtime, folder)
     assert report.meta_site and report.note is not None and "parent site" in report.note
     assert set(report.causes) == {fidelity.META}
     assert "META SITE" in service.format_check(report)
@@ -207,23 +207,23 @@ async def test_a_meta_site_imports_cleanly_and_is_reported_as_such(runtime: Runt
 
 
 async def test_broken_dumps_are_refused_with_file_and_line_and_keep_what_was_imported(
-    runtime: Runtime, shared_data: Path, tmp_path: Path
+    applier: Applier, shared_data: Path, tmp_path: Path
 ) -> None:
     source = shared_data / "stackexchange" / "cardano"
     missing = tmp_path / "cardano"
     missing.mkdir()
     shutil.copy(source / "Posts.xml", missing / "Posts.xml")
     with pytest.raises(DumpError, match=r"Votes\.xml is missing"):
-        await service.import_dump(runtime, missing)
+        await service.import_dump(applier, missing)
     truncated = tmp_path / "truncated" / "cardano"
     truncated.mkdir(parents=True)
     shutil.copy(source / "Posts.xml", truncated / "Posts.xml")
     votes = (source / "Votes.xml").read_bytes()
     (truncated / "Votes.xml").write_bytes(votes[: len(votes) // 2])
     with pytest.raises(DumpError, match=r"Votes\.xml: line \d+, column \d+: not well-formed"):
-        await service.import_dump(runtime, truncated)
+        await service.import_dump(applier, truncated)
     # What was stored before the error stays, and a complete import later adds the rest, no duplicates lost.
-    complete = await service.import_dump(runtime, source)
+    complete = await service.import_dump(applier, source)
     stats = complete.stats
     assert complete.duplicates > 0 and complete.failed == 0
     assert complete.accepted + complete.duplicates == (

@@ -16,10 +16,11 @@ import redis.asyncio as aioredis
 
 from bench.community import generate_community
 from rewards import PROJECT_ROOT
+from rewards.apply.applier import Applier
+from rewards.apply.publish import replay
+from rewards.apply.tasks import apply_events
 from rewards.db import unit_of_work
 from rewards.events import service
-from rewards.events.runner import drain
-from rewards.events.tasks import apply_events
 from rewards.redis_keys import ARQ_QUEUE
 from rewards.runtime import Runtime, utcnow
 from rewards.worker import build_worker
@@ -49,7 +50,7 @@ async def _store(runtime: Runtime, events: list[dict[str, Any]]) -> None:
 
 async def _replayed(runtime: Runtime) -> dict[str, Any]:
     async with unit_of_work(runtime.sessionmaker) as uow:
-        await service.replay(uow.session, runtime.ruleset, 2000, "test-replay", utcnow())
+        await replay(uow.session, runtime.ruleset, 2000, "test-replay", utcnow())
     async with runtime.sessionmaker() as session:
         return await snapshot(session)
 
@@ -145,7 +146,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_awards_nothing_twice(
     postgres_database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(postgres_database_url, redis_url=redis_url, apply_batch_size=500)
-    runtime = await Runtime.start(settings)
+    applier = await Applier.start(settings)
+    runtime = applier.runtime
     try:
         await _store(runtime, list(generate_community(users=2000, events=40_000, seed=11, days=60)))
         env = {
@@ -190,7 +192,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_awards_nothing_twice(
             live = await snapshot(session)
         assert live == await _replayed(runtime)
     finally:
-        await runtime.stop()
+        await applier.stop()
 
 
 async def test_a_badge_the_worker_awards_is_delivered_without_waiting_for_the_sweep(
@@ -217,15 +219,15 @@ async def test_an_apply_job_leaves_the_events_to_a_drain_already_running_here(
 ) -> None:
     """Under steady intake, apply jobs used to queue behind the running drain and fill arq's job slots, so that
     webhook deliveries and scheduled jobs waited. A job now hands its events to the running drain at once."""
-    runtime = await Runtime.start(make_settings(postgres_database_url, redis_url=redis_url), connect_queue=False)
+    applier = await Applier.start(make_settings(postgres_database_url, redis_url=redis_url), connect_queue=False)
     try:
-        await _store(runtime, [upvote("v1", A), upvote("v2", A)])
-        async with runtime.apply_lock:  # a drain is under way in this process
-            runtime.draining = True
-            handed_over = await asyncio.wait_for(apply_events({"runtime": runtime}, None), timeout=5)
-            runtime.draining = False
-        assert handed_over == 0 and runtime.drain_again
-        result = await drain(runtime, "test")  # that drain goes on: the events, then one more look
-        assert result.applied == 2 and not runtime.drain_again
+        await _store(applier.runtime, [upvote("v1", A), upvote("v2", A)])
+        async with applier.lock:  # a drain is under way in this process
+            applier.draining = True
+            handed_over = await asyncio.wait_for(apply_events({"applier": applier}, None), timeout=5)
+            applier.draining = False
+        assert handed_over == 0 and applier.drain_again
+        result = await applier.drain("test")  # that drain goes on: the events, then one more look
+        assert result.applied == 2 and not applier.drain_again
     finally:
-        await runtime.stop()
+        await applier.stop()

@@ -1,27 +1,29 @@
 """POST /v1/adapters/discourse: Discourse webhooks as Discourse sends them."""
 
+import logging
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Request
 
 from rewards.adapters import discourse
+from rewards.apply.ingest import ingest
 from rewards.db import unit_of_work
-from rewards.deps import RuntimeDep
-from rewards.errors import RewardsError, Unauthorized
+from rewards.deps import ApplierDep
+from rewards.errors import InvalidInput, RewardsError, Unauthorized
 from rewards.events import service
 from rewards.events.endpoints import read_body
-from rewards.events.runner import after_intake
 from rewards.inputs import MAX_BODY_BYTES_CEILING, nul_problem
 from rewards.runtime import utcnow
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
 
 
 @router.post("/discourse", summary="Receive a Discourse webhook", max_body_size=MAX_BODY_BYTES_CEILING)
 async def discourse_webhook(
     request: Request,
-    runtime: RuntimeDep,
+    applier: ApplierDep,
     x_discourse_event: Annotated[str | None, Header(max_length=100)] = None,
     x_discourse_event_id: Annotated[str | None, Header(max_length=100)] = None,
     x_discourse_instance: Annotated[str | None, Header(max_length=300)] = None,
@@ -29,7 +31,11 @@ async def discourse_webhook(
 ) -> dict[str, Any]:
     """Signed with the webhook's secret (`X-Discourse-Event-Signature`); a wrong or missing signature gets
     401 and nothing is stored. A redelivery (same `X-Discourse-Event-Id`) is a duplicate. Unknown Discourse
-    events are stored as `discourse.<event>` and acknowledged."""
+    events are stored as `discourse.<event>` and acknowledged. A delivery whose fields the adapter cannot use
+    (a string where the post should be, a `null` user id) is stored as `discourse.delivery.unusable` and
+    acknowledged with 200 and the reason under `unusable`: Discourse would retry an error, and nobody is
+    made up from it."""
+    runtime = applier.runtime
     secret = runtime.settings.discourse_webhook_secret
     if secret is None:
         raise RewardsError("Discourse webhooks are off: set REWARDS_DISCOURSE_WEBHOOK_SECRET", status_code=503)
@@ -53,26 +59,46 @@ async def discourse_webhook(
         )
     source = f"discourse:{x_discourse_instance}"
     question_author = None
-    if x_discourse_event in ("accepted_solution", "unaccepted_solution"):
-        solved = payload.get("solved")
-        solved = solved if isinstance(solved, dict) else {}
+    question = discourse.solved_question(x_discourse_event, payload)
+    if question is not None:
         async with runtime.sessionmaker() as session:
-            question_author = await service.question_author(session, source, f"t{solved.get('topic_id', '')}")
+            question_author = await service.question_author(session, source, question)
+    received_at = utcnow()
     events = discourse.to_events(
         event=x_discourse_event,
         event_id=x_discourse_event_id,
         instance=x_discourse_instance,
         payload=payload,
-        received_at=utcnow(),
+        received_at=received_at,
         question_author=question_author,
     )
-    valid = service.validate_batch(events)
+    try:
+        valid = service.validate_batch(events)
+    except InvalidInput as refused:
+        # Too large or too deep to store, even without the post's text: kept without the payload, so that
+        # Discourse does not send it again and again.
+        reason = "; ".join(f"{problem['field']}: {problem['message']}" for problem in refused.detail)
+        events = [
+            discourse.unusable_event(
+                x_discourse_event, x_discourse_event_id, x_discourse_instance, received_at, reason, payload=None
+            )
+        ]
+        valid = service.validate_batch(events)
     async with unit_of_work(runtime.sessionmaker) as uow:
-        intake = await service.store(uow.session, valid, utcnow())
-    if intake.accepted:
-        await after_intake(runtime, intake.max_seq)
-    return {
+        intake = await ingest(applier, uow, valid, utcnow())
+    answer: dict[str, Any] = {
         "accepted": len(intake.accepted),
         "duplicates": len(intake.duplicates),
         "events": [{"type": event.type, "id": event.id} for event in valid],
     }
+    unusable = next((event["data"]["unusable"] for event in events if event["type"] == discourse.UNUSABLE), None)
+    if unusable is not None:
+        log.warning(
+            "Discourse delivery %s (%s) from %s is unusable: %s",
+            x_discourse_event_id,
+            x_discourse_event,
+            x_discourse_instance,
+            unusable,
+        )
+        answer["unusable"] = unusable
+    return answer

@@ -43,6 +43,41 @@ def _check_path(value: str) -> str:
     return value
 
 
+# A web address in the rules file (a perk's link, a badge's image) becomes a link or an image on members' pages and
+# in the forum: only an absolute http(s) address, so a rules file cannot put `javascript:` or `data:` there. No
+# whitespace or control character either: browsers drop some of them, which would change what the address is.
+_WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#\\]+[^\x00-\x20\x7f]*", re.IGNORECASE | re.ASCII)
+# What a browser would read as an address rather than a symbol: a scheme (after dropping what it drops), or `//`.
+_ADDRESS_LIKE = re.compile(r"[a-z][a-z0-9+.-]*:|//|\\", re.IGNORECASE | re.ASCII)
+
+
+def web_url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) address, else None (pages then show it as text, not as a link)."""
+    return value if isinstance(value, str) and _WEB_URL.fullmatch(value) else None
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _check_web_url(value: str | None) -> str | None:
+    if value is not None and web_url(value) is None:
+        raise ValueError(
+            f"`url` must be an absolute http:// or https:// address, such as https://forum.example.com/beta, "
+            f"not {_shown(value)}"
+        )
+    return value
+
+
+def _check_icon(value: str | None) -> str | None:
+    """A symbol (an emoji, `:trophy:`), or an image's address, which must then be a web address."""
+    if value is not None and web_url(value) is None and _ADDRESS_LIKE.match(re.sub(r"[\x00-\x20\x7f]", "", value)):
+        raise ValueError(
+            f"`icon` is a short symbol or an image's absolute http:// or https:// address, not {_shown(value)}"
+        )
+    return value
+
+
 MAX_POINTS = 100_000
 
 
@@ -192,7 +227,9 @@ class Badge(_Strict):
     id: RuleId
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     description: str = Field(min_length=1, max_length=500)
-    icon: str | None = Field(default=None, max_length=300, description="An image URL or a short symbol.")
+    icon: str | None = Field(
+        default=None, max_length=300, description="A short symbol, or an image's absolute http(s) address."
+    )
     level: Tier | None = Field(default=None, description="For a one-level badge: bronze, silver or gold.")
     at: int | None = Field(default=None, ge=1, description="For a one-level badge: the threshold.")
     tiers: dict[Tier, int] | None = Field(default=None, description="For a tiered badge: threshold per tier.")
@@ -218,6 +255,8 @@ class Badge(_Strict):
         description="Taken back when its count falls below the threshold again (after undo). By default badges "
         "stay, as on Stack Exchange.",
     )
+
+    _icon = field_validator("icon")(_check_icon)
 
     @model_validator(mode="after")
     def _one_criterion_and_levels(self) -> "Badge":
@@ -273,7 +312,9 @@ class PerkDetails(_Strict):
     place: str | None = Field(default=None, max_length=300)
     agenda: str | None = Field(default=None, max_length=2000)
     group: str | None = Field(default=None, max_length=100, description="For `role` perks: the forum group.")
-    url: str | None = Field(default=None, max_length=500)
+    url: str | None = Field(default=None, max_length=500, description="An absolute http(s) address.")
+
+    _url = field_validator("url")(_check_web_url)
 
 
 class Perk(_Strict):
@@ -301,6 +342,11 @@ class Perk(_Strict):
     )
     when_suspended: Literal["keep", "revoke"] = Field(
         default="revoke", description="What happens to an active perk when its holder is suspended."
+    )
+    when_rules_no_longer_qualify: Literal["keep", "revoke"] = Field(
+        default="keep",
+        description="What happens to an active perk when rules published retroactively (or a rollback) mean its "
+        "holder never qualified. An unclaimed offer or a waitlist place is withdrawn either way.",
     )
     details: PerkDetails = Field(default_factory=PerkDetails)
 

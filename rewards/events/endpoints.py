@@ -7,13 +7,13 @@ import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Query, Request, status
 
+from rewards.apply.ingest import ingest
 from rewards.auth.service import Scope
 from rewards.db import unit_of_work
-from rewards.deps import CanRead, RuntimeDep, SessionDep, scope
+from rewards.deps import ApplierDep, CanRead, SessionDep, scope
 from rewards.errors import PayloadTooLarge, RewardsError
 from rewards.events import service
 from rewards.events.contract import all_event_schemas
-from rewards.events.runner import after_intake
 from rewards.events.schemas import EventStatusOut, IntakeResult
 from rewards.inputs import MAX_BODY_BYTES_CEILING
 from rewards.runtime import utcnow
@@ -73,12 +73,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     dependencies=[scope(Scope.EVENTS_WRITE)],
     summary="Post one CloudEvent, or a JSON array of them",
 )
-async def post_events(request: Request, runtime: RuntimeDep) -> IntakeResult:
+async def post_events(request: Request, applier: ApplierDep) -> IntakeResult:
     """Store events durably; `(source, id)` makes a redelivery a no-op, reported as a duplicate.
 
     Embedded mode applies them before answering; production mode queues them for `rewards worker`.
     A batch with any invalid event is refused whole (422) and nothing from it is stored.
     """
+    runtime = applier.runtime
     settings = runtime.settings
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media_type not in JSON_TYPES:
@@ -97,9 +98,7 @@ async def post_events(request: Request, runtime: RuntimeDep) -> IntakeResult:
     events = await anyio.to_thread.run_sync(service.validate_batch, items)
 
     async with unit_of_work(runtime.sessionmaker) as uow:
-        intake = await service.store(uow.session, events, utcnow())
-    if intake.accepted:
-        await after_intake(runtime, intake.max_seq)
+        intake = await ingest(applier, uow, events, utcnow())
     return IntakeResult(
         accepted=len(intake.accepted),
         duplicates=len(intake.duplicates),

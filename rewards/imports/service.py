@@ -9,19 +9,20 @@ from typing import Any
 
 import orjson
 
-from rewards import PROJECT_ROOT
+from rewards.apply.applier import Applier
+from rewards.apply.ingest import ingest
 from rewards.db import refresh_planner_statistics, unit_of_work
 from rewards.engine.loader import load_ruleset_file
 from rewards.events import service as events
-from rewards.events.runner import drain
 from rewards.imports import fidelity
 from rewards.imports.fidelity import BadgeAgreement
 from rewards.imports.stackexchange import DumpError, DumpStats, dump_badge_holders, dump_events, dump_users
+from rewards.resources import RULES_DIR
 from rewards.runtime import Runtime, holder_name, utcnow
 from rewards.users import repository as users
 
 BATCH = 1000
-STACKEXCHANGE_RULES: Path = PROJECT_ROOT / "rules" / "stackexchange.yaml"
+STACKEXCHANGE_RULES: Path = RULES_DIR / "stackexchange.yaml"
 
 
 @dataclass
@@ -43,7 +44,7 @@ def site_source(folder: Path) -> str:
 
 
 async def import_dump(
-    runtime: Runtime,
+    applier: Applier,
     folder: Path,
     progress: Callable[[int], None] | None = None,
     question_upvote: int | None = None,
@@ -52,7 +53,7 @@ async def import_dump(
     service's own ruleset. `question_upvote` overrides the value the dump's date gives question upvotes."""
     summary = ImportSummary(source=site_source(folder))
     stream = dump_events(folder, summary.source, summary.stats, question_upvote)
-    return await import_events(runtime, stream, summary, progress)
+    return await import_events(applier, stream, summary, progress)
 
 
 def read_event_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -70,19 +71,20 @@ def read_event_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 async def import_events(
-    runtime: Runtime,
+    applier: Applier,
     stream: Iterable[dict[str, Any]],
     summary: ImportSummary,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Store events in batches (each validated whole, as `POST /v1/events` would) and apply them."""
+    runtime = applier.runtime
     started = time.perf_counter()
     batch: list[dict[str, Any]] = []
 
     async def flush() -> None:
         valid = events.validate_batch(batch)
         async with unit_of_work(runtime.sessionmaker) as uow:
-            intake = await events.store(uow.session, valid, utcnow())
+            intake = await ingest(applier, uow, valid, utcnow(), apply=False)
         summary.accepted += len(intake.accepted)
         summary.duplicates += len(intake.duplicates)
         if progress is not None:
@@ -95,7 +97,7 @@ async def import_events(
             await flush()
     if batch:
         await flush()
-    result = await drain(runtime, holder_name("import"))
+    result = await applier.drain(holder_name("import"))
     await refresh_planner_statistics(runtime.sessionmaker)
     summary.failed = result.failed
     summary.seconds = time.perf_counter() - started

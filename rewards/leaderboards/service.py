@@ -4,12 +4,13 @@ from the ledger, and close periods (once) with their winners.
 The database is the source of truth: each batch's deltas are written in the batch's own transaction (both
 modes). On SQLite they are added to `leaderboard_scores` there and then; on PostgreSQL they are appended to
 `leaderboard_deltas`, and a fold moves them into the scores on its own connection while the applier computes
-the next batch (`fold_soon`), since upserting ~5 rows per event was a quarter of the apply time. Scores plus
-deltas are the boards as of the sync watermark; a drain folds before it returns, and whatever reads the scores
-as a whole under the apply cursor (heal, period closing, replay) folds first. A page read from the database
-(no Redis, or Redis stale) may miss the batches of a drain still running.
+the next batch (`rewards.apply.applier.Applier.fold_soon`), since upserting ~5 rows per event was a quarter
+of the apply time. Scores plus deltas are the boards as of the sync watermark; a drain folds before it
+returns, and whatever reads the scores as a whole under the apply cursor (heal, period closing, replay) folds
+first. A page read from the database (no Redis, or Redis stale) may miss the batches of a drain still
+running.
 
-In production mode Redis mirrors the boards for fast reads: the runner writes a batch's deltas to Redis inside
+In production mode Redis mirrors the boards for fast reads: the applier writes a batch's deltas to Redis inside
 the batch's transaction, just before it commits, while it still holds the apply cursor (so Redis sees batches
 one at a time, in order). That is safe although Redis is not transactional with the database: every Redis
 write is checked against the database's watermark (`leaderboard_sync.applied_through` = Redis `meta.seq`), so
@@ -18,14 +19,13 @@ boards stale; readers then use the database, and the heal job reloads Redis from
 fails the batch.
 """
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,10 +66,8 @@ from rewards.leaderboards.schemas import (
     WinnerOut,
 )
 from rewards.perks import service as perks_service
+from rewards.runtime import Runtime, holder_name
 from rewards.users import repository as users_repository
-
-if TYPE_CHECKING:  # the runtime imports the event log, which imports this module to record batches
-    from rewards.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +78,7 @@ CLOSE_GRACE = timedelta(minutes=10)
 
 @dataclass
 class PendingMirror:
-    """What a batch did to the boards, waiting for the runner to mirror it to Redis."""
+    """What a batch did to the boards, waiting for the applier to mirror it to Redis."""
 
     expected_seq: int
     new_seq: int
@@ -133,51 +131,8 @@ async def fold(session: AsyncSession) -> int:
     return await repository.fold_deltas(session)
 
 
-def fold_soon(runtime: "Runtime") -> None:
-    """After a batch commits: fold its deltas in the background, on another connection, so that the database
-    does it while this process computes the next batch. One fold at a time; a request while one runs makes it
-    go round again."""
-    if runtime.engine.dialect.name != "postgresql":
-        return
-    running = runtime.board_fold
-    if running is not None and not running.done():
-        runtime.board_fold_again = True
-        return
-    runtime.board_fold = asyncio.create_task(_fold_until_caught_up(runtime))
-
-
-async def _fold_until_caught_up(runtime: "Runtime") -> None:
-    while True:
-        runtime.board_fold_again = False
-        try:
-            async with unit_of_work(runtime.sessionmaker) as uow:
-                await fold(uow.session)
-        except Exception:  # the deltas stay logged: the next fold (at the latest, the drain's last) takes them
-            log.exception("folding leaderboard deltas failed; the next fold will take them")
-            return
-        if not runtime.board_fold_again:
-            return
-
-
-async def fold_now(runtime: "Runtime") -> None:
-    """Wait for the background fold, then fold what is left: at the end of a drain, the scores are exact."""
-    if runtime.engine.dialect.name != "postgresql":
-        return
-    if runtime.board_fold is not None:
-        await runtime.board_fold
-        runtime.board_fold = None
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        await fold(uow.session)
-
-
-def holder_name(role: str) -> str:
-    from rewards.runtime import holder_name as name
-
-    return name(role)
-
-
 @asynccontextmanager
-async def redis_client(runtime: "Runtime") -> AsyncIterator[Redis]:
+async def redis_client(runtime: Runtime) -> AsyncIterator[Redis]:
     """The process's Redis connection when it has one (the API), else a short-lived one (worker, CLI)."""
     if runtime.queue is not None:
         yield runtime.queue
@@ -191,8 +146,8 @@ async def redis_client(runtime: "Runtime") -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-async def mirror_batch(runtime: "Runtime", session: AsyncSession, now: datetime) -> None:
-    """Production mode: write the batch `record_batch` kept to Redis. Called by the runner inside the batch's
+async def mirror_batch(runtime: Runtime, session: AsyncSession, now: datetime) -> None:
+    """Production mode: write the batch `record_batch` kept to Redis. Called by the applier inside the batch's
     transaction, under the apply cursor. Never raises: a Redis failure leaves the boards stale, not the batch
     failed."""
     pending: PendingMirror | None = session.info.pop(PENDING, None)
@@ -256,7 +211,7 @@ def _period(board: BoardSpec, period: str, at: str | None, now: datetime) -> tup
         ) from None
 
 
-def _use_redis(runtime: "Runtime", board: BoardSpec, period: Period, key: str, now: datetime) -> bool:
+def _use_redis(runtime: Runtime, board: BoardSpec, period: Period, key: str, now: datetime) -> bool:
     if runtime.settings.redis_url is None:
         return False
     expiry = redis_expiry(board, period, key)
@@ -325,7 +280,7 @@ async def _sql_page(session: AsyncSession, board: str, key: str, offset: int, li
 
 
 async def board_page(
-    runtime: "Runtime",
+    runtime: Runtime,
     session: AsyncSession,
     board_id: str,
     period: str,
@@ -356,7 +311,7 @@ async def board_page(
 
 
 async def around_user(
-    runtime: "Runtime",
+    runtime: Runtime,
     session: AsyncSession,
     board_id: str,
     user_id: str,
@@ -395,7 +350,7 @@ async def around_user(
     )
 
 
-async def closed_periods(runtime: "Runtime", session: AsyncSession, board_id: str, limit: int) -> list[ClosedPeriodOut]:
+async def closed_periods(runtime: Runtime, session: AsyncSession, board_id: str, limit: int) -> list[ClosedPeriodOut]:
     board = _board(runtime.ruleset, board_id)
     closures = await repository.closures(session, board.id, limit)
     winners = await repository.winners(session, board.id, [closure.period for closure in closures])
@@ -451,7 +406,7 @@ async def _load_redis(session: AsyncSession, client: Redis, boards: Sequence[Boa
     return loaded
 
 
-async def rebuild(runtime: "Runtime", now: datetime) -> RebuildReport:
+async def rebuild(runtime: Runtime, now: datetime) -> RebuildReport:
     """`rewards leaderboards rebuild`: recompute every board from the ledger, then reload Redis from it.
     Holds the apply cursor meanwhile, so no batch is applied halfway through."""
     boards = runtime.ruleset.spec.leaderboards
@@ -470,7 +425,7 @@ def _healthy(meta: dict[str, str]) -> bool:
     return bool(meta.get("build")) and meta.get("stale") != "1"
 
 
-async def heal(runtime: "Runtime", now: datetime) -> int:
+async def heal(runtime: Runtime, now: datetime) -> int:
     """Scheduled: if Redis lost the boards (flushed, restarted empty) or missed a batch, reload it from the
     database. Returns 1 when it reloaded; 0 too when a replay holds the apply cursor (it tries again next turn)."""
     if runtime.settings.redis_url is None:
@@ -510,7 +465,7 @@ async def _take_cursor_for_a_turn(session: AsyncSession, holder: str, now: datet
 # -- closing periods --------------------------------------------------------------------------------------
 
 
-async def close_periods(runtime: "Runtime", now: datetime) -> int:
+async def close_periods(runtime: Runtime, now: datetime) -> int:
     """Scheduled: close the last ended period of every board period that has awards, exactly once across all
     processes (the closure row's unique key), and record its winners: the top N by rank, ties at the border
     included. Returns how many periods this call closed."""
@@ -575,7 +530,7 @@ async def top_with_ties(session: AsyncSession, board: str, key: str, top: int) -
 
 
 async def _grant_badge(
-    session: AsyncSession, runtime: "Runtime", board: BoardSpec, key: str, badge: str, row: Ranked, now: datetime
+    session: AsyncSession, runtime: Runtime, board: BoardSpec, key: str, badge: str, row: Ranked, now: datetime
 ) -> bool:
     """Hand a period's badge to a winner (audit-logged and notified by the badge service); False when the user
     already holds it (a one-per-user badge won again), which the winners table keeps as not granted."""

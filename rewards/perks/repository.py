@@ -69,6 +69,17 @@ async def users_with_open_grants(session: AsyncSession, user_ids: Sequence[str])
     return found
 
 
+async def open_grants_made_by_rules(session: AsyncSession) -> list[PerkGrantRow]:
+    """Every open grant the rules made (not one given by hand or as a prize), oldest first. Seats are scarce and
+    waitlists short, so they are few."""
+    rows = await session.scalars(
+        select(PerkGrantRow)
+        .where(PerkGrantRow.status.in_(OPEN_STATUSES), PerkGrantRow.source == "rule")
+        .order_by(PerkGrantRow.id)
+    )
+    return list(rows)
+
+
 async def open_grant(session: AsyncSession, perk_id: str, user_id: str) -> PerkGrantRow | None:
     """The user's open grant of the perk, read afresh (not from the session's identity map) and locked."""
     query = select(PerkGrantRow).where(

@@ -315,6 +315,64 @@ async def _queue(
     return grant
 
 
+async def redecide(
+    session: AsyncSession, ruleset: Ruleset, now: datetime, *, actor: str, why: str, notify: bool = True
+) -> int:
+    """After the log was applied again under other rules (a retroactive publish, a rollback, a replay): the open
+    grants the rules made are decided again against the rebuilt state. An unclaimed offer, a request waiting for
+    approval or a waitlist place the rules no longer justify is withdrawn (its seat goes to the next in line who
+    qualifies); an active perk follows the perk's `when_rules_no_longer_qualify`. Each is notified and in the
+    audit log, with `why` (which publication) and what is missing. Grants given by hand or as prizes stay. Run
+    before `reconcile_everyone`, which makes the offers the rules newly justify. Returns notifications written."""
+    perks = {perk.id: perk for perk in ruleset.spec.perks}
+    grants = [grant for grant in await repository.open_grants_made_by_rules(session) if grant.perk_id in perks]
+    if not grants:
+        return 0
+    profiles = {
+        profile.user_id: profile
+        for profile in await profiles_from_db(session, sorted({grant.user_id for grant in grants}))
+    }
+    unjustified: list[tuple[Perk, str, str]] = []
+    waiting = {grant.user_id for grant in grants if grant.status == "waitlisted"}
+    for grant in grants:
+        perk = perks[grant.perk_id]
+        if grant.status == "active" and perk.when_rules_no_longer_qualify == "keep":
+            continue
+        profile = profiles.get(grant.user_id)
+        verdict = check(ruleset, perk, profile, now) if profile is not None else None
+        if verdict is not None and verdict.eligible:
+            continue
+        missing = describe_missing(verdict.missing) if verdict is not None else "a reputation"
+        unjustified.append((perk, grant.user_id, missing))
+    if not unjustified:
+        return 0
+    # Waitlist places first: a seat freed by a withdrawn offer then goes to someone the rules still justify.
+    unjustified.sort(key=lambda item: item[1] not in waiting)
+    await lock_perks(session, ruleset, now)
+    changes = Changes(ruleset)
+    for perk, user_id, missing in unjustified:
+        fresh = await repository.open_grant(session, perk.id, user_id)
+        if fresh is None or fresh.source != "rule":
+            continue
+        grant = fresh
+        before = grant.status
+        status = "revoked" if before == "active" else "withdrawn"
+        reason = f"{why}: the rules no longer justify it (needs {missing})"
+        await _end(session, perk, grant, status, reason, now, changes)
+        await audit.record(
+            session,
+            actor=actor,
+            action=f"perk.{status}",
+            now=now,
+            user_id=user_id,
+            target=f"perk:{perk.id}",
+            reason=reason,
+            detail={"grant": grant.id, "was": before, "ruleset_version": ruleset.version},
+        )
+    await outbox.record(session, changes.notifications, now, deliver=notify)
+    return len(changes.notifications) if notify else 0
+
+
 async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datetime, *, notify: bool) -> int:
     """Check everyone above the lowest reputation a perk asks for, page by page, highest first (after a
     replay)."""

@@ -4,8 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
+from rewards.apply.publish import publish_now
 from rewards.db import unit_of_work
-from rewards.deps import IsAdmin, RuntimeDep, SessionDep, actor_of
+from rewards.deps import ApplierDep, IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.errors import RulesetError
 from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES
 from rewards.rulesets import service
@@ -130,7 +131,7 @@ async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOu
     summary="Publish a draft or an earlier version (a rollback)",
 )
 async def publish(
-    body: PublishIn, runtime: RuntimeDep, principal: IsAdmin, response: Response
+    body: PublishIn, applier: ApplierDep, principal: IsAdmin, response: Response
 ) -> PublishOut | PublishJobOut:
     """`from_now_on`: past awards stay as they were; events applied from now on use this version (200).
     `retroactive`: the whole log is replayed under it, in the background (202, with a job to follow at its
@@ -138,6 +139,7 @@ async def publish(
     ends (the past is not notified again; perk offers made at the end are); if it fails, nothing changes and
     the job says why. One at a time: while one is queued or running, publishing is refused (409).
     Audit-logged with the key's name and the comment."""
+    runtime = applier.runtime
     if body.mode == service.RETROACTIVE:
         async with unit_of_work(runtime.sessionmaker) as uow:
             job = await service.request_retroactive(
@@ -154,9 +156,9 @@ async def publish(
         return job
     # Committed before the answer is sent, so a client reading right after sees the publication.
     async with unit_of_work(runtime.sessionmaker) as uow:
-        published = await service.publish_now(
-            runtime,
-            uow.session,
+        published = await publish_now(
+            applier,
+            uow,
             source=body.source,
             version=body.version,
             mode=body.mode,
@@ -164,5 +166,4 @@ async def publish(
             actor=actor_of(principal),
             via="api",
         )
-    await service.refresh(runtime)
     return published

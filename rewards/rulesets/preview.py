@@ -11,7 +11,7 @@ from datetime import datetime
 
 from rewards.engine.boards import BoardSpec, board_deltas, competition_ranks
 from rewards.engine.evaluate import evaluate, settle
-from rewards.engine.perks import check
+from rewards.engine.perks import check, describe_missing
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import EventInput, WorkingState
 from rewards.perks.service import profiles_from_state
@@ -59,6 +59,17 @@ class PerkChange:
     newly_examples: list[str]
     no_longer_examples: list[str]
     changed: bool
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """An open grant the rules made that the draft, published retroactively, would end: `status` is what it is
+    now (an unclaimed offer, a request, a waitlist place; an active perk whose policy is to revoke)."""
+
+    perk_id: str
+    user_id: str
+    status: str
+    missing: str
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,30 @@ class _Run:
 
 class Comparison:
     """Feed it the events page by page (in the order they were applied), then `finish`."""
+
+    def withdrawals(self, open_grants: Iterable[tuple[str, str, str]], now: datetime) -> list[Withdrawal]:
+        """Which of these open grants (perk, user, status) the draft would withdraw (`rewards.perks.service.
+        redecide`): exact when the whole log was fed."""
+        perks = {perk.id: perk for perk in self.draft.ruleset.spec.perks}
+        wanted = [
+            (perks[perk_id], user_id, status)
+            for perk_id, user_id, status in open_grants
+            if perk_id in perks and (status != "active" or perks[perk_id].when_rules_no_longer_qualify == "revoke")
+        ]
+        profiles = {
+            profile.user_id: profile
+            for profile in profiles_from_state(self.draft.state, sorted({user_id for _, user_id, _ in wanted}))
+        }
+        found: list[Withdrawal] = []
+        for perk, user_id, status in wanted:
+            profile = profiles.get(user_id)
+            if profile is None:  # no event names them under the draft
+                found.append(Withdrawal(perk.id, user_id, status, "any activity"))
+                continue
+            verdict = check(self.draft.ruleset, perk, profile, now)
+            if not verdict.eligible:
+                found.append(Withdrawal(perk.id, user_id, status, describe_missing(verdict.missing)))
+        return found
 
     def __init__(self, published: Ruleset, draft: Ruleset) -> None:
         self.published = _Run(published)

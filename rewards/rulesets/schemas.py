@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 from rewards.engine.ruleset import MAX_DAYS
 from rewards.inputs import MAX_BIGINT, RequestBody
 from rewards.rulesets.models import PublishJobStatus
-from rewards.rulesets.preview import PreviewResult
+from rewards.rulesets.preview import PreviewResult, Withdrawal
 
 Mode = Literal["from_now_on", "retroactive"]
 MAX_SOURCE_CHARS = 1024 * 1024
@@ -91,6 +91,11 @@ class PreviewOut(BaseModel):
     capped: bool
     message: str | None
     result: PreviewResult
+    withdrawals: list[Withdrawal] | None = Field(
+        description="Open perk grants the rules made that publishing the draft retroactively would end (an unclaimed "
+        "offer, a request or a waitlist place the draft does not justify; an active perk whose policy is to "
+        "revoke). Only when the preview ran the whole log (no `days`, not capped); null otherwise."
+    )
 
 
 class PublishIn(RequestBody):

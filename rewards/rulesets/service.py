@@ -10,23 +10,19 @@ import asyncio
 import difflib
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.db import REFUSED_DATA, refresh_planner_statistics, refusal, unit_of_work
 from rewards.engine.loader import RuleProblem, check_ruleset_text, load_ruleset_file, load_ruleset_text
 from rewards.engine.ruleset import Ruleset
-from rewards.errors import Conflict, NotFound, RewardsError, RulesetError
+from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.events import repository as events_repository
-from rewards.events import service as events
-from rewards.leaderboards import service as leaderboards
+from rewards.perks import repository as perks_repository
 from rewards.rulesets import repository
 from rewards.rulesets.models import PublishJobStatus, RulesetPublicationRow, RulesetPublishJobRow
 from rewards.rulesets.preview import Comparison
@@ -45,7 +41,7 @@ from rewards.rulesets.schemas import (
 )
 
 if TYPE_CHECKING:
-    from rewards.runtime import Runtime
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +49,7 @@ FROM_NOW_ON: Mode = "from_now_on"
 RETROACTIVE: Mode = "retroactive"
 Via = Literal["file", "console", "api", "cli"]
 PREVIEW_PAGE = 2000
-# API processes that never drain (production mode) look for a new publication this often.
-FOLLOW_EVERY_SECONDS = 5.0
 DRAFT_FILE = "draft"
-
-
-class PublishedRulesetChanged(Exception):
-    """Raised inside a batch's transaction when another ruleset was published: the batch is rolled back and
-    applied again under the new one."""
 
 
 async def register(session: AsyncSession, ruleset: Ruleset, origin: str, now: datetime) -> int:
@@ -144,43 +133,6 @@ async def start_up(session: AsyncSession, file_ruleset: Ruleset, origin: str, no
         ) from None
     log.info("applying ruleset version %d (published after the rules file %s)", published, origin)
     return ruleset
-
-
-async def follow_published(runtime: "Runtime", session: AsyncSession) -> None:
-    """In a batch's transaction, under the apply cursor (a publication commits under it too): if the published
-    version is not the one this batch was applied under, switch to it and have the batch applied again."""
-    version = await repository.published_version(session)
-    if version is None or version == runtime.ruleset.version:
-        return
-    runtime.ruleset = await compile_version(session, version)
-    runtime.kept_state = None
-    log.info("ruleset version %d was published; applying it from now on", version)
-    raise PublishedRulesetChanged(version)
-
-
-async def refresh(runtime: "Runtime") -> bool:
-    """Switch this process to the published version if it changed (between batches). True if it did."""
-    async with runtime.apply_lock:
-        maker = runtime.read_sessionmaker or runtime.sessionmaker
-        async with maker() as session:
-            version = await repository.published_version(session)
-            if version is None or version == runtime.ruleset.version:
-                return False
-            ruleset = await compile_version(session, version)
-        runtime.ruleset = ruleset
-        runtime.kept_state = None
-        log.info("ruleset version %d was published; this process applies it now", version)
-        return True
-
-
-async def follow_forever(runtime: "Runtime", every_seconds: float = FOLLOW_EVERY_SECONDS) -> None:
-    """API processes: pick up publications made elsewhere (another process, the CLI), until cancelled."""
-    while True:
-        await asyncio.sleep(every_seconds)
-        try:
-            await refresh(runtime)
-        except Exception:  # a broken publication must not stop the process; it keeps its ruleset and says so
-            log.exception("could not switch to the published ruleset")
 
 
 # -- reading --------------------------------------------------------------------------------------------------------
@@ -329,6 +281,12 @@ async def preview(
         after_seq = page[-1].seq
         await asyncio.sleep(0)  # a long preview must not starve the process's other requests
     result = comparison.finish(now)
+    withdrawals = None
+    if days is None and not capped:  # the draft's run is the whole log: what a replay under it would rebuild
+        open_grants = await perks_repository.open_grants_made_by_rules(session)
+        withdrawals = comparison.withdrawals(
+            [(grant.perk_id, grant.user_id, grant.status) for grant in open_grants], now
+        )
     message = None
     if capped:
         message = (
@@ -345,50 +303,29 @@ async def preview(
         capped=capped,
         message=message,
         result=result,
+        withdrawals=withdrawals,
     )
 
 
 # -- publishing -----------------------------------------------------------------------------------------------------
 
 
-async def publish_now(
-    runtime: "Runtime",
-    session: AsyncSession,
-    *,
-    source: str | None,
-    version: int | None,
-    mode: Mode,
-    comment: str,
-    actor: str,
-    via: Via,
-    job_id: int | None = None,
-    progress: Callable[[int], Awaitable[None]] | None = None,
-) -> PublishOut:
-    """`publish` for a running process, in the caller's unit of work: from now on (API, console, CLI), or
-    retroactively (the CLI, in the foreground; a queued job, `run_claimed_job`). A replay recomputes the
-    boards, so those in Redis are marked stale until the heal job reloads them. The caller commits, then calls
-    `refresh`."""
-    from rewards.runtime import holder_name, utcnow  # the runtime imports this module
+@dataclass(frozen=True)
+class Publication:
+    """A publication begun in a transaction (`begin_publication`), to be finished in it (`finish_publication`)
+    once the log is replayed under it, when it is retroactive."""
 
-    published = await publish(
-        session,
-        source=source,
-        version=version,
-        mode=mode,
-        comment=comment,
-        actor=actor,
-        via=via,
-        now=utcnow(),
-        batch_size=runtime.settings.apply_batch_size,
-        holder=holder_name("publish"),
-        job_id=job_id,
-        progress=progress,
-    )
-    await leaderboards.mirror_batch(runtime, session, utcnow())
-    return published
+    ruleset: Ruleset
+    previous: int | None
+    publication_id: int
+    mode: Mode
+    comment: str
+    actor: str
+    via: Via
+    job_id: int | None
 
 
-async def publish(
+async def begin_publication(
     session: AsyncSession,
     *,
     source: str | None,
@@ -398,15 +335,12 @@ async def publish(
     actor: str,
     via: Via,
     now: datetime,
-    batch_size: int,
     holder: str,
     job_id: int | None = None,
-    progress: Callable[[int], Awaitable[None]] | None = None,
-) -> PublishOut:
-    """Publish a draft (`source`) or an earlier version, from now on or retroactively (the log replayed under it,
-    in this transaction; `progress` is told how far it got). Audit-logged. Refused while a retroactive
-    publication is queued or running, unless this is that job (`job_id`). The caller commits, then calls
-    `refresh` on its runtime."""
+) -> Publication:
+    """Publish a draft (`source`) or an earlier version, from now on or retroactively, under the publishing lock
+    and the apply cursor. Refused while a retroactive publication is queued or running, unless this is that job
+    (`job_id`). A retroactive one is replayed by the caller (`rewards.apply.publish`) before it finishes it."""
     comment = _checked_comment(comment)
     if job_id is None:
         # Before the lock too: a running job holds it for its whole replay, and this must not wait that long.
@@ -430,40 +364,44 @@ async def publish(
             f"version {ruleset.version} is already the published ruleset; publishing it again from now on would "
             "change nothing (publish it retroactively to recompute the past under it)"
         )
-    rolled_back = previous is not None and ruleset.version < previous
     publication = await repository.add_publication(
         session, version=ruleset.version, now=now, published_by=actor, comment=comment, mode=mode, via=via
     )
-    replayed = failed = None
-    if mode == RETROACTIVE:
-        result = await events.replay(session, ruleset, batch_size, holder, now, progress)
-        replayed, failed = result.applied, result.failed
+    return Publication(ruleset, previous, publication.id, mode, comment, actor, via, job_id)
+
+
+async def finish_publication(
+    session: AsyncSession, begun: Publication, now: datetime, *, replayed: int | None, failed: int | None
+) -> PublishOut:
+    """Audit-log a publication (and how many events its replay applied) and say what was done."""
+    ruleset, previous = begun.ruleset, begun.previous
+    rolled_back = previous is not None and ruleset.version < previous
     action: Literal["ruleset.published", "ruleset.rolled_back"] = (
         "ruleset.rolled_back" if rolled_back else "ruleset.published"
     )
     await audit.record(
         session,
-        actor=actor,
+        actor=begun.actor,
         action=action,
         now=now,
         target=f"ruleset:{ruleset.version}",
-        reason=comment,
+        reason=begun.comment,
         detail={
             "version": ruleset.version,
             "previous_version": previous,
-            "mode": mode,
-            "via": via,
+            "mode": begun.mode,
+            "via": begun.via,
             "digest": ruleset.digest,
             "replayed_events": replayed,
             "failed_events": failed,
-            **({"job": job_id} if job_id is not None else {}),
+            **({"job": begun.job_id} if begun.job_id is not None else {}),
         },
     )
     return PublishOut(
-        publication_id=publication.id,
+        publication_id=begun.publication_id,
         version=ruleset.version,
         previous_version=previous,
-        mode=mode,
+        mode=begun.mode,
         action=action,
         replayed_events=replayed,
         failed_events=failed,
@@ -475,10 +413,6 @@ async def publish(
 # A running job whose publishing lock is free has died (its process was killed), unless it started less than
 # this long ago: it is marked running just before it takes the lock.
 INTERRUPTED_AFTER = timedelta(minutes=1)
-# Progress is written (PostgreSQL) at most this often, and given up on after PROGRESS_TIMEOUT_SECONDS: it is
-# only a display, and must never fail the replay.
-PROGRESS_EVERY_SECONDS = 2.0
-PROGRESS_TIMEOUT_SECONDS = 5.0
 JOBS_LISTED = 50
 SCHEDULE_ACTOR = "rewards:schedule"  # the audit log's actor for what the schedule itself finds
 
@@ -612,128 +546,61 @@ class ClaimedJob:
     events_total: int
 
 
-async def claim_queued_job(runtime: "Runtime", now: datetime) -> ClaimedJob | None:
+async def claim_queued_job(session: AsyncSession, now: datetime) -> ClaimedJob | None:
     """Mark jobs whose process died as failed, then take the oldest queued one (marked running), if any."""
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        if await repository.try_lock_publications(uow.session):  # nobody is publishing: a running job is dead
-            for dead in await repository.end_jobs(
-                uow.session,
-                now=now,
-                status=PublishJobStatus.FAILED,
-                error="interrupted: the process running it was killed before it committed; nothing was "
-                "changed, publish it again",
-                among=(PublishJobStatus.RUNNING,),
-                started_before=now - INTERRUPTED_AFTER,
-            ):
-                await _audit_job_end(uow.session, dead, "ruleset.publish_failed", now)
-        job = await repository.next_queued_job(uow.session)
-        if job is None:
-            return None
-        events_total = await repository.count_events_since(uow.session, None)
-        if not await repository.mark_job_running(uow.session, job.id, now, events_total):
-            return None  # another process took it
-        return ClaimedJob(job.id, job.version, job.comment, job.requested_by, _VIA[job.via], events_total)
-
-
-async def run_claimed_job(runtime: "Runtime", job: ClaimedJob) -> None:
-    """Replay the log under the job's version and publish it: the publication, the replay and the job's `done`
-    commit in one transaction. If anything fails, that transaction rolls back and the job is marked failed,
-    with the reason, in another; if this process is stopping (cancelled), the job goes back to the queue."""
-    from rewards.runtime import utcnow  # the runtime imports this module
-
-    log.info("publishing ruleset version %d retroactively (job %d, %d events)", job.version, job.id, job.events_total)
-    try:
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await publish_now(
-                runtime,
-                uow.session,
-                source=None,
-                version=job.version,
-                mode=RETROACTIVE,
-                comment=job.comment,
-                actor=job.requested_by,
-                via=job.via,
-                job_id=job.id,
-                progress=_progress_writer(runtime, job.id),
-            )
-            if not await repository.finish_job(
-                uow.session,
-                job.id,
-                now=utcnow(),
-                replayed_events=published.replayed_events or 0,
-                failed_events=published.failed_events or 0,
-                publication_id=published.publication_id,
-                action=published.action,
-            ):
-                raise Conflict(f"job {job.id} is no longer running (it was taken for dead); publish again")
-    except asyncio.CancelledError:
-        await asyncio.shield(_requeue(runtime, job.id))
-        raise
-    except RewardsError as error:  # the version no longer compiles...
-        reason = error.message
-    except REFUSED_DATA as error:
-        reason = f"the database refused a value: {refusal(error)}"
-    except (OperationalError, InterfaceError) as error:
-        log.warning("retroactive publish job %d lost the database: %s", job.id, error)
-        reason = "the connection to the database was lost during the replay; publish again"
-    except Exception as error:  # a bug: the job fails loudly, the published ruleset stays as it was
-        log.exception("retroactive publish job %d failed unexpectedly", job.id)
-        reason = f"internal error: {error!r}"
-    else:
-        log.info("job %d: ruleset version %d published retroactively", job.id, job.version)
-        await refresh_planner_statistics(runtime.sessionmaker)
-        await refresh(runtime)
-        return
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():  # stopping: the cancel surfaced as a database error
-        await asyncio.shield(_requeue(runtime, job.id))
-        raise asyncio.CancelledError
-    log.warning("retroactive publish job %d failed: %s", job.id, reason)
-    now = utcnow()
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        for failed in await repository.end_jobs(
-            uow.session,
+    if await repository.try_lock_publications(session):  # nobody is publishing: a running job is dead
+        for dead in await repository.end_jobs(
+            session,
             now=now,
             status=PublishJobStatus.FAILED,
-            error=f"{reason}; nothing was changed",
+            error="interrupted: the process running it was killed before it committed; nothing was "
+            "changed, publish it again",
             among=(PublishJobStatus.RUNNING,),
-            job_id=job.id,
+            started_before=now - INTERRUPTED_AFTER,
         ):
-            await _audit_job_end(uow.session, failed, "ruleset.publish_failed", now)
-
-
-async def _requeue(runtime: "Runtime", job_id: int) -> None:
-    """Never raises: it runs while the process stops, which must go on (the next turn then marks the job dead)."""
-    try:
-        async with unit_of_work(runtime.sessionmaker) as uow:
-            requeued = await repository.requeue_job(uow.session, job_id)
-    except Exception:
-        log.exception("retroactive publish job %d was stopped and could not be queued again", job_id)
-        return
-    if requeued:
-        log.info("retroactive publish job %d was stopped with its process; it is queued again", job_id)
-
-
-def _progress_writer(runtime: "Runtime", job_id: int) -> Callable[[int], Awaitable[None]] | None:
-    """Writes how far the replay got, on a connection of its own, every few seconds. Not on SQLite: its one
-    writer is the replay's transaction until it commits."""
-    if runtime.engine.dialect.name != "postgresql":
+            await _audit_job_end(session, dead, "ruleset.publish_failed", now)
+    job = await repository.next_queued_job(session)
+    if job is None:
         return None
-    loop = asyncio.get_running_loop()
-    last = loop.time()
+    events_total = await repository.count_events_since(session, None)
+    if not await repository.mark_job_running(session, job.id, now, events_total):
+        return None  # another process took it
+    return ClaimedJob(job.id, job.version, job.comment, job.requested_by, _VIA[job.via], events_total)
 
-    async def write(events_done: int) -> None:
-        nonlocal last
-        if loop.time() - last < PROGRESS_EVERY_SECONDS:
-            return
-        last = loop.time()
-        try:
-            async with asyncio.timeout(PROGRESS_TIMEOUT_SECONDS), unit_of_work(runtime.sessionmaker) as uow:
-                await repository.record_job_progress(uow.session, job_id, events_done)
-        except (TimeoutError, DBAPIError) as error:
-            log.warning("job %d: could not write its progress (%s); the replay goes on", job_id, error)
 
-    return write
+async def finish_job(session: AsyncSession, job_id: int, published: PublishOut, now: datetime) -> None:
+    """In the publication's own transaction: the job is done."""
+    if not await repository.finish_job(
+        session,
+        job_id,
+        now=now,
+        replayed_events=published.replayed_events or 0,
+        failed_events=published.failed_events or 0,
+        publication_id=published.publication_id,
+        action=published.action,
+    ):
+        raise Conflict(f"job {job_id} is no longer running (it was taken for dead); publish again")
+
+
+async def fail_job(session: AsyncSession, job_id: int, reason: str, now: datetime) -> None:
+    """The job's transaction rolled back: mark it failed, with the reason, and audit it."""
+    for failed in await repository.end_jobs(
+        session,
+        now=now,
+        status=PublishJobStatus.FAILED,
+        error=f"{reason}; nothing was changed",
+        among=(PublishJobStatus.RUNNING,),
+        job_id=job_id,
+    ):
+        await _audit_job_end(session, failed, "ruleset.publish_failed", now)
+
+
+async def requeue_job(session: AsyncSession, job_id: int) -> bool:
+    return await repository.requeue_job(session, job_id)
+
+
+async def record_job_progress(session: AsyncSession, job_id: int, events_done: int) -> None:
+    await repository.record_job_progress(session, job_id, events_done)
 
 
 async def _audit_job_end(

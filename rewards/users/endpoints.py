@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from rewards.apply.ingest import ingest
 from rewards.db import unit_of_work
-from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
-from rewards.events.runner import after_intake
+from rewards.deps import ApplierDep, CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
 from rewards.inputs import MAX_BIGINT
 from rewards.runtime import utcnow
 from rewards.users import service
@@ -83,12 +83,13 @@ async def get_history(
 
 
 @router.post("/{user_id}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])
-async def adjust_points(user_id: UserId, body: AdjustmentIn, runtime: RuntimeDep, principal: IsAdmin) -> AdjustmentOut:
+async def adjust_points(user_id: UserId, body: AdjustmentIn, applier: ApplierDep, principal: IsAdmin) -> AdjustmentOut:
     """Add or take away points by hand, with a reason. It is an event in the log (`points.adjusted`), so a replay
     keeps it, the user's history explains it, and the audit log records who did it."""
+    runtime = applier.runtime
     async with unit_of_work(runtime.sessionmaker) as uow:
-        event, seq = await service.adjust(uow.session, user_id, body, actor_of(principal), utcnow())
-    await after_intake(runtime, seq)
+        event = await service.adjust(uow.session, user_id, body, actor_of(principal), utcnow())
+        await ingest(applier, uow, [event], utcnow())
     async with runtime.sessionmaker() as session:
         profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks)
     return AdjustmentOut(event_source=event.source, event_id=event.id, user_id=user_id, reputation=profile.reputation)

@@ -15,7 +15,6 @@ from rewards.engine.evaluate import ADJUSTMENT_TYPE
 from rewards.engine.ranks import HeldBadges, standing
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
-from rewards.events import service as events_service
 from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.templating import templates
@@ -164,11 +163,9 @@ async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks
 ADJUSTMENT_SOURCE = "rewards:admin"
 
 
-async def adjust(
-    session: AsyncSession, user_id: str, body: AdjustmentIn, actor: str, now: datetime
-) -> tuple[ValidEvent, int]:
-    """Store a `points.adjusted` event for the user (applied like any event, so replay keeps it) and audit it.
-    Returns the event and its seq; the caller applies it after the commit."""
+async def adjust(session: AsyncSession, user_id: str, body: AdjustmentIn, actor: str, now: datetime) -> ValidEvent:
+    """A `points.adjusted` event for the user, audited in `session`'s transaction; the caller ingests it
+    (`rewards.apply.ingest`) in the same one, so it is applied like any event and a replay keeps it."""
     if await repository.get(session, user_id) is None:
         raise NotFound(f"user {user_id!r} has not appeared in any event yet")
     if body.points == 0:
@@ -180,9 +177,8 @@ async def adjust(
         time=now,
         data={"actor": actor, "user": user_id, "points": body.points, "reason": body.reason},
     )
-    intake = await events_service.store(session, [event], now)
     await audit.record(
         session, actor=actor, action="points.adjust", now=now, user_id=user_id, target=None, reason=body.reason,
         detail={"points": body.points, "event_id": event.id},
     )  # fmt: skip
-    return event, intake.max_seq
+    return event

@@ -2,20 +2,19 @@
 
 from datetime import datetime
 
+from rewards.apply.applier import Applier
+from rewards.apply.ingest import ingest
 from rewards.db import unit_of_work
-from rewards.events import service as events_service
-from rewards.events.runner import after_intake
 from rewards.events.service import ValidEvent
-from rewards.runtime import Runtime
 from rewards.users import repository
 
 SCHEDULE_SOURCE = "rewards:schedule"
 
 
-async def lift_ended_suspensions(runtime: Runtime, now: datetime) -> int:
+async def lift_ended_suspensions(applier: Applier, now: datetime) -> int:
     """One event per ended suspension, with an id made of the user and the end time: several workers running
     this at once store it once (the event log's unique key), and a replay reproduces it from the log."""
-    async with runtime.sessionmaker() as session:
+    async with applier.runtime.sessionmaker() as session:
         ended = await repository.suspensions_ended(session, now)
     if not ended:
         return 0
@@ -35,8 +34,6 @@ async def lift_ended_suspensions(runtime: Runtime, now: datetime) -> int:
         )
         for user_id, until in ended
     ]
-    async with unit_of_work(runtime.sessionmaker) as uow:
-        intake = await events_service.store(uow.session, events, now)
-    if intake.accepted:
-        await after_intake(runtime, intake.max_seq)
+    async with unit_of_work(applier.runtime.sessionmaker) as uow:
+        intake = await ingest(applier, uow, events, now)
     return len(intake.accepted)

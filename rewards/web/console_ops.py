@@ -20,16 +20,16 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from rewards.apply.ingest import ingest
 from rewards.audit import service as audit
 from rewards.audit.schemas import AuditPageOut
 from rewards.badges import service as badges
 from rewards.badges.schemas import BadgeOut, GrantBadgeIn, RevokeBadgeIn
 from rewards.db import unit_of_work
-from rewards.deps import RuntimeDep, SessionDep
+from rewards.deps import ApplierDep, RuntimeDep, SessionDep
 from rewards.engine.boards import PERIODS, Period, period_end, period_key, previous_key
 from rewards.engine.ruleset import MAX_SEATS
 from rewards.errors import RewardsError
-from rewards.events.runner import after_intake
 from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES, NoNul
 from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import BoardOut, BoardPageOut
@@ -356,11 +356,12 @@ async def adjust_points(
     user_id: str,
     viewer: ManagerDep,
     session: SessionDep,
-    runtime: RuntimeDep,
+    applier: ApplierDep,
     points: Annotated[str, Form(max_length=20), NoNul] = "",
     reason: Text = "",
 ) -> Response:
     """Points by hand: a `points.adjusted` event, applied after its commit like the API's adjustments."""
+    runtime = applier.runtime
     user_id = user_id[:200]
     try:
         try:
@@ -371,8 +372,8 @@ async def adjust_points(
             raise FormRefused(N_("Points are from -100000 to 100000, and not 0."))
         body = AdjustmentIn(points=amount, reason=_reason(reason))
         async with unit_of_work(runtime.sessionmaker) as uow:
-            _, seq = await users.adjust(uow.session, user_id, body, actor(viewer), utcnow())
-        await after_intake(runtime, seq)
+            event = await users.adjust(uow.session, user_id, body, actor(viewer), utcnow())
+            await ingest(applier, uow, [event], utcnow())
     except (RewardsError, FormRefused) as error:
         values = {"points": points, "reason": reason}
         return await _person_refused(request, session, runtime, user_id, "adjust", error, values)

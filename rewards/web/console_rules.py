@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
+from rewards.apply.publish import publish_now
 from rewards.db import unit_of_work
-from rewards.deps import RuntimeDep, SessionDep
+from rewards.deps import ApplierDep, RuntimeDep, SessionDep
 from rewards.engine.ruleset import MAX_DAYS
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.inputs import MAX_BIGINT, UPLOAD_BODY_BYTES, NoNul
@@ -159,7 +160,7 @@ async def edit(
     request: Request,
     viewer: ManagerDep,
     session: SessionDep,
-    runtime: RuntimeDep,
+    applier: ApplierDep,
     action: Annotated[Action, Form()],
     source: Annotated[str, Form(max_length=MAX_SOURCE_CHARS), NoNul] = "",
     based_on: Annotated[int | None, Form(ge=1, le=MAX_BIGINT)] = None,
@@ -168,6 +169,7 @@ async def edit(
     comment: Annotated[str, Form(max_length=1000), NoNul] = "",
 ) -> Response:
     """One form, three buttons: Validate, Preview (both change nothing) and Publish."""
+    runtime = applier.runtime
     source = source.replace("\r\n", "\n")
     window = int(days) if re.fullmatch(r"[0-9]{1,6}", days.strip()) and 0 < int(days) <= MAX_DAYS else None
     form = DraftForm(based_on=based_on, days=window, mode=mode, comment=comment)
@@ -204,9 +206,9 @@ async def edit(
     try:
         # Committed here, before the redirect is sent: the next page must show the publication.
         async with unit_of_work(runtime.sessionmaker) as uow:
-            published = await rulesets.publish_now(
-                runtime,
-                uow.session,
+            published = await publish_now(
+                applier,
+                uow,
                 source=source,
                 version=None,
                 mode=mode,
@@ -216,5 +218,4 @@ async def edit(
             )
     except (Conflict, RulesetError) as error:
         return _edit_page(request, source, form, status_code=error.status_code, refused=error.message)
-    await rulesets.refresh(runtime)
     return RedirectResponse(f"/admin/rules?published={published.version}", status_code=303)

@@ -17,7 +17,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from rewards import PROJECT_ROOT
+from rewards.engine.ruleset import web_url
+from rewards.resources import TEMPLATES_DIR
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LOCALES = ("en", "pl")
@@ -88,7 +89,7 @@ def language_name(locale: str) -> str:
 def environment(locale: str) -> Environment:
     """The page templates with this locale's messages, numbers and dates. Built once per locale."""
     env = Environment(
-        loader=FileSystemLoader(PROJECT_ROOT / "templates"),
+        loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(default=True),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -98,6 +99,7 @@ def environment(locale: str) -> Environment:
     env.filters["number"] = lambda value: format_decimal(value, locale=locale)
     env.filters["percent"] = lambda value: format_percent(value, locale=locale)
     env.filters["datetime"] = lambda value: _datetime(value, locale)
+    env.filters["web_url"] = web_url  # an address from data: only an http(s) one becomes a link
     env.globals["locale"] = locale
     return env
 

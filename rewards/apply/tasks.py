@@ -3,10 +3,10 @@
 import logging
 from typing import Any
 
+from rewards.apply.applier import Applier
 from rewards.events import service
-from rewards.events.runner import drain
 from rewards.redis_keys import APPLY_JOB, APPLY_JOB_ID
-from rewards.runtime import Runtime, holder_name
+from rewards.runtime import holder_name
 
 log = logging.getLogger(__name__)
 
@@ -17,17 +17,17 @@ DRAIN_BUDGET_SECONDS = 10.0
 
 async def apply_events(ctx: dict[str, Any], up_to_seq: int | None = None) -> int:
     """Apply everything pending. Enqueued after each intake commit; cheap when another job got there first."""
-    runtime: Runtime = ctx["runtime"]
-    if runtime.draining:
+    applier: Applier = ctx["applier"]
+    if applier.draining:
         # This process is draining already, and goes on until nothing is pending. Waiting for it here would hold
         # one of arq's job slots: under steady intake they all filled with such waits, and webhook deliveries and
         # the scheduled jobs (sweeps, heal, period closing) waited behind them.
-        runtime.drain_again = True
+        applier.drain_again = True
         return 0
-    async with runtime.sessionmaker() as session:
+    async with applier.runtime.sessionmaker() as session:
         if not await service.has_pending(session, up_to_seq):
             return 0
-    result = await drain(runtime, holder_name("worker"), time_budget=DRAIN_BUDGET_SECONDS)
+    result = await applier.drain(holder_name("worker"), time_budget=DRAIN_BUDGET_SECONDS)
     if not result.finished:
         await ctx["redis"].enqueue_job(APPLY_JOB, None, _job_id=APPLY_JOB_ID.format(up_to_seq=f"more-{ctx['job_id']}"))
     return result.applied

@@ -1,0 +1,47 @@
+"""Security headers on every response: a Content-Security-Policy fitted to what the response is, `nosniff`, and a
+referrer policy. Headers a route set itself are left as they are."""
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The pages load only this site's stylesheet: no script, no inline style, no plugin. No page is meant to be framed
+# (the forum shows a member's reputation with the flair image, not by framing a page).
+PAGE_POLICY = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+# The API reference is FastAPI's Swagger UI and ReDoc: their scripts, styles and fonts come from CDNs, Swagger UI
+# starts from an inline script, ReDoc searches in a blob: worker. They show only the service's own OpenAPI schema.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+# Anything else (JSON, the flair SVG, CSV, the stylesheet) loads nothing: opened on its own, an SVG runs nothing.
+RESOURCE_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """Pure ASGI, so streamed bodies pass through untouched: only the start of each response is changed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"].startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                page = headers.get("content-type", "").startswith("text/html")
+                policy = (DOCS_POLICY if docs else PAGE_POLICY) if page else RESOURCE_POLICY
+                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if page:
+                    headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,1 @@
+"""The pages: sign-in, the expert's /me, the public boards and the managers' console."""
