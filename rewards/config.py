@@ -4,10 +4,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rewards.inputs import MAX_BODY_BYTES_CEILING
+from rewards.outbound import parse_networks
 from rewards.resources import RULES_DIR
 
 # Development-only stand-ins so `make run` signs in with no set-up; production refuses them.
@@ -114,6 +115,29 @@ class Settings(BaseSettings):
         if self.session_cookie_secure is not None:
             return self.session_cookie_secure
         return self.environment != "development"
+
+    # Webhooks go to public addresses only (rewards.outbound): loopback, private, link-local, multicast, reserved
+    # and cloud metadata addresses are refused, at registration and again at every connection, except in these
+    # networks, comma-separated ("10.0.0.0/8,fd00::/8"; a bare address is itself).
+    webhook_allowed_networks: str = ""
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a typo fails at start-up, naming the entry
+        return value
+
+    # Slow clients (rewards.request_deadlines, run by `rewards serve`): a request's line and headers must arrive
+    # within this many seconds of the connection opening (or of its first byte, on a kept-alive connection), and
+    # in at most that many bytes; its body within the body timeout of the headers. Deadlines, not idle timeouts: a
+    # client trickling a byte at a time is cut all the same. Past them: 408 or 431, and the connection is closed.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    request_body_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    max_request_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+
+    # The longest a forum's sign-in token may live (its `exp` less its `iat`, or less now): a longer one is
+    # refused, so a token that leaked (a proxy's log, a browser's history) is soon worth nothing.
+    sso_max_token_lifetime_seconds: int = Field(default=600, ge=10, le=86400)
 
 
 @lru_cache

@@ -107,8 +107,15 @@ async def redis_url() -> AsyncIterator[str]:
     await client.aclose()
 
 
+# Tests deliver webhooks to the `receiver` on 127.0.0.1, an address refused unless allowed; the tests of that
+# policy (test_outbound_addresses.py) pass webhook_allowed_networks="" for the default.
+RECEIVER_NETWORKS = "127.0.0.0/8"
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=database_url, environment="test", **overrides)
+    return Settings(
+        database_url=database_url, environment="test", **{"webhook_allowed_networks": RECEIVER_NETWORKS, **overrides}
+    )
 
 
 @pytest.fixture

@@ -53,7 +53,9 @@ def badge(user_id: str, badge_id: str = "solver", tier: str = "gold", at: dateti
 
 async def add_endpoint(runtime: Runtime, url: str, topics: list[str] | None = None) -> WebhookCreatedOut:
     async with unit_of_work(runtime.sessionmaker) as uow:
-        return await service.create_endpoint(uow.session, WebhookIn(url=url, topics=topics or []), NOW)
+        return await service.create_endpoint(
+            uow.session, WebhookIn(url=url, topics=topics or []), NOW, policy=service.address_policy(runtime.settings)
+        )
 
 
 async def record_now(runtime: Runtime, *notifications: Notification, deliver: bool = True) -> int:

@@ -345,6 +345,7 @@ async def test_a_retroactive_publish_reports_its_progress_while_it_runs(
 
         monkeypatch.setattr(rulesets_repository, "record_job_progress", spy)
         monkeypatch.setattr(publishing, "PROGRESS_EVERY_SECONDS", 0.0)
+        monkeypatch.setattr(publishing, "REPLAY_BATCH", 1)  # a batch per event, a progress report each
 
         assert await asyncio.wait_for(run_publish_job(web), timeout=60) == 1
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.apply.applier import Applier
-from rewards.apply.steps import BatchResult, apply_events
+from rewards.apply.steps import MAX_KEPT_OBJECTS, BatchResult, apply_events
 from rewards.badges import repository as badges_repository
 from rewards.db import REFUSED_DATA, UnitOfWork, refresh_planner_statistics, refusal, unit_of_work
 from rewards.engine.ruleset import Ruleset
@@ -33,6 +33,9 @@ PROGRESS_EVERY_SECONDS = 2.0
 PROGRESS_TIMEOUT_SECONDS = 5.0
 # The schedule looks for a queued retroactive publication this often.
 PUBLISH_EVERY_SECONDS = 5
+# A replay reads and writes this many events at a time at least: it runs alone, under the cursor, so a batch
+# need not be small for others' sake, and each costs a fixed number of statements.
+REPLAY_BATCH = 20_000
 
 
 async def replay(
@@ -55,10 +58,16 @@ async def replay(
     await badges_repository.clear_rule_badges(session)
     await events_repository.restart_from_the_beginning(session, writer)
     applied = failed = last_seq = 0
+    # One state for the whole replay: it holds the cursor until it commits, so nothing else writes what the
+    # state knows, and each batch loads only what no earlier batch touched (a fresh state per batch read every
+    # user, award and counter back from the rows it had just written). Bounded like an applier's kept state.
+    state = WorkingState()
+    batch_size = max(batch_size, REPLAY_BATCH)
     while True:
         events = await events_repository.events_after(session, last_seq, batch_size)
         if not events:
             await events_repository.advance_cursor(session, last_seq, writer)
+            await leaderboards.rebuild_after_replay(session, ruleset, last_seq)
             # Perk grants are not derived state (claims and approvals are people's decisions): they stay, and are
             # decided again once against the rebuilt state: under published rules, what they no longer justify is
             # withdrawn; then what the rules newly justify is offered. Both are new facts, not history granted
@@ -67,9 +76,10 @@ async def replay(
                 actor, why = published_by
                 await perks_service.redecide(session, ruleset, now, actor=actor, why=why)
             await perks_service.reconcile_everyone(session, ruleset, now, notify=True)
-            await leaderboards.fold(session)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
-        result = await apply_events(session, ruleset, events, now, WorkingState(), notify=False, perks=False)
+        result = await apply_events(session, ruleset, events, now, state, notify=False, perks=False, boards=False)
+        if state.size() >= MAX_KEPT_OBJECTS:
+            state = WorkingState()  # what it held is written: the next batches load it back as they need it
         applied += result.applied
         failed += result.failed
         last_seq = result.last_seq

@@ -65,7 +65,13 @@ YIELD_EVERY_SECONDS = 0.002
 
 
 async def prepare_batch(
-    session: AsyncSession, ruleset: Ruleset, events: Sequence[EventInput], state: WorkingState, *, perks: bool = True
+    session: AsyncSession,
+    ruleset: Ruleset,
+    events: Sequence[EventInput],
+    state: WorkingState,
+    *,
+    perks: bool = True,
+    boards: bool = True,
 ) -> PreparedBatch:
     """Load the state `events` touch (what `state` lacks), run the engine, and take the changes out as rows.
 
@@ -126,7 +132,7 @@ async def prepare_batch(
 
     # The rows are taken before the state forgets its changes.
     ledger = ledger_repository.changes(state)
-    boards = leaderboards.board_changes(ruleset, state)
+    board_changes = leaderboards.board_changes(ruleset, state) if boards else leaderboards.BoardChanges([], [])
     recognition = badges_repository.changes(state)
     notices = list(state.notices)
     perk_candidates = perks_service.batch_candidates(ruleset, state) if perks else None
@@ -135,7 +141,7 @@ async def prepare_batch(
         events=list(events),
         outcomes=outcomes,
         ledger=ledger,
-        boards=boards,
+        boards=board_changes,
         recognition=recognition,
         notices=notices,
         perk_candidates=perk_candidates,
@@ -145,14 +151,21 @@ async def prepare_batch(
 
 
 async def write_batch(
-    session: AsyncSession, ruleset: Ruleset, prepared: PreparedBatch, now: datetime, *, notify: bool = True
+    session: AsyncSession,
+    ruleset: Ruleset,
+    prepared: PreparedBatch,
+    now: datetime,
+    *,
+    notify: bool = True,
+    boards: bool = True,
 ) -> BatchResult:
     """Write a prepared batch. Badges awarded, ranks changed... go to the outbox in the same transaction; with
     `notify=False` (a replay) they are kept there as suppressed, never delivered. Then perk eligibility is
-    re-checked for the users the batch changed (not during a replay, which checks once at the end)."""
+    re-checked for the users the batch changed (not during a replay, which checks once at the end). With
+    `boards=False` (a replay) no board deltas are recorded: the replay rebuilds the boards once at its end."""
     events = prepared.events
     await ledger_repository.save_changes(session, prepared.ledger)
-    if events:
+    if events and boards:
         await leaderboards.record_batch(session, ruleset, events[0].seq, events[-1].seq, prepared.boards)
     await badges_repository.save(session, prepared.recognition)
     notified = await outbox.record(
@@ -177,17 +190,18 @@ async def apply_events(
     *,
     notify: bool = True,
     perks: bool = True,
+    boards: bool = True,
 ) -> BatchResult:
     """Apply events in order: prepare a batch (load, compute), then write it, until every event is written (a
-    batch ends early where perks must be decided). The caller commits, then calls `state.committed()` if it keeps
-    the state."""
+    batch ends early where perks must be decided). The caller commits; `state` may be kept for the next events
+    only by a caller that holds the cursor until then (a replay)."""
     applied = failed = notified = 0
     last_seq = 0
     remaining = list(events)
     while remaining:
-        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks)
+        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks, boards=boards)
         state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
-        result = await write_batch(session, ruleset, prepared, now, notify=notify)
+        result = await write_batch(session, ruleset, prepared, now, notify=notify, boards=boards)
         applied, failed, notified = applied + result.applied, failed + result.failed, notified + result.notified
         last_seq = result.last_seq
         remaining = prepared.rest

@@ -183,31 +183,57 @@ async def _counter_daily_totals(
         yield user_id, day, points, latest
 
 
-# PostgreSQL computes the period keys itself (the same keys as `day_keys`), so a rebuild never leaves it.
-_PG_KEYS: dict[str, str] = {
+# PostgreSQL computes the period keys itself (the same keys as `day_keys`), from each UTC day, so a rebuild never
+# leaves it.
+_PG_DAY_KEYS: dict[str, str] = {
     "all-time": "'all'",
-    "yearly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY')",
-    "quarterly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-\"Q\"Q')",
-    "monthly": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "weekly": "to_char(occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
-    "daily": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "yearly": "to_char(day, 'YYYY')",
+    "quarterly": "to_char(day, 'YYYY-\"Q\"Q')",
+    "monthly": "to_char(day, 'YYYY-MM')",
+    "weekly": "to_char(day, 'IYYY-\"W\"IW')",
+    "daily": "to_char(day, 'YYYY-MM-DD')",
 }
 
 
+async def _insert_periods_postgres(connection: Any, board: BoardSpec, daily_sql: str, *arguments: Any) -> int:
+    """One statement per board: the daily totals (user, UTC day, points, latest) computed once, then rolled up
+    into every period the board keeps (a period's score is the sum of its days, its time the latest)."""
+    rollups = " UNION ALL ".join(
+        f"SELECT $1, {_PG_DAY_KEYS[period]}, user_id, sum(points), max(latest) FROM daily GROUP BY 2, 3"  # noqa: S608
+        for period in board.periods  # the keys are constants of this module, never input
+    )
+    sql = (
+        f"WITH daily AS MATERIALIZED ({daily_sql}) "
+        f"INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at) {rollups}"
+    )
+    status = await connection.execute(sql, board.id, *arguments)
+    return int(status.split()[-1])
+
+
 async def _rebuild_ledger_board_postgres(session: AsyncSession, board: BoardSpec) -> int:
-    connection = await asyncpg_connection(session)
     rules = board.score.rules if isinstance(board.score, RulesScore) else None
-    written = 0
-    for period in board.periods:
-        key = _PG_KEYS[period]  # a constant of this module, never input
-        sql = (
-            "INSERT INTO leaderboard_scores (board, period, user_id, score, reached_at) "  # noqa: S608
-            f"SELECT $1, {key}, user_id, sum(points), max(occurred_at) FROM ledger_entries "
-            "WHERE points <> 0 AND ($2::text[] IS NULL OR rule_id = ANY($2::text[])) GROUP BY 2, 3"
-        )
-        status = await connection.execute(sql, board.id, rules)
-        written += int(status.split()[-1])
-    return written
+    daily = (
+        "SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(points) AS points, "
+        "max(occurred_at) AS latest FROM ledger_entries "
+        "WHERE points <> 0 AND ($2::text[] IS NULL OR rule_id = ANY($2::text[])) GROUP BY 1, 2"
+    )
+    return await _insert_periods_postgres(await asyncpg_connection(session), board, daily, rules)
+
+
+async def _rebuild_counter_board_postgres(session: AsyncSession, board: BoardSpec, score: CounterScore) -> int:
+    """`_counter_daily_totals` in SQL: each award's weight for the counter (the sum of its matching `counts`
+    items); a live award counts at its own time, an undone or suspended one moved "reached at" only."""
+    daily = (
+        "SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, "
+        "sum(CASE WHEN status = 'live' THEN weight ELSE 0 END) AS points, max(occurred_at) AS latest "
+        "FROM (SELECT awards.user_id, awards.occurred_at, awards.status, sum((item.value->>2)::int) AS weight "
+        "      FROM awards CROSS JOIN LATERAL jsonb_array_elements(awards.counts::jsonb) AS item(value) "
+        "      WHERE awards.counts IS NOT NULL AND item.value->>0 = $2 "
+        "        AND ($3::text IS NULL OR item.value->>1 = $3) "
+        "      GROUP BY awards.id) AS counted "
+        "WHERE weight <> 0 GROUP BY 1, 2"
+    )
+    return await _insert_periods_postgres(await asyncpg_connection(session), board, daily, score.counter, score.scope)
 
 
 async def rebuild_scores(session: AsyncSession, boards: Sequence[BoardSpec]) -> int:
@@ -215,8 +241,11 @@ async def rebuild_scores(session: AsyncSession, boards: Sequence[BoardSpec]) -> 
     await clear_scores(session)
     written = 0
     for board in boards:
-        if dialect_name(session) == "postgresql" and not isinstance(board.score, CounterScore):
-            written += await _rebuild_ledger_board_postgres(session, board)
+        if dialect_name(session) == "postgresql":
+            if isinstance(board.score, CounterScore):
+                written += await _rebuild_counter_board_postgres(session, board, board.score)
+            else:
+                written += await _rebuild_ledger_board_postgres(session, board)
             continue
         totals: dict[tuple[str, str], list[Any]] = {}
         async for user_id, day, points, latest in _daily_totals(session, board):

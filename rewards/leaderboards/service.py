@@ -126,6 +126,17 @@ async def record_batch(
     await repository.set_sync(session, last_seq, wanted)
 
 
+async def rebuild_after_replay(session: AsyncSession, ruleset: Ruleset, applied_through: int) -> None:
+    """A replay's last step: every board recomputed from the rebuilt ledger in one pass (a replay records no
+    per-batch deltas), as of `applied_through`. The copy in Redis is then stale until the heal job reloads it
+    (`mirror_batch` marks it so)."""
+    boards = ruleset.spec.leaderboards
+    synced, _ = await repository.get_sync(session)
+    await repository.rebuild_scores(session, boards)
+    await repository.set_sync(session, applied_through, boards_digest(boards))
+    session.info[PENDING] = PendingMirror(synced, applied_through, rebuilt=True)
+
+
 async def fold(session: AsyncSession) -> int:
     """Fold the deltas committed so far into the scores (PostgreSQL; nothing to do on SQLite)."""
     return await repository.fold_deltas(session)

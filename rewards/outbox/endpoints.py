@@ -20,14 +20,19 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such webh
 
 
 @router.post("", status_code=201, response_model=WebhookCreatedOut, summary="Add a webhook endpoint")
-async def create_webhook(spec: WebhookIn, uow: UowDep, _: Admin) -> WebhookCreatedOut:
-    """Deliveries to `url` start with the next notification. The answer holds the signing `secret`, once."""
-    return await service.create_endpoint(uow.session, spec, utcnow())
+async def create_webhook(spec: WebhookIn, uow: UowDep, runtime: RuntimeDep, _: Admin) -> WebhookCreatedOut:
+    """Deliveries to `url` start with the next notification. The answer holds the signing `secret`, once.
+
+    A url whose address is loopback, private, link-local, multicast, reserved or a cloud metadata service is
+    refused (422) unless REWARDS_WEBHOOK_ALLOWED_NETWORKS allows its network; a host name is checked each time a
+    delivery resolves it."""
+    return await service.create_endpoint(uow.session, spec, utcnow(), policy=service.address_policy(runtime.settings))
 
 
 @router.get("", response_model=WebhooksOut, summary="Webhook endpoints")
-async def list_webhooks(session: SessionDep, _: Admin) -> WebhooksOut:
-    return WebhooksOut(webhooks=await service.list_endpoints(session))
+async def list_webhooks(session: SessionDep, runtime: RuntimeDep, _: Admin) -> WebhooksOut:
+    """`refused_because` says why deliveries to an endpoint are refused under the address policy now in force."""
+    return WebhooksOut(webhooks=await service.list_endpoints(session, service.address_policy(runtime.settings)))
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=NOT_FOUND, summary="Delete a webhook endpoint")

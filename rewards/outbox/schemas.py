@@ -61,6 +61,11 @@ class WebhookOut(BaseModel):
     description: str | None
     active: bool
     created_at: datetime
+    refused_because: str | None = Field(
+        description="Why deliveries to `url` are refused under the address policy in force (its address is loopback, "
+        "private, link-local, multicast, reserved or a cloud metadata service, and REWARDS_WEBHOOK_ALLOWED_NETWORKS "
+        "does not allow it); null otherwise. A host name is judged when a delivery resolves it: see the delivery log.",
+    )
 
 
 class WebhookCreatedOut(WebhookOut):

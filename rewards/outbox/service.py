@@ -19,14 +19,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.engine.state import Notice
-from rewards.errors import NotFound
+from rewards.errors import InvalidInput, NotFound
+from rewards.outbound import AddressPolicy, GuardedTransport, parse_networks
 from rewards.outbox import repository
 from rewards.outbox.models import (
     DeliveryStatus,
@@ -264,13 +267,26 @@ async def fan_out(runtime: "Runtime", now: datetime) -> int:
             return total
 
 
+def address_policy(settings: Settings) -> AddressPolicy:
+    """Where webhooks may go: public addresses, and the networks in REWARDS_WEBHOOK_ALLOWED_NETWORKS."""
+    return AddressPolicy(parse_networks(settings.webhook_allowed_networks))
+
+
 @asynccontextmanager
 async def _client(runtime: "Runtime", given: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
-    """The caller's HTTP client, or a fresh one with the configured timeout, closed afterwards."""
+    """The caller's HTTP client, or a fresh one with the configured timeout, closed afterwards: it connects only
+    to addresses the policy allows, and only to the address it checked (`GuardedTransport`). A redirect is not
+    followed (a receiver answers 2xx), and proxy variables are not read: through a proxy, the address checked
+    would be the proxy's."""
     if given is not None:
         yield given
         return
-    async with httpx.AsyncClient(timeout=runtime.settings.webhook_timeout_seconds, follow_redirects=False) as own:
+    async with httpx.AsyncClient(
+        timeout=runtime.settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        transport=GuardedTransport(address_policy(runtime.settings)),
+    ) as own:
         yield own
 
 
@@ -303,7 +319,7 @@ async def _send(http: httpx.AsyncClient, claimed: _Claimed, now: datetime) -> _R
         error = None if response.is_success else _http_error(response)
     except httpx.TimeoutException as exc:
         error = f"timed out ({type(exc).__name__})"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # ForbiddenAddress too: a refused address is a failure
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     duration_ms = round((time.monotonic() - started) * 1000)
     return _Result(claimed, status_code, error[:MAX_ERROR_CHARS] if error else None, duration_ms)
@@ -367,7 +383,7 @@ async def _finish(
 # Endpoints (admin API) ------------------------------------------------------------------------------------
 
 
-def _endpoint_out(row: WebhookEndpoint) -> WebhookOut:
+def _endpoint_out(row: WebhookEndpoint, policy: AddressPolicy) -> WebhookOut:
     return WebhookOut(
         id=row.id,
         url=row.url,
@@ -375,10 +391,29 @@ def _endpoint_out(row: WebhookEndpoint) -> WebhookOut:
         description=row.description,
         active=row.active,
         created_at=row.created_at,
+        refused_because=url_refusal(row.url, policy),
     )
 
 
-async def create_endpoint(session: AsyncSession, spec: WebhookIn, now: datetime) -> WebhookCreatedOut:
+def url_refusal(url: str, policy: AddressPolicy) -> str | None:
+    """Why deliveries to `url` are refused, judged without DNS (an address, in any spelling, or a name that is
+    always local); None when only resolving its host at delivery can tell."""
+    try:
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except httpx.InvalidURL as error:  # such as 0177.0.0.1 (octal), which httpx will not send to: say what it is
+        return policy.refusal_of_host(urlsplit(url).hostname or "") or f"it cannot be sent to: {error}"
+    return policy.refusal_of_host(host)
+
+
+async def create_endpoint(
+    session: AsyncSession, spec: WebhookIn, now: datetime, *, policy: AddressPolicy
+) -> WebhookCreatedOut:
+    """A new endpoint; 422 for a url whose address `policy` refuses (a host name is judged at each delivery)."""
+    refusal = url_refusal(spec.url, policy)
+    if refusal is not None:
+        raise InvalidInput(
+            f"url {spec.url!r} is refused: {refusal}", detail=[{"field": "body.url", "message": refusal}]
+        )
     row = await repository.add_endpoint(
         session,
         url=spec.url,
@@ -388,11 +423,11 @@ async def create_endpoint(session: AsyncSession, spec: WebhookIn, now: datetime)
         active=True,
         created_at=now,
     )
-    return WebhookCreatedOut(**_endpoint_out(row).model_dump(), secret=row.secret)
+    return WebhookCreatedOut(**_endpoint_out(row, policy).model_dump(), secret=row.secret)
 
 
-async def list_endpoints(session: AsyncSession) -> list[WebhookOut]:
-    return [_endpoint_out(row) for row in await repository.list_endpoints(session)]
+async def list_endpoints(session: AsyncSession, policy: AddressPolicy) -> list[WebhookOut]:
+    return [_endpoint_out(row, policy) for row in await repository.list_endpoints(session)]
 
 
 async def _existing(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
