@@ -56,6 +56,9 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=access_log,
+        # uvicorn's httptools protocol with deadlines for headers and bodies and a header size limit
+        # (REWARDS_REQUEST_*_TIMEOUT_SECONDS, REWARDS_MAX_REQUEST_HEADER_BYTES): uvicorn has none of its own.
+        http="rewards.request_deadlines:HttpProtocolWithDeadlines",
     )
 
 
@@ -174,13 +177,15 @@ def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix: 
 def rules_validate(path: Annotated[Path, typer.Argument(help="A rules YAML file.")]) -> None:
     """Check a rules file; prints every problem with file, line and rule id."""
     from rewards.engine.loader import check_ruleset_text
+    from rewards.rulesets.service import event_data
 
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         typer.echo(f"{path}: cannot read: {error}", err=True)
         raise typer.Exit(2) from None
-    problems, spec = check_ruleset_text(source, str(path))
+    # The same checks as the console and the API: types of what rules compute, against the event contract.
+    problems, spec = check_ruleset_text(source, str(path), event_data())
     for problem in problems:
         typer.echo(str(problem), err=True)
     if spec is None:

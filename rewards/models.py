@@ -1,7 +1,7 @@
 """Every table, imported in one place for Alembic."""
 
 from rewards.audit.models import AuditRow
-from rewards.auth.models import ApiKeyRow
+from rewards.auth.models import ApiKeyRow, SessionGenerationRow
 from rewards.badges.models import BadgeAwardRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.leaderboards.models import (
@@ -38,6 +38,7 @@ __all__ = [
     "PerkSettingRow",
     "RulesetPublicationRow",
     "RulesetVersionRow",
+    "SessionGenerationRow",
     "StoredEvent",
     "StreakRow",
     "SuspensionRow",

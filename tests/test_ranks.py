@@ -25,7 +25,7 @@ RANKS = Community().ruleset.spec.ranks
 @pytest.mark.parametrize(
     ("reputation", "title", "next_title", "needed", "progress"),
     [
-        (-5, None, "Newcomer", 5, 0.0),
+        (-5, "Newcomer", "Contributor", 55, 0.0),  # the first rank is everyone's, below zero too
         (0, "Newcomer", "Contributor", 50, 0.0),
         (25, "Newcomer", "Contributor", 25, 0.5),
         (50, "Contributor", "Trusted Helper", 450, 0.0),

@@ -1,15 +1,17 @@
-"""API keys: `rk_<prefix>_<secret>`. The secret is 32 random bytes, so a SHA-256 of it is a safe store."""
+"""API keys: `rk_<prefix>_<secret>`. The secret is 32 random bytes, so a SHA-256 of it is a safe store.
+
+And members' session generations: what ends a member's browser sessions on the server (rewards/web/sessions.py)."""
 
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.audit import service as audit
 from rewards.auth import repository
 from rewards.errors import Forbidden, Unauthorized
 
@@ -43,25 +45,10 @@ async def create_key(session: AsyncSession, name: str, scopes: list[Scope], now:
     return f"rk_{prefix}_{secret}"
 
 
-# Verified keys, kept briefly so that the forum's many reads skip a database round trip. A revoked key stops
-# working within this many seconds.
-KEY_CACHE_SECONDS = 30.0
-_verified: dict[str, tuple[float, Principal]] = {}
-
-
 async def authenticate(session: AsyncSession, presented: str | None) -> Principal:
-    if presented:
-        cached = _verified.get(presented)
-        if cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS:
-            return cached[1]
-    principal = await _verify(session, presented)
-    if len(_verified) > 10_000:
-        _verified.clear()
-    _verified[str(presented)] = (time.monotonic(), principal)
-    return principal
-
-
-async def _verify(session: AsyncSession, presented: str | None) -> Principal:
+    """Checked against the database on every request, with no cache in between: a revoked key is refused by
+    every API process from the moment the revocation commits. (One indexed read; a cache of verified keys kept
+    fresh by a revocation counter in the database would cost the same read.)"""
     if not presented:
         raise Unauthorized(
             "an API key is required: send `Authorization: Bearer rk_...` (create one with `rewards apikey create`)"
@@ -69,8 +56,8 @@ async def _verify(session: AsyncSession, presented: str | None) -> Principal:
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "rk":
         raise Unauthorized("the API key is malformed: keys look like rk_<prefix>_<secret>")
-    row = await repository.by_prefix(session, parts[1])
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
+    row = await repository.active_key(session, parts[1])
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
         raise Unauthorized("the API key is unknown or revoked")
     return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
 
@@ -98,5 +85,29 @@ async def revoke_key(session: AsyncSession, prefix: str, now: datetime) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = now
-    _verified.clear()
     return True
+
+
+async def session_generation(session: AsyncSession, user_id: str) -> int:
+    """The generation a session cookie of this member must carry to be honoured."""
+    return await repository.session_generation(session, user_id)
+
+
+async def end_sessions(
+    session: AsyncSession, user_id: str, now: datetime, *, actor: str | None = None, reason: str | None = None
+) -> int:
+    """End every browser session of the member, on every device: the cookies they hold are refused from the
+    commit on. The new generation is returned. When someone else ends them (`actor`: a manager), the audit log
+    says who and why, in the same transaction; a member's own sign-out is not audited."""
+    generation = await repository.next_session_generation(session, user_id, now)
+    if actor is not None:
+        await audit.record(
+            session,
+            actor=actor,
+            action="sessions.end",
+            now=now,
+            user_id=user_id,
+            reason=reason,
+            detail={"generation": generation},
+        )
+    return generation

@@ -1,18 +1,15 @@
 """HTTP API for badges: the catalogue, a user's badges and progress, grants and revocations by hand."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from rewards.badges import service
 from rewards.badges.schemas import CatalogueOut, EarnedBadgeOut, GrantBadgeIn, RevokeBadgeIn, UserBadgesOut
 from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
 from rewards.outbox import service as outbox
 from rewards.runtime import utcnow
+from rewards.users.endpoints import UserId
 
 router = APIRouter(tags=["badges"])
-
-UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id.")]
 
 
 @router.get("/v1/badges", response_model=CatalogueOut, summary="The badge catalogue, with tiers and holders")
@@ -21,7 +18,7 @@ async def get_catalogue(session: SessionDep, runtime: RuntimeDep, _: CanRead) ->
 
 
 @router.get(
-    "/v1/users/{user_id}/badges",
+    "/v1/users/{user_id:member}/badges",
     response_model=UserBadgesOut,
     responses={404: {"description": "Never named in any event."}},
     summary="A user's badges and progress to every next tier",

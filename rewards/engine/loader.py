@@ -11,6 +11,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rewards.engine.ruleset import Ruleset, RulesetSpec, compile_ruleset, cross_check
+from rewards.engine.typecheck import EventData, check_types
 from rewards.errors import RulesetError
 
 MAX_RULES_FILE_BYTES = 1024 * 1024
@@ -41,8 +42,8 @@ def load_ruleset_file(path: Path) -> Ruleset:
     return load_ruleset_text(source, str(path))
 
 
-def load_ruleset_text(source: str, filename: str = "<rules>") -> Ruleset:
-    problems, spec = check_ruleset_text(source, filename)
+def load_ruleset_text(source: str, filename: str = "<rules>", events: EventData | None = None) -> Ruleset:
+    problems, spec = check_ruleset_text(source, filename, events)
     if spec is None:
         summary = "; ".join(str(problem) for problem in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -53,7 +54,15 @@ def load_ruleset_text(source: str, filename: str = "<rules>") -> Ruleset:
     return compile_ruleset(spec, source)
 
 
-def check_ruleset_text(source: str, filename: str) -> tuple[list[RuleProblem], RulesetSpec | None]:
+def check_ruleset_text(
+    source: str, filename: str, events: EventData | None = None
+) -> tuple[list[RuleProblem], RulesetSpec | None]:
+    """Every problem of a rules file, with file and line; and its models when there is none.
+
+    With `events` (what each event type's data holds), also what its expressions and numbers compute, so that a
+    draft that passes can work. Without, a text that was accepted before is still accepted: a stored version must
+    keep loading.
+    """
     if len(source.encode()) > MAX_RULES_FILE_BYTES:
         return [RuleProblem(filename, None, None, "", "the rules file is larger than 1 MiB")], None
     yaml = YAML(typ="rt")
@@ -72,16 +81,23 @@ def check_ruleset_text(source: str, filename: str) -> tuple[list[RuleProblem], R
     try:
         spec = RulesetSpec.model_validate(data)
     except ValidationError as error:
-        problems = [
-            _problem(filename, tree, data, tuple(item["loc"]), _message(item["msg"])) for item in error.errors()
-        ]
+        problems = [_problem(filename, tree, data, tuple(item["loc"]), _message(item)) for item in error.errors()]
         return problems, None
-    problems = [_problem(filename, tree, data, loc, message) for loc, message in cross_check(spec)]
+    found = cross_check(spec)
+    if events is not None:
+        found += check_types(spec, data, events)
+    problems = [_problem(filename, tree, data, loc, message) for loc, message in found]
     return problems, (None if problems else spec)
 
 
-def _message(message: str) -> str:
-    return message.removeprefix("Value error, ")
+# Where the file has a word or a fraction for a whole number, say so in the file's terms rather than pydantic's.
+_NOT_A_WHOLE_NUMBER = {"int_parsing", "int_from_float", "int_type"}
+
+
+def _message(error: Any) -> str:
+    if error["type"] in _NOT_A_WHOLE_NUMBER and isinstance(error.get("input"), str | float):
+        return f"must be a whole number, like 10, not {error['input']!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _plain(node: Any) -> Any:

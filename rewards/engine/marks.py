@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from rewards.engine.perks import Profile, check, reputation_floor
-from rewards.engine.ranks import missing_badges, rank_change_notice
+from rewards.engine.ranks import rank_change_notice, rank_position
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.engine.state import EventInput, Mark, WorkingState
 
@@ -67,13 +67,9 @@ class Marker:
         return Mark(rank=rank, suspended=suspended, perks=eligible)
 
     def _rank(self, reputation: int, held: frozenset[tuple[str, str]]) -> str | None:
-        """The id of `standing(...).rank`, without the rest of the standing (the next rank, the progress): the
-        highest rank whose reputation and badges the user has."""
-        current = None
-        for rank in self.ranks:
-            if reputation >= rank.reputation and (not rank.badges or not missing_badges(rank, held)):
-                current = rank.id
-        return current
+        """The id of `standing(...).rank`, without the rest of the standing (the next rank, the progress)."""
+        position = rank_position(self.ranks, reputation, held)
+        return self.ranks[position].id if position >= 0 else None
 
     def note(self, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
         """Note the marks of users just loaded, before the batch changes them, for those the state has not noted

@@ -31,15 +31,23 @@ def missing_badges(rank: Rank, held: HeldBadges) -> tuple[str, ...]:
     return tuple(missing)
 
 
-def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Standing:
-    """The highest rank whose reputation and badges the user has (ranks run lowest first), and the next one up.
-    A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a higher
-    title that needs none."""
-    current: Rank | None = None
-    position = -1  # of `current` (not `ranks.index`: comparing pydantic models field by field is slow)
+def rank_position(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> int:
+    """The index of the highest rank whose reputation and badges the user has (ranks run lowest first), -1 for
+    none. A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a
+    higher title that needs none. The first rank is everyone's (the rules refuse one that needs reputation or
+    badges), below zero too: a member whom downvotes took under 0 is still a Newcomer, not without a title."""
+    position = -1
     for index, rank in enumerate(ranks):
-        if reputation >= rank.reputation and not missing_badges(rank, held):
-            current, position = rank, index
+        if (index == 0 or reputation >= rank.reputation) and (not rank.badges or not missing_badges(rank, held)):
+            position = index
+    return position
+
+
+def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Standing:
+    """The user's rank (`rank_position`) and the next one up, with what it still takes."""
+    # An index, not `ranks.index(rank)`: comparing pydantic models field by field is slow.
+    position = rank_position(ranks, reputation, held)
+    current = ranks[position] if position >= 0 else None
     above = ranks[position + 1 :]
     following = next((rank for rank in above if reputation < rank.reputation or missing_badges(rank, held)), None)
     if following is None:

@@ -8,6 +8,7 @@ from rewards.deps import CanRead, RuntimeDep, SessionDep
 from rewards.leaderboards import service
 from rewards.leaderboards.schemas import BoardPageOut, BoardsOut, ClosedPeriodsOut
 from rewards.runtime import utcnow
+from rewards.users.endpoints import UserId  # and the `member` path convertor: ids may hold slashes
 
 router = APIRouter(prefix="/v1/leaderboards", tags=["leaderboards"])
 
@@ -47,11 +48,11 @@ async def get_board(
 
 
 @router.get(
-    "/{board}/around/{user_id}", response_model=BoardPageOut, summary="A user's spot on a board, with neighbours"
+    "/{board}/around/{user_id:member}", response_model=BoardPageOut, summary="A user's spot on a board, with neighbours"
 )
 async def get_around(
     board: BoardPath,
-    user_id: Annotated[str, Path(min_length=1, max_length=200)],
+    user_id: UserId,
     runtime: RuntimeDep,
     session: SessionDep,
     _: CanRead,

@@ -20,10 +20,10 @@ from rewards.perks.schemas import (
     UserPerksOut,
 )
 from rewards.runtime import utcnow
+from rewards.users.endpoints import UserId  # and the `member` path convertor: ids may hold slashes
 
 router = APIRouter(tags=["perks"])
 
-UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id.")]
 PerkId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
@@ -32,14 +32,16 @@ async def get_perks(session: SessionDep, runtime: RuntimeDep, _: CanRead) -> Per
     return await service.catalogue(session, runtime.ruleset)
 
 
-@router.get("/v1/users/{user_id}/perks", response_model=UserPerksOut, summary="An expert's perks, and what is in reach")
+@router.get(
+    "/v1/users/{user_id:member}/perks", response_model=UserPerksOut, summary="An expert's perks, and what is in reach"
+)
 async def get_user_perks(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> UserPerksOut:
     """Active (with code, date, place), offered (with deadline), waitlisted (with position), and perks in reach
     with exactly what is missing: `250 more reputation and Solver silver`."""
     return await service.user_perks(session, runtime.ruleset, user_id, utcnow())
 
 
-@router.post("/v1/users/{user_id}/perks/{perk_id}/claim", response_model=PerkGrantOut)
+@router.post("/v1/users/{user_id:member}/perks/{perk_id}/claim", response_model=PerkGrantOut)
 async def claim_perk(
     user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
 ) -> PerkGrantOut:
@@ -50,7 +52,7 @@ async def claim_perk(
     return claimed
 
 
-@router.post("/v1/users/{user_id}/perks/{perk_id}/decline", response_model=PerkGrantOut)
+@router.post("/v1/users/{user_id:member}/perks/{perk_id}/decline", response_model=PerkGrantOut)
 async def decline_perk(
     user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
 ) -> PerkGrantOut:

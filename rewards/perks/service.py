@@ -551,8 +551,14 @@ async def deny(
 async def grant_by_hand(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, user_id: str, actor: str, reason: str, now: datetime
 ) -> PerkGrantOut:
-    """A manager's grant: active at once, whatever the eligibility and the seats (it still takes a seat)."""
+    """A manager's grant: active at once, whatever the eligibility and the seats (it still takes a seat). Only to
+    a member some event has named: an id typed wrong would hold a seat nobody can see or claim."""
     perk, grant = await _locked_grant(session, ruleset, perk_id, user_id, now)
+    if not await profiles_from_db(session, [user_id]):
+        raise NotFound(
+            f"user {user_id!r} has not appeared in any event yet: check the id (the forum's user id, as its events "
+            "name it); a member can be granted a perk once an event names them"
+        )
     if grant is not None and grant.status == "active":
         raise Conflict(f"{user_id} already has {perk.name}")
     changes = Changes(ruleset)
@@ -636,7 +642,25 @@ async def upload_codes(
 async def set_seats(
     session: AsyncSession, ruleset: Ruleset, perk_id: str, seats: int | None, actor: str, now: datetime
 ) -> PerkOut:
+    """Change a perk's seats (None: back to the rules file's number). Never below the seats held ("2 of 1"
+    would keep holders in seats that no longer exist): the manager revokes grants first, which says who loses one."""
     perk = _perk(ruleset, perk_id)
+    await repository.lock_perk(session, perk.id, now)
+    wanted = seats if seats is not None else perk.seats
+    held = await repository.seats_taken(session, perk.id)
+    if wanted is not None and wanted < held:
+        counts = await repository.status_counts(session)
+        holding = ", ".join(
+            f"{counts[(perk.id, status)]} {status.replace('_', ' ')}"
+            for status in repository.SEAT_STATUSES
+            if counts.get((perk.id, status))
+        )
+        asked = f"{wanted} seats" if seats is not None else f"the rules file's {wanted} seats"
+        raise Conflict(
+            f"{held} members hold seats of {perk.name} ({holding}), more than {asked}: set at least {held}, or "
+            "revoke grants first (each frees its seat) and then lower the seats",
+            detail={"seats_held": held, "seats": wanted},
+        )
     await repository.set_seats(session, perk.id, seats, now)
     changes = Changes(ruleset)
     await _promote(session, perk, now, changes)

@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -20,8 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.audit import service as audit
 from rewards.engine.loader import RuleProblem, check_ruleset_text, load_ruleset_file, load_ruleset_text
 from rewards.engine.ruleset import Ruleset
+from rewards.engine.typecheck import EventData
 from rewards.errors import Conflict, NotFound, RulesetError
 from rewards.events import repository as events_repository
+from rewards.events.contract import event_schema
+from rewards.events.schemas import DATA_MODELS
 from rewards.perks import repository as perks_repository
 from rewards.rulesets import repository
 from rewards.rulesets.models import PublishJobStatus, RulesetPublicationRow, RulesetPublishJobRow
@@ -195,8 +199,14 @@ async def published_source(session: AsyncSession) -> SourceOut | None:
 # -- checking and comparing drafts ----------------------------------------------------------------------------------
 
 
+@cache
+def event_data() -> EventData:
+    """What rules can read on each event type, from the published event contract: drafts are checked against it."""
+    return EventData.from_schemas({kind: event_schema(kind) for kind in DATA_MODELS}, other=event_schema(None))
+
+
 def problems_of(source: str, filename: str = DRAFT_FILE) -> list[ProblemOut]:
-    problems, _spec = check_ruleset_text(source, filename)
+    problems, _spec = check_ruleset_text(source, filename, event_data())
     return [_problem_out(problem) for problem in problems]
 
 
@@ -208,7 +218,7 @@ def _problem_out(problem: RuleProblem) -> ProblemOut:
 
 def compile_draft(source: str) -> Ruleset:
     """The draft compiled, or RulesetError (422) listing every problem with its line."""
-    return load_ruleset_text(source, DRAFT_FILE)
+    return load_ruleset_text(source, DRAFT_FILE, event_data())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from rewards.apply.ingest import ingest
 from rewards.db import unit_of_work
@@ -18,7 +19,33 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 PAGE_CACHE_CONTROL = "private, max-age=10"
 FLAIR_CACHE_CONTROL = "public, max-age=300"
 
-UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id.")]
+
+class MemberIdConvertor(Convertor[str]):
+    """A member id in a path, as the forum spells it: any characters, slashes included (`team/alice`, sent as is or
+    as `team%2Falice`: both arrive decoded) and line breaks too (Starlette's `path` stops at those). Routes take it
+    as `{user_id:member}`, before a fixed suffix: `/v1/users/team/alice/history` is team/alice's history."""
+
+    regex = r"(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class MemberProfileIdConvertor(MemberIdConvertor):
+    """The id of `GET /v1/users/{id}`, which would otherwise swallow the member's sub-resources served by the
+    routers after this one: a path ending in one of them is that sub-resource, never a profile (the profile of a
+    member `x/perks` is in `GET /v1/users?ids=x/perks`)."""
+
+    regex = r"(?s:(?!.*/(?:badges|flair\.svg|history|perks)\Z).+)"
+
+
+register_url_convertor("member", MemberIdConvertor())
+register_url_convertor("member_profile", MemberProfileIdConvertor())
+
+UserId = Annotated[str, Path(min_length=1, max_length=200, description="The forum's user id (slashes allowed).")]
 
 
 @router.get(
@@ -48,7 +75,7 @@ def _etags(header: str | None) -> set[str]:
 
 
 @router.get(
-    "/{user_id}/flair.svg",
+    "/{user_id:member}/flair.svg",
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "Never named in any event."}},
     summary="A small SVG badge with the user's reputation, for <img> tags",
@@ -62,7 +89,9 @@ async def get_flair(request: Request, user_id: UserId, session: SessionDep, runt
     return Response(flair.svg, media_type="image/svg+xml", headers=headers)
 
 
-@router.get("/{user_id}", response_model=UserOut, responses={404: {"description": "Never named in any event."}})
+@router.get(
+    "/{user_id:member_profile}", response_model=UserOut, responses={404: {"description": "Never named in any event."}}
+)
 async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> Response:
     """Reputation, rank and progress to the next rank, badge counts and top badges, and standing of one user."""
     profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
@@ -70,7 +99,7 @@ async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _:
     return Response(profile.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{user_id}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})
+@router.get("/{user_id:member}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})
 async def get_history(
     user_id: UserId,
     session: SessionDep,
@@ -82,7 +111,7 @@ async def get_history(
     return await service.history(session, user_id, before=before, limit=limit)
 
 
-@router.post("/{user_id}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])
+@router.post("/{user_id:member}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])
 async def adjust_points(user_id: UserId, body: AdjustmentIn, applier: ApplierDep, principal: IsAdmin) -> AdjustmentOut:
     """Add or take away points by hand, with a reason. It is an event in the log (`points.adjusted`), so a replay
     keeps it, the user's history explains it, and the audit log records who did it."""

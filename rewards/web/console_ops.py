@@ -23,6 +23,7 @@ from starlette.responses import Response
 from rewards.apply.ingest import ingest
 from rewards.audit import service as audit
 from rewards.audit.schemas import AuditPageOut
+from rewards.auth import service as auth
 from rewards.badges import service as badges
 from rewards.badges.schemas import BadgeOut, GrantBadgeIn, RevokeBadgeIn
 from rewards.db import unit_of_work
@@ -437,6 +438,27 @@ async def perk_action(
         values = {"perk_id": perk_id, "reason": reason}
         return await _person_refused(request, session, runtime, user_id, f"perk-{action}", error, values)
     return _person_done(user_id, f"perk-{action}")
+
+
+@router.post("/admin/people/{user_id:path}/sessions/end")
+async def end_sessions(
+    request: Request, user_id: str, viewer: ManagerDep, session: SessionDep, runtime: RuntimeDep, reason: Text = ""
+) -> Response:
+    """Sign a member out everywhere (a lost phone, a shared computer, roles taken away at the forum): every
+    session cookie they hold is refused from the commit on, in every process; audited with its reason. The page
+    comes back with the outcome (there is no `done` message for it to redirect to)."""
+    user_id = user_id[:200]
+    page = await service.member_page(session, runtime.ruleset, user_id, before=None, now=utcnow())
+    if page.user is None:
+        raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
+    try:
+        why = _reason(reason)
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await auth.end_sessions(uow.session, user_id, utcnow(), actor=actor(viewer), reason=why)
+    except FormRefused as error:
+        return await _person_refused(request, session, runtime, user_id, "sessions-end", error, {"reason": reason})
+    forms = service.person_forms(runtime.ruleset)
+    return render(request, "web/person.html", page=page, forms=forms, sessions_ended=True)
 
 
 # -- the programme dashboard --------------------------------------------------------------------------------

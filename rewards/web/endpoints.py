@@ -1,6 +1,7 @@
 """The pages for people: forum sign-in, an expert's own page, public profiles and the managers' console."""
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -8,8 +9,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from rewards.auth import service as auth
 from rewards.deps import RuntimeDep, SessionDep, UowDep
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.outbox import service as outbox
@@ -32,7 +35,21 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The forum's sign-in POST comes from the forum's own page: the signed token is its proof, not a form token.
 CSRF_EXEMPT = frozenset({"/sso"})
 
-ContextDep = Annotated[PageContext, Depends(page_context)]
+
+async def checked_page_context(request: Request, session: SessionDep) -> PageContext:
+    """The page context, with a session cookie that was ended on the server (sign-out, a manager's "sign out")
+    read as nobody. Every page and form of the site's routers depends on this (through `csrf_protected`), so it
+    is checked before anything renders, and the error pages of the request see the same."""
+    context = page_context(request)
+    if context.viewer is None or await sessions.still_open(session, context.viewer):
+        return context
+    token, new = csrf.token_for(request, None)
+    context = replace(context, viewer=None, csrf_token=token, new_csrf_cookie=new)
+    request.state.page_context = context  # what render() and the error pages read (rewards.web.render)
+    return context
+
+
+ContextDep = Annotated[PageContext, Depends(checked_page_context)]
 
 
 async def csrf_protected(request: Request, context: ContextDep) -> None:
@@ -62,6 +79,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protected
 
 
 def install(app: FastAPI) -> None:
+    sso.hide_tokens_from_access_log()
     app.include_router(router)
     app.include_router(importlib.import_module("rewards.web.console_rules").router)  # it imports this module
     app.include_router(importlib.import_module("rewards.web.console_ops").router)  # it imports this module
@@ -69,10 +87,16 @@ def install(app: FastAPI) -> None:
     install_error_pages(app)
 
 
-def _signed_in_response(context: PageContext, viewer: Viewer, next_path: str | None) -> Response:
+async def _signed_in_response(
+    context: PageContext, session: AsyncSession, viewer: Viewer, next_path: str | None
+) -> Response:
+    # A redirect to a clean address: a token that came in the query string is not left in the address bar, the
+    # history or a Referer header; and nothing in between may keep the answer.
     response = RedirectResponse(local_path(next_path), status_code=303)
-    sessions.write(context.settings, response, viewer)
+    sessions.write(context.settings, response, await sessions.bind(session, viewer))
     response.delete_cookie(csrf.CSRF_COOKIE, path="/")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -87,22 +111,30 @@ async def signin_page(request: Request, context: ContextDep, next: Next = None) 
 
 @router.get("/sso")
 async def sso_get(
-    context: ContextDep, token: Annotated[str, Query(max_length=8192)] = "", next: Next = None
+    context: ContextDep, session: SessionDep, token: Annotated[str, Query(max_length=8192)] = "", next: Next = None
 ) -> Response:
-    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+    """Kept for forums that redirect with `?token=`: the token is used once and the browser sent on at once;
+    uvicorn's access log hides this query (sso.HideSignInTokens), a proxy in front may not."""
+    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
 
 
 @router.post("/sso")
 async def sso_post(
     context: ContextDep,
+    session: SessionDep,
     token: Annotated[str, Form(max_length=8192), NoNul] = "",
     next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
 ) -> Response:
-    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+    """The way in: the forum's page posts the token as a form field, so it is in no address (logs, history)."""
+    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
 
 
 @router.post("/signout")
-async def signout(context: ContextDep) -> Response:
+async def signout(context: ContextDep, uow: UowDep) -> Response:
+    """Ends the member's sessions on the server, on every device (a copied cookie is refused too), not only this
+    browser's cookie."""
+    if context.viewer is not None:
+        await auth.end_sessions(uow.session, context.viewer.user_id, utcnow())
     response = RedirectResponse("/", status_code=303)
     sessions.clear(context.settings, response)
     return response
@@ -134,7 +166,7 @@ async def development_signin(
     identity = await service.development_identity(session, context.settings, who, i18n.supported(locale))
     # Through the same door as the forum's tokens: mint one, then verify it.
     token = sso.mint_development_token(context.settings, identity)
-    return _signed_in_response(context, service.sign_in(context.settings, token), next)
+    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
 
 
 @router.get("/language/{locale}")

@@ -1,16 +1,20 @@
 """The engine's own browser session: a signed, expiring cookie holding who signed in and their CSRF token.
 
-Nothing is stored server-side: the cookie is signed with REWARDS_SESSION_SECRET (itsdangerous, HMAC-SHA1 over a
-timestamped payload) and refused once older than REWARDS_SESSION_MAX_AGE_SECONDS.
+The cookie is signed with REWARDS_SESSION_SECRET (itsdangerous, HMAC-SHA1 over a timestamped payload) and refused
+once older than REWARDS_SESSION_MAX_AGE_SECONDS. It also carries the member's session generation (rewards.auth)
+from when it was opened: signing out, or a manager's "sign out", moves the generation on, and from then on
+`still_open` refuses every cookie the member held, copies included, on every device and in every process.
 """
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from rewards.auth import service as auth
 from rewards.config import Settings
 from rewards.web.sso import Identity
 
@@ -27,6 +31,9 @@ class Viewer:
     locale: str | None
     roles: tuple[str, ...]
     csrf: str
+    # The member's session generation when the session was opened (`bind`). 0, as in cookies made before
+    # generations existed, is honoured only until the member's sessions are first ended.
+    generation: int = 0
 
     @property
     def is_manager(self) -> bool:
@@ -36,6 +43,16 @@ class Viewer:
 def start(identity: Identity) -> Viewer:
     """A new session for a verified identity, with a fresh CSRF token (never carried over from before)."""
     return Viewer(identity.user_id, identity.name, identity.locale, identity.roles, secrets.token_urlsafe(32))
+
+
+async def bind(session: AsyncSession, viewer: Viewer) -> Viewer:
+    """A new session tied to the member's current generation, so that ending their sessions ends this one."""
+    return replace(viewer, generation=await auth.session_generation(session, viewer.user_id))
+
+
+async def still_open(session: AsyncSession, viewer: Viewer) -> bool:
+    """False once the member's sessions were ended after this one was opened: one indexed read, per page."""
+    return viewer.generation == await auth.session_generation(session, viewer.user_id)
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
@@ -59,8 +76,9 @@ def read(settings: Settings, raw: str | None) -> Viewer | None:
             locale=None if payload["l"] is None else str(payload["l"]),
             roles=tuple(str(role) for role in payload["r"]),
             csrf=str(payload["c"]),
+            generation=int(payload.get("g", 0)),
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -68,7 +86,14 @@ def write(settings: Settings, response: Response, viewer: Viewer) -> None:
     secret = settings.session_signing_secret
     if secret is None:
         raise RuntimeError("write() needs REWARDS_SESSION_SECRET; callers check sign_in_available() first")
-    payload = {"u": viewer.user_id, "n": viewer.name, "l": viewer.locale, "r": list(viewer.roles), "c": viewer.csrf}
+    payload = {
+        "u": viewer.user_id,
+        "n": viewer.name,
+        "l": viewer.locale,
+        "r": list(viewer.roles),
+        "c": viewer.csrf,
+        "g": viewer.generation,
+    }
     response.set_cookie(
         SESSION_COOKIE,
         _serializer(secret).dumps(payload),

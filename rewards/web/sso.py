@@ -1,8 +1,10 @@
 """Forum single sign-on: verify the JWT the forum hands a browser (HS256 shared secret, or RS256 by key or JWKS).
 
-Pure apart from fetching a JWKS: the settings say which keys to trust; the token says nothing about that.
+Pure apart from fetching a JWKS: the settings say which keys to trust; the token says nothing about that. Tokens
+are short-lived (REWARDS_SSO_MAX_TOKEN_LIFETIME_SECONDS) and kept out of uvicorn's access log.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,7 +75,27 @@ def verify(token: str, settings: Settings) -> Identity:
         ) from error
     except jwt.InvalidTokenError as error:
         raise SignInRefused(N_("the sign-in token is invalid (%(error)s)"), error=str(error)) from error
+    _refuse_long_lived(claims, settings, time.time())
     return _identity(claims)
+
+
+def _refuse_long_lived(claims: dict[str, Any], settings: Settings, now: float) -> None:
+    """A sign-in token is a bearer credential on its way through the browser: one that lives for a year is a
+    password anyone who saw it can use. Both its whole life (`exp` - `iat`) and what is left of it (`exp` - now)
+    must be short; `iat` in the future is already refused by PyJWT."""
+    longest = settings.sso_max_token_lifetime_seconds
+    # As PyJWT reads them (it has checked that both are whole numbers, or text that is one).
+    expires = int(claims["exp"])
+    issued = claims.get("iat")
+    lives = expires - int(issued) if issued is not None else 0
+    if lives > longest or expires - now > longest + settings.sso_leeway_seconds:
+        raise SignInRefused(
+            N_(
+                "the sign-in token is valid for more than %(seconds)s seconds: the forum must mint short-lived "
+                "tokens (a minute is plenty)"
+            ),
+            seconds=str(longest),
+        )
 
 
 def _key_for(algorithm: object, token: str, settings: Settings) -> Any:
@@ -152,6 +174,29 @@ def _identity(claims: dict[str, Any]) -> Identity:
         locale=locale if isinstance(locale, str) and 0 < len(locale) <= 35 else None,
         roles=tuple(sorted(ROLES.intersection(roles))),
     )
+
+
+class HideSignInTokens(logging.Filter):
+    """uvicorn's access log writes each request's path with its query string: `GET /sso?token=...` would keep a
+    working sign-in token in the log. This filter hides a query that holds a `token` (on /sso, and on `/sso/`,
+    which is redirected to it, or a mistyped path); the line stays, the token does not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs '%s - "%s %s HTTP/%s" %d' with (client, method, path and query, HTTP version, status).
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path, _, query = args[2].partition("?")
+            if "token=" in query:
+                record.args = (args[0], args[1], f"{path}?<hidden>", args[3], args[4])
+        return True
+
+
+_HIDE_SIGN_IN_TOKENS = HideSignInTokens()
+
+
+def hide_tokens_from_access_log() -> None:
+    """Install the filter on uvicorn's access logger (once: the same filter is never added twice)."""
+    logging.getLogger("uvicorn.access").addFilter(_HIDE_SIGN_IN_TOKENS)
 
 
 def mint_development_token(settings: Settings, identity: Identity) -> str:
