@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
@@ -20,12 +20,13 @@ from rewards.audit.endpoints import router as audit_router
 from rewards.badges.endpoints import router as badges_router
 from rewards.body_limits import JsonTooLarge, too_large_message
 from rewards.config import Settings, get_settings
+from rewards.connectors.endpoints import router as connectors_router
 from rewards.db import lock_wait_ended
 from rewards.deps import refuse_nul
 from rewards.errors import RewardsError
-from rewards.events.contract import openapi_components
 from rewards.events.endpoints import router as events_router
 from rewards.leaderboards.endpoints import router as leaderboards_router
+from rewards.openapi import build as build_openapi
 from rewards.outbox.endpoints import router as webhooks_router
 from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
@@ -43,8 +44,10 @@ The rewards engine for expert communities. A forum posts its events (questions, 
 answers, moderation) as CloudEvents to `POST /v1/events`; the engine applies declarative rules and keeps an
 append-only reputation ledger that explains every point.
 
-Authenticate with an API key (`rewards apikey create`): `Authorization: Bearer rk_...`.
-Errors are JSON: `{"error": "what is wrong", "detail": ...}`.
+Authenticate with an API key (`rewards apikey create`): `Authorization: Bearer rk_...`, or the key alone in
+`X-API-Key`; sending both with different keys is refused (400). Operations marked with a lock need a key.
+Every error is JSON, the `Error` schema: `{"error": "what is wrong", "detail": ...}`. No text in a request may
+hold the NUL character (`\\u0000`, which the databases cannot store): it is refused with 422.
 """
 
 
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(perks_router)
     app.include_router(leaderboards_router)
     app.include_router(adapters_router)
+    app.include_router(connectors_router)
     app.include_router(pages_router)
     app.include_router(webhooks_router)
     app.include_router(rulesets_router)
@@ -97,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost, so refusals above get them too
     install_web_pages(app)  # sign-in, /me, /u/{id}, /admin, static files, HTML error pages
     _install_error_handlers(app)
-    _install_openapi(app)
+    _install_openapi(app, body_limit=settings.max_request_body_bytes)
     return app
 
 
@@ -131,7 +135,11 @@ def _install_error_handlers(app: FastAPI) -> None:
                 too_large_message(request.scope.get(MAX_BODY_SIZE_SCOPE_KEY), request.headers.get("content-length")),
             )
         message = "no such endpoint; see /docs" if error.status_code == 404 else str(error.detail)
-        return _error(error.status_code, message)
+        response = _error(error.status_code, message)
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:  # Starlette's `Allow` names the methods of the first route at the path only
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     @app.exception_handler(DBAPIError)
     async def database_error(_request: Request, error: DBAPIError) -> JSONResponse:
@@ -159,14 +167,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
 
 
-def _install_openapi(app: FastAPI) -> None:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path, as a 405's `Allow` header says."""
+    path = request.scope["path"]
+    return ", ".join(
+        sorted(
+            {
+                method
+                for route in iter_route_contexts(request.app.routes)
+                if (regex := getattr(route, "path_regex", None)) is not None and regex.match(path)
+                for method in route.methods or ()
+            }
+        )
+    )
+
+
+def _install_openapi(app: FastAPI, *, body_limit: int) -> None:
+    """The document says what the service answers (rewards.openapi): built once, on first request."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
-            schema["components"]["securitySchemes"] = {"ApiKey": {"type": "http", "scheme": "bearer"}}
-            schema["security"] = [{"ApiKey": []}]
-            app.openapi_schema = schema
+            app.openapi_schema = build_openapi(
+                app.routes, title=app.title, version=app.version, description=app.description, body_limit=body_limit
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

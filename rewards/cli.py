@@ -158,14 +158,29 @@ def apikey_list() -> None:
 
 @apikey_app.command("revoke")
 def apikey_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix: rk_<prefix>_...")]) -> None:
-    """Revoke a key (processes that verified it in the last 30 seconds may still accept it that long)."""
-    from rewards.auth.service import revoke_key
+    """Revoke a key: every API process refuses it from its next request."""
+    from redis.asyncio import Redis
+
+    from rewards.auth.service import revoke_key, revoked
     from rewards.db import unit_of_work
     from rewards.runtime import utcnow
 
     async def work(runtime: "Runtime") -> bool:
         async with unit_of_work(runtime.sessionmaker) as uow:
-            return await revoke_key(uow.session, prefix, utcnow())
+            done = await revoke_key(uow.session, prefix, utcnow())
+        if done and runtime.settings.redis_url is not None:
+            # Committed: API processes that verified the key under the old marker check it again (production).
+            client = Redis.from_url(runtime.settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+            try:
+                await revoked(client)
+            except Exception as error:
+                typer.echo(
+                    f"revoked, but Redis was not told ({error}): API processes may accept the key for up to 30 s more",
+                    err=True,
+                )
+            finally:
+                await client.aclose()
+        return done
 
     if not with_runtime(work):
         typer.echo(f"no active key with prefix {prefix!r}", err=True)
@@ -301,6 +316,99 @@ def import_stackexchange(
         return report
 
     typer.echo(json.dumps(with_applier(work), indent=2))
+
+
+@import_app.command("khoros")
+def import_khoros(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="LiQL answers (.json) and Bulk Data exports (.json, .csv), or folders of them."),
+    ] = None,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            help="The community's host, e.g. community.example.com: events are stored under khoros:<host> "
+            "(default: the host of REWARDS_KHOROS_COMMUNITY_URL)."
+        ),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare kudos received and solutions authored with Khoros's counts.")
+    ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ruleset --check rebuilds the input with (default: rules/khoros.yaml). The import itself is applied "
+            "with the service's rules (REWARDS_RULES_PATH)."
+        ),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Read the community's APIs instead of files (REWARDS_KHOROS_*: Bulk Data and/or LiQL), from the "
+            "connector's watermark, window by window until caught up.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --live: where a stream that has never run starts (ISO date or time, UTC)."),
+    ] = None,
+) -> None:
+    """Import Khoros topics, replies, kudos (with their weight), accepted solutions and moderation from files or
+    from the live APIs, apply them, and optionally check them against Khoros's own counts."""
+    from dataclasses import asdict
+
+    from rewards.imports import service
+
+    settings = get_settings()
+    if live:
+        if paths:
+            raise typer.BadParameter("give files, or --live, not both", param_hint="--live")
+        typer.echo(json.dumps(_khoros_live(since), indent=2, default=str))
+        return
+    if not paths:
+        raise typer.BadParameter("name LiQL answers or Bulk Data exports (files or folders), or use --live")
+    name = community or settings.khoros_community_url
+    if not name:
+        raise typer.BadParameter("say which community: --community community.example.com", param_hint="--community")
+
+    async def work(applier: "Applier") -> dict[str, object]:
+        with typer.progressbar(length=0, label="importing", file=sys.stderr) as bar:
+            summary = await service.import_khoros(applier, paths, name, progress=bar.update)
+        report: dict[str, object] = {**_summary(summary), "khoros": asdict(summary.khoros)}
+        if check:
+            checked = await service.check_khoros(applier.runtime, paths, name, rules or service.KHOROS_RULES)
+            typer.echo(service.format_khoros_check(checked), err=True)
+            report["check"] = asdict(checked)
+        return report
+
+    typer.echo(json.dumps(with_applier(work), indent=2))
+
+
+def _khoros_live(since: str | None) -> list[dict[str, object]]:
+    from datetime import UTC, datetime
+
+    from rewards.connectors import khoros as connector
+    from rewards.errors import RewardsError
+
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter("an ISO date or time, e.g. 2026-01-01", param_hint="--since") from None
+        start = start if start.tzinfo is not None else start.replace(tzinfo=UTC)
+
+    async def work(applier: "Applier") -> list[dict[str, object]]:
+        config = connector.KhorosConfig.from_settings(applier.runtime.settings)
+        if config is None or not config.streams:
+            raise RewardsError(
+                "the Khoros connector is not configured: set REWARDS_KHOROS_COMMUNITY_URL, and REWARDS_KHOROS_BULK_* "
+                "or REWARDS_KHOROS_LIQL=true (README: Connecting a Khoros community)"
+            )
+        return [run.report() for run in await connector.catch_up(applier, config, since=start)]
+
+    return with_applier(work)
 
 
 @import_app.command("events")

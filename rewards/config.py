@@ -1,5 +1,6 @@
 """Settings, read from `REWARDS_*` environment variables and a `.env` file."""
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -138,6 +139,56 @@ class Settings(BaseSettings):
     # The longest a forum's sign-in token may live (its `exp` less its `iat`, or less now): a longer one is
     # refused, so a token that leaked (a proxy's log, a browser's history) is soon worth nothing.
     sso_max_token_lifetime_seconds: int = Field(default=600, ge=10, le=86400)
+
+    # A Khoros community (rewards.connectors; README "Connecting a Khoros community"). Unset: no connector, no
+    # Firehose receiver. Its events are stored under `khoros:<host of this URL>`.
+    khoros_community_url: str | None = None
+    # The Bulk Data API: Classic (`lsi-data/v2`: the export URL with the community ID, Basic auth with the access
+    # token and the `client-id` header) or Aurora v3 (a bearer token from a "Bulk Data API" app).
+    khoros_bulk_api: Literal["classic-v2", "aurora-v3"] = "classic-v2"
+    khoros_bulk_url: str | None = None  # https://api.lithium.com/lsi-data/v2/data/export/community/<community id>
+    khoros_bulk_token: SecretStr | None = None
+    khoros_bulk_client_id: SecretStr | None = None
+    khoros_bulk_window_hours: float = Field(default=168, gt=0, le=168)  # Khoros answers at most 7 days a request
+    # The Community API v2 (LiQL): messages by post time, and each one's kudos.
+    khoros_liql: bool = False
+    khoros_liql_auth: Literal["none", "bearer", "session-key"] = "none"
+    khoros_liql_token: SecretStr | None = None
+    khoros_liql_kudos: bool = True
+    khoros_liql_window_hours: float = Field(default=24, gt=0, le=24 * 31)  # new time a window reads, past the overlap
+    # Each stream runs every so often, re-reading `overlap` hours before its watermark (late records are
+    # duplicates); a stream that never ran starts at `sync_start`, or one window before now.
+    khoros_sync_every_seconds: int = Field(default=3600, ge=60)
+    khoros_sync_overlap_hours: float = Field(default=24, ge=0, le=72)
+    khoros_sync_start: datetime | None = None
+    khoros_sync_windows_per_run: int = Field(default=4, ge=1, le=1000)
+    khoros_request_timeout_seconds: float = Field(default=300, gt=0, le=900)  # Khoros: 5 min for odd windows
+    khoros_retry_attempts: int = Field(default=5, ge=1, le=20)
+    khoros_retry_base_seconds: float = Field(default=1.0, ge=0, le=60)
+    khoros_retry_max_seconds: float = Field(default=300, ge=0, le=3600)
+    # The Firehose (Aurora): Khoros fetches a token from POST /v1/connectors/khoros/firehose/token with this client
+    # id and secret, then posts batches to /v1/connectors/khoros/firehose with it. Unset: the receiver is off.
+    khoros_firehose_client_id: str | None = None
+    khoros_firehose_client_secret: SecretStr | None = None
+    khoros_firehose_token_seconds: int = Field(default=3600, ge=60, le=86400)
+
+    @model_validator(mode="after")
+    def _khoros_secrets(self) -> "Settings":
+        if self.khoros_firehose_client_secret is not None:
+            if not self.khoros_firehose_client_id or not self.khoros_community_url:
+                raise ValueError(
+                    "REWARDS_KHOROS_FIREHOSE_CLIENT_SECRET needs REWARDS_KHOROS_FIREHOSE_CLIENT_ID and "
+                    "REWARDS_KHOROS_COMMUNITY_URL"
+                )
+            value = self.khoros_firehose_client_secret.get_secret_value()
+            if self.environment == "production" and (value in PLACEHOLDER_SECRETS or len(value) < 32):
+                raise ValueError("REWARDS_KHOROS_FIREHOSE_CLIENT_SECRET is a placeholder or shorter than 32 characters")
+        if self.khoros_bulk_window_hours <= self.khoros_sync_overlap_hours + 24:
+            # A window starts at 00:00 UTC before the overlap: it must reach past the watermark to move on.
+            raise ValueError("REWARDS_KHOROS_BULK_WINDOW_HOURS must exceed REWARDS_KHOROS_SYNC_OVERLAP_HOURS + 24")
+        if self.khoros_sync_start is not None and self.khoros_sync_start.tzinfo is None:
+            self.khoros_sync_start = self.khoros_sync_start.replace(tzinfo=UTC)
+        return self
 
 
 @lru_cache

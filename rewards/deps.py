@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rewards.apply.applier import Applier
 from rewards.auth.service import Principal, Scope, authenticate, require
 from rewards.db import UnitOfWork, unit_of_work
+from rewards.errors import RewardsError
 from rewards.inputs import NUL, NUL_IN_TEXT
 from rewards.runtime import Runtime
 
@@ -54,19 +55,28 @@ SessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 def _presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
-        return x_api_key
+    """`Authorization: Bearer <key>`, or the key alone in `X-API-Key` (the OpenAPI document's two security
+    schemes). Both naming different keys is refused (400, as RFC 6750 does for a token sent more than one way):
+    picking one would act as a key the client did not mean. An `Authorization` of another scheme is not a key."""
+    bearer = None
     if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
+        bearer = authorization[7:].strip() or None
+    alone = x_api_key.strip() if x_api_key else None
+    if bearer and alone and bearer != alone:
+        raise RewardsError(
+            "Authorization and X-API-Key carry different API keys: send the key once, in one of them", status_code=400
+        )
+    return bearer or alone or None
 
 
 async def get_principal(
     session: SessionDep,
-    authorization: Annotated[str | None, Header(description="`Bearer rk_...`")] = None,
-    x_api_key: Annotated[str | None, Header(description="Alternative to Authorization: the key itself.")] = None,
+    runtime: RuntimeDep,
+    # Declared in the OpenAPI document as security schemes, not as parameters (rewards.openapi).
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    return await authenticate(session, _presented_key(authorization, x_api_key))
+    return await authenticate(session, _presented_key(authorization, x_api_key), runtime.queue)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

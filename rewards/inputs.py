@@ -6,10 +6,11 @@ event), `RequestBody` for JSON request bodies, `NoNul` for form fields, and `rew
 application-wide dependency, for the URL's path and query. Here too: the other bounds of what a request may
 name (`MAX_BIGINT`, `UtcTime`)."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 # PostgreSQL's bigint: ids, versions and page cursors a request names are refused above it (422), where the
@@ -89,5 +90,20 @@ def without_nul(value: str | None) -> str | None:
 NoNul = AfterValidator(without_nul)
 
 
+RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})")
+
+
+def rfc3339_text(value: Any) -> Any:
+    """A time is RFC 3339 text with its offset, as the OpenAPI document says: pydantic alone would also take a
+    number (or a numeric string) as Unix seconds."""
+    if isinstance(value, datetime) or (isinstance(value, str) and RFC_3339.fullmatch(value.strip())):
+        return value
+    raise PydanticCustomError(
+        "rfc3339_time", "a time is RFC 3339 text with its offset, like 2026-12-06T09:00:00+01:00 or ...Z"
+    )
+
+
+Rfc3339 = BeforeValidator(rfc3339_text)
+
 # A time a request gives: with its offset (RFC 3339), within the range the databases store.
-UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcTime = Annotated[AwareDatetime, Rfc3339, AfterValidator(_in_utc)]

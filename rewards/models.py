@@ -3,6 +3,7 @@
 from rewards.audit.models import AuditRow
 from rewards.auth.models import ApiKeyRow, SessionGenerationRow
 from rewards.badges.models import BadgeAwardRow
+from rewards.connectors.models import ConnectorStateRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.leaderboards.models import (
     LeaderboardPeriodClosure,
@@ -25,6 +26,7 @@ __all__ = [
     "BadgeAwardRow",
     "Base",
     "CapBucketRow",
+    "ConnectorStateRow",
     "CounterRow",
     "EventOutcome",
     "LeaderboardPeriodClosure",

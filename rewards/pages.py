@@ -1,13 +1,16 @@
 """Server-rendered pages (Jinja2). For now the service's home page: what it is running and how to use it."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from rewards.deps import RuntimeDep, SessionDep
 from rewards.events import service
+from rewards.web.endpoints import checked_page_context
 from rewards.web.render import render
 
-router = APIRouter(include_in_schema=False)
+# The page shell shows who is signed in: a session ended on the server (sign-out, a manager's "sign out") must
+# read as nobody here too, as on the site's other pages.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(checked_page_context)])
 
 
 @router.get("/", response_class=HTMLResponse)

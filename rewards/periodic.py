@@ -13,6 +13,7 @@ from datetime import datetime
 
 from rewards.apply.applier import Applier
 from rewards.apply.publish import PUBLISH_EVERY_SECONDS, publish_retroactively
+from rewards.connectors.tasks import SYNC_EVERY_SECONDS, sync_khoros
 from rewards.leaderboards.tasks import CLOSE_EVERY_SECONDS, HEAL_EVERY_SECONDS, close_periods, heal_boards
 from rewards.outbox.tasks import sweep_webhooks
 from rewards.perks.tasks import sweep_perks
@@ -50,6 +51,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("sweep_perks", 30, _with_runtime(sweep_perks)),
         PeriodicJob("lift_ended_suspensions", 60, lift_ended_suspensions),
         PeriodicJob("publish_retroactively", PUBLISH_EVERY_SECONDS, publish_retroactively),
+        PeriodicJob("sync_khoros", SYNC_EVERY_SECONDS, sync_khoros),  # does nothing unless REWARDS_KHOROS_* is set
     ]
 
 

@@ -24,6 +24,7 @@ BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 LARGE_BODY_ROUTES = {
     ("POST", "/v1/events"): MAX_BODY_BYTES_CEILING,  # reads up to REWARDS_MAX_BODY_BYTES once the key is checked
     ("POST", "/v1/adapters/discourse"): MAX_BODY_BYTES_CEILING,  # the same, once the signature is checked
+    ("POST", "/v1/connectors/khoros/firehose"): MAX_BODY_BYTES_CEILING,  # the same, once the token is checked
     ("POST", "/v1/rulesets/validate"): UPLOAD_BODY_BYTES,
     ("POST", "/v1/rulesets/preview"): UPLOAD_BODY_BYTES,
     ("POST", "/v1/rulesets/publish"): UPLOAD_BODY_BYTES,

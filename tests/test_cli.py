@@ -14,9 +14,13 @@ from tests.factories import accept, answer, upvote
 from tests.state_snapshot import snapshot
 
 
-def rewards(*args: str, database_url: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+def rewards(
+    *args: str, database_url: str, cwd: Path = PROJECT_ROOT, redis_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REWARDS_DATABASE_URL": database_url, "REWARDS_ENVIRONMENT": "test"}
     env.pop("REWARDS_REDIS_URL", None)
+    if redis_url is not None:
+        env["REWARDS_REDIS_URL"] = redis_url
     return subprocess.run(
         [sys.executable, "-m", "rewards.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )

@@ -9,12 +9,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 
 from rewards import PROJECT_ROOT
+from rewards.auth import repository as auth_repository
 from rewards.auth.service import Scope
 from tests.conftest import make_settings, open_api
 from tests.test_cli import rewards
@@ -60,6 +62,35 @@ async def test_a_key_revoked_by_another_process_is_refused_on_the_next_request(d
         assert (await api.client.get("/v1/users/nobody")).status_code == 404  # other keys are untouched
 
 
+async def test_production_mode_skips_the_database_for_known_keys_and_still_refuses_a_revoked_one_at_once(
+    postgres_database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis, a key this process verified is not read from the database again while the revocations marker
+    stands; the operator's revocation moves it, so the next request reads the database and is refused."""
+    settings = make_settings(postgres_database_url, redis_url=redis_url, run_scheduler=False)
+    async with open_api(settings) as api:
+        key = await api.key(Scope.READ)
+        headers = {"Authorization": f"Bearer {key}"}
+        reads: list[str] = []
+        real = auth_repository.active_key
+
+        async def counted(session: Any, prefix: str) -> Any:
+            reads.append(prefix)
+            return await real(session, prefix)
+
+        monkeypatch.setattr(auth_repository, "active_key", counted)
+        for _ in range(3):
+            assert (await api.client.get("/v1/users/nobody", headers=headers)).status_code == 404
+        assert reads.count(key.split("_")[1]) == 1  # verified once, then known
+        revoked = await asyncio.to_thread(
+            rewards, "apikey", "revoke", key.split("_")[1], database_url=postgres_database_url, redis_url=redis_url
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        refused = await api.client.get("/v1/users/nobody", headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert reads.count(key.split("_")[1]) == 2
+
+
 # --- browser sessions -----------------------------------------------------------------------------------------------
 
 
@@ -69,6 +100,9 @@ async def test_signing_out_ends_every_copy_of_the_session_on_every_device(web: W
     await web.sign_in("piotr")  # the same member on another device
     other_device = web.browser.cookies[SESSION_COOKIE]
     assert other_device != copied and await status_with(web, copied) == 200
+    web.browser.cookies.clear()
+    home = await web.browser.get("/", headers={"Cookie": f"{SESSION_COOKIE}={copied}"})
+    assert 'action="/signout"' in home.text  # the page shell offers the signed-in member to sign out
 
     sign_in_as(web, other_device)
     signed_out = await web.browser.post("/signout", data={"csrf_token": await web.csrf_token()})
@@ -76,6 +110,8 @@ async def test_signing_out_ends_every_copy_of_the_session_on_every_device(web: W
 
     for cookie in (copied, other_device):
         assert await status_with(web, cookie) == 303  # sent to sign in, as nobody
+        home = await web.browser.get("/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+        assert home.status_code == 200 and 'action="/signout"' not in home.text  # the shell shows nobody
         # Nobody, not a redirect loop: the sign-in page is shown to the holder of an ended session.
         assert await status_with(web, cookie, "/signin?next=%2Fme") == 200
     # Signing in again opens a new session that works.

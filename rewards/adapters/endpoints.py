@@ -19,8 +19,29 @@ from rewards.runtime import utcnow
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
 
+# The route reads its body itself (after the signature check), so FastAPI cannot describe it: declared here.
+_DELIVERY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "A Discourse webhook payload."}}},
+    }
+}
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON."},
+    401: {"description": "The X-Discourse-Event-Signature is missing or does not match the webhook's secret."},
+    413: {"description": "The body is larger than REWARDS_MAX_BODY_BYTES."},
+    422: {"description": "The body is not an object, holds a NUL character, or an X-Discourse-* header is missing."},
+    503: {"description": "Discourse webhooks are off (no REWARDS_DISCOURSE_WEBHOOK_SECRET), or the database is busy."},
+}
 
-@router.post("/discourse", summary="Receive a Discourse webhook", max_body_size=MAX_BODY_BYTES_CEILING)
+
+@router.post(
+    "/discourse",
+    summary="Receive a Discourse webhook",
+    max_body_size=MAX_BODY_BYTES_CEILING,
+    openapi_extra=_DELIVERY,
+    responses=_REFUSALS,
+)
 async def discourse_webhook(
     request: Request,
     applier: ApplierDep,

@@ -72,6 +72,7 @@ async def prepare_batch(
     *,
     perks: bool = True,
     boards: bool = True,
+    marks: bool = True,
 ) -> PreparedBatch:
     """Load the state `events` touch (what `state` lacks), run the engine, and take the changes out as rows.
 
@@ -102,8 +103,9 @@ async def prepare_batch(
     await badges_repository.load_counters(session, state, owners)
     await badges_repository.load_recognition(session, state, users)
     # Ranks and perks are decided event by event (rewards.engine.marks): note where each user stands.
-    marker = Marker(ruleset, perks=perks)
-    if events:
+    # `marks=False` (a replay): no rank notices either, which a replay would only store as suppressed.
+    marker = Marker(ruleset, perks=perks) if marks or perks else None
+    if marker is not None and events:
         marker.note(state, users, events[0].time)
 
     outcomes: list[repository.Outcome] = []
@@ -124,7 +126,7 @@ async def prepare_batch(
             continue
         settle(ruleset, event, state, decisions)
         outcomes.append((event.seq, EventStatus.APPLIED.value, None, decisions.rules_fired, decisions.notes))
-        if marker.after_event(state, event):
+        if marker is not None and marker.after_event(state, event):
             # Someone's perk decisions may change with this event: the batch ends here, so that they are made
             # on the state as this event left it, whatever the batch size (the rest comes in the next batch).
             events, rest = events[: index + 1], list(events[index + 1 :])
@@ -191,6 +193,7 @@ async def apply_events(
     notify: bool = True,
     perks: bool = True,
     boards: bool = True,
+    marks: bool = True,
 ) -> BatchResult:
     """Apply events in order: prepare a batch (load, compute), then write it, until every event is written (a
     batch ends early where perks must be decided). The caller commits; `state` may be kept for the next events
@@ -199,7 +202,7 @@ async def apply_events(
     last_seq = 0
     remaining = list(events)
     while remaining:
-        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks, boards=boards)
+        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks, boards=boards, marks=marks)
         state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
         result = await write_batch(session, ruleset, prepared, now, notify=notify, boards=boards)
         applied, failed, notified = applied + result.applied, failed + result.failed, notified + result.notified

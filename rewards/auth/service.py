@@ -4,16 +4,29 @@ And members' session generations: what ends a member's browser sessions on the s
 
 import hashlib
 import hmac
+import logging
 import secrets
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
 from rewards.auth import repository
 from rewards.errors import Forbidden, Unauthorized
+from rewards.redis_keys import KEY_REVOCATIONS
+
+log = logging.getLogger(__name__)
+
+# A verified key is honoured without the database for this long at most, and only while the revocations counter
+# in Redis has not moved: the bound matters only should a revocation's bump be lost (a crash between its commit
+# and the bump, Redis down then).
+KEY_CACHE_SECONDS = 30.0
+KEY_CACHE_SIZE = 10_000
 
 
 class Scope(StrEnum):
@@ -45,10 +58,22 @@ async def create_key(session: AsyncSession, name: str, scopes: list[Scope], now:
     return f"rk_{prefix}_{secret}"
 
 
-async def authenticate(session: AsyncSession, presented: str | None) -> Principal:
-    """Checked against the database on every request, with no cache in between: a revoked key is refused by
-    every API process from the moment the revocation commits. (One indexed read; a cache of verified keys kept
-    fresh by a revocation counter in the database would cost the same read.)"""
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    revocations: bytes | None  # the revocations marker in Redis when the key was checked
+    at: float
+
+
+# Per Redis client, i.e. per process and deployment (tests run several against one interpreter).
+_verified: "weakref.WeakKeyDictionary[Redis, dict[str, _Verified]]" = weakref.WeakKeyDictionary()
+
+
+async def authenticate(session: AsyncSession, presented: str | None, revocations: Redis | None = None) -> Principal:
+    """A key is checked against the database, unless this process verified it since the revocations counter in
+    Redis (`revocations`, production mode) last moved: a revoked key is refused by every API process from the
+    moment the revocation's bump follows its commit (`revoked`), for the price of one Redis GET (about 0.05 ms of
+    CPU against 0.2 for the database read). Without Redis, or when it fails, every request reads the database."""
     if not presented:
         raise Unauthorized(
             "an API key is required: send `Authorization: Bearer rk_...` (create one with `rewards apikey create`)"
@@ -56,10 +81,40 @@ async def authenticate(session: AsyncSession, presented: str | None) -> Principa
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "rk":
         raise Unauthorized("the API key is malformed: keys look like rk_<prefix>_<secret>")
+    digest = _hash(presented)
+    counter: bytes | None = None
+    known: dict[str, _Verified] | None = None
+    if revocations is not None:
+        try:
+            # Read before the database: a revocation after this read moves the counter, so the entry kept below
+            # is never honoured again. A random value, not a count: a flushed Redis starts a new one, never an
+            # old value some process still holds entries under.
+            counter = await revocations.get(KEY_REVOCATIONS)
+            if counter is None:
+                await revocations.set(KEY_REVOCATIONS, secrets.token_hex(8), nx=True)
+                counter = await revocations.get(KEY_REVOCATIONS)
+        except Exception as error:
+            log.warning("could not read the key revocations counter (%s); checking the key in the database", error)
+            revocations = None
+        else:
+            known = _verified.setdefault(revocations, {})
+            found = known.get(digest)
+            if found is not None and found.revocations == counter and time.monotonic() - found.at < KEY_CACHE_SECONDS:
+                return found.principal
     row = await repository.active_key(session, parts[1])
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
         raise Unauthorized("the API key is unknown or revoked")
-    return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+    principal = Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
+    if known is not None:
+        if len(known) >= KEY_CACHE_SIZE:
+            known.clear()
+        known[digest] = _Verified(principal, counter, time.monotonic())
+    return principal
+
+
+async def revoked(revocations: Redis) -> None:
+    """After a revocation commits: every API process checks its keys in the database again."""
+    await revocations.set(KEY_REVOCATIONS, secrets.token_hex(8))
 
 
 def require(principal: Principal, scope: Scope) -> None:

@@ -33,7 +33,10 @@ async def get_user_badges(user_id: UserId, session: SessionDep, runtime: Runtime
     response_model=EarnedBadgeOut,
     status_code=201,
     tags=["admin"],
-    responses={409: {"description": "The user already holds that badge (tier, post)."}},
+    responses={
+        404: {"description": "No such badge in the published rules, or the user never appeared in an event."},
+        409: {"description": "The user already holds that badge (tier, post), or the event log is being replayed."},
+    },
 )
 async def grant_badge(body: GrantBadgeIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> EarnedBadgeOut:
     """Grant a badge by hand, with a reason. It survives a replay; the audit log records it."""
@@ -42,7 +45,15 @@ async def grant_badge(body: GrantBadgeIn, uow: UowDep, runtime: RuntimeDep, prin
     return earned
 
 
-@router.post("/v1/admin/badges/revoke", response_model=EarnedBadgeOut, tags=["admin"])
+@router.post(
+    "/v1/admin/badges/revoke",
+    response_model=EarnedBadgeOut,
+    tags=["admin"],
+    responses={
+        404: {"description": "No such badge in the published rules, or the user does not hold it."},
+        409: {"description": "The event log is being replayed: try again when it has finished."},
+    },
+)
 async def revoke_badge(body: RevokeBadgeIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> EarnedBadgeOut:
     """Revoke a badge, with a reason. The rules do not grant it again; the audit log records it."""
     revoked = await service.revoke(uow.session, runtime.ruleset, body, actor_of(principal), utcnow())

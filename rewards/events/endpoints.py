@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from rewards.apply.ingest import ingest
 from rewards.auth.service import Scope
+from rewards.connectors.service import connector_states
 from rewards.db import unit_of_work
 from rewards.deps import ApplierDep, CanRead, SessionDep, scope
 from rewards.errors import PayloadTooLarge, RewardsError
@@ -40,7 +41,7 @@ _EVENT_BODY: dict[str, Any] = {
 }
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not JSON."},
+    400: {"description": "The body is not JSON, or `Authorization` and `X-API-Key` carry different keys."},
     401: {"description": "No API key, or an unknown one."},
     403: {"description": "The key lacks the `events:write` scope."},
     413: {"description": "The body is larger than the limit (4 MiB by default) or holds too many events."},
@@ -108,7 +109,12 @@ async def post_events(request: Request, applier: ApplierDep) -> IntakeResult:
     )
 
 
-@router.get("/events", response_model=EventStatusOut, summary="What became of an event")
+@router.get(
+    "/events",
+    response_model=EventStatusOut,
+    responses={404: {"description": "No event with that source and id was ever accepted."}},
+    summary="What became of an event",
+)
 async def get_event_by_query(
     session: SessionDep,
     _: CanRead,
@@ -127,5 +133,10 @@ async def get_event(source: str, event_id: str, session: SessionDep, _: CanRead)
 
 @router.get("/health", tags=["operations"], summary="Liveness and backlog")
 async def health(session: SessionDep) -> dict[str, Any]:
-    """`pending_events`: events stored but not applied yet."""
-    return {"status": "ok", "pending_events": await service.pending_count(session)}
+    """`pending_events`: events stored but not applied yet. `connectors` (once one has run): each stream's
+    watermark and `lag_seconds` behind now, and its consecutive failed runs."""
+    answer: dict[str, Any] = {"status": "ok", "pending_events": await service.pending_count(session)}
+    states = await connector_states(session, utcnow())
+    if states:
+        answer["connectors"] = states
+    return answer

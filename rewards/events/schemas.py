@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, StringConstraints, field_validator
 
 from rewards.engine.ruleset import EVENT_TYPE_PATTERN
+from rewards.inputs import Rfc3339
 
 Id = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
 ShortText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
@@ -118,7 +119,7 @@ class CloudEvent(BaseModel):
     type: Annotated[StrictStr, StringConstraints(pattern=EVENT_TYPE_PATTERN, max_length=128)] = Field(
         description="A forum event type (`post.upvoted`...) or any dotted lower-case type a rule names."
     )
-    time: AwareDatetime = Field(description="When it happened (RFC 3339); points are dated by it.")
+    time: Annotated[AwareDatetime, Rfc3339] = Field(description="When it happened (RFC 3339); points are dated by it.")
     datacontenttype: Literal["application/json"] | None = None
 
     @field_validator("time")

@@ -11,11 +11,23 @@ import orjson
 
 from rewards.apply.applier import Applier
 from rewards.apply.ingest import ingest
+from rewards.connectors import repository as connectors
 from rewards.db import refresh_planner_statistics, unit_of_work
 from rewards.engine.loader import load_ruleset_file
 from rewards.events import service as events
-from rewards.imports import fidelity
+from rewards.imports import fidelity, khoros_fidelity
 from rewards.imports.fidelity import BadgeAgreement
+from rewards.imports.khoros import (
+    KhorosInput,
+    KhorosStats,
+    PostInfo,
+    community_source,
+    complete_pending,
+    figures_from_input,
+    input_posts,
+    map_input,
+    read_input,
+)
 from rewards.imports.stackexchange import DumpError, DumpStats, dump_badge_holders, dump_events, dump_users
 from rewards.resources import RULES_DIR
 from rewards.runtime import Runtime, holder_name, utcnow
@@ -253,3 +265,136 @@ def format_check(report: Check) -> str:
 
 
 VOTE_TYPES = {"1": "accepts", "2": "upvotes", "3": "downvotes", "8": "bounty starts", "9": "bounty awards"}
+
+
+# -- Khoros ------------------------------------------------------------------------------------------------------
+
+KHOROS_RULES: Path = RULES_DIR / "khoros.yaml"
+
+
+@dataclass
+class KhorosImportSummary(ImportSummary):
+    khoros: KhorosStats = field(default_factory=KhorosStats)
+
+
+async def known_khoros_posts(runtime: Runtime, source: str, message_ids: Iterable[str]) -> dict[str, PostInfo]:
+    """Messages an earlier import or window stored (`message-<id>` events), by message id."""
+    async with runtime.sessionmaker() as session:
+        stored = await connectors.posts_by_event_id(session, source, [f"message-{mid}" for mid in message_ids])
+    posts = {}
+    for body in stored.values():
+        post = PostInfo.from_body(body)
+        if post is not None:
+            posts[post.id] = post
+    return posts
+
+
+async def khoros_events(runtime: Runtime, read: KhorosInput, source: str, stats: KhorosStats) -> list[dict[str, Any]]:
+    """The input's events in time order. Kudos and other actions about messages the input does not hold take the
+    message from the stored events (an earlier import, an earlier window); those still unknown are counted."""
+    posts = input_posts(read)
+    mapped = map_input(read, source, stats, posts)
+    if mapped.pending:
+        stored = await known_khoros_posts(runtime, source, {item.message_id for item in mapped.pending})
+        mapped.events.extend(complete_pending(mapped.pending, stored, stats, final=True))
+        mapped.events.sort(key=lambda made: made["time"])
+    return mapped.events
+
+
+async def import_khoros(
+    applier: Applier, paths: list[Path], community: str, progress: Callable[[int], None] | None = None
+) -> KhorosImportSummary:
+    """Store the events of LiQL answers and Bulk Data exports (files or folders) under `khoros:<community>` and
+    apply them with the service's ruleset; a second import, or an overlapping export, finds them duplicates."""
+    source = community_source(community)
+    summary = KhorosImportSummary(source=source)
+    read = read_input(paths, summary.khoros)
+    events = await khoros_events(applier.runtime, read, source, summary.khoros)
+    await import_events(applier, events, summary, progress)
+    return summary
+
+
+@dataclass
+class KhorosCheck:
+    """The fidelity report: the input's events under `ruleset`, compared with Khoros's own counts."""
+
+    ruleset: str
+    rules_path: str
+    kudos_received: dict[str, Any]
+    solutions_authored: dict[str, Any]
+    differences: list[dict[str, Any]]  # the biggest, with their causes
+    users_without_counts: int  # users answers carrying sub-queries instead of counts
+    events_failed: list[str]
+    note: str | None = None
+
+
+async def check_khoros(
+    runtime: Runtime, paths: list[Path], community: str, rules_path: Path = KHOROS_RULES
+) -> KhorosCheck:
+    """Rebuild the input under `rules_path` in memory (touching nothing stored) and compare each member's kudos
+    received and solutions authored with Khoros's counts in the input (a users answer with
+    `kudos_received.sum(weight)` and `solutions_authored.count(*)`, else the input's own messages)."""
+    ruleset = load_ruleset_file(rules_path)
+    source = community_source(community)
+    stats = KhorosStats()
+    read = read_input(paths, stats)
+    events = await khoros_events(runtime, read, source, stats)
+    rebuilt = khoros_fidelity.reconstruct(ruleset, events)
+    figures = figures_from_input(read, stats)
+    rows = khoros_fidelity.compare(figures, rebuilt, stats)
+    biggest = sorted((row for row in rows if row.difference), key=lambda row: abs(row.difference), reverse=True)
+    counted_users = sum(1 for figure in figures.values() if figure.origin == "users")
+    without = len(read.users) - counted_users
+    return KhorosCheck(
+        ruleset=ruleset.name,
+        rules_path=str(rules_path),
+        kudos_received=khoros_fidelity.summary(rows, khoros_fidelity.KUDOS_COUNTER),
+        solutions_authored=khoros_fidelity.summary(rows, khoros_fidelity.SOLUTIONS_COUNTER),
+        differences=[
+            {
+                "user_id": row.user_id,
+                "measure": row.measure,
+                "khoros": row.khoros,
+                "engine": row.engine,
+                "difference": row.difference,
+                "causes": list(row.causes),
+            }
+            for row in biggest[:20]
+        ],
+        users_without_counts=without,
+        events_failed=rebuilt.failed[:20],
+        note=(
+            f"{without} users in the users answers carry sub-queries, not counts: ask LiQL for `kudos_received.sum"
+            "(weight)` and `solutions_authored.count(*)` in the users query to compare them"
+            if without
+            else None
+        ),
+    )
+
+
+def format_khoros_check(report: KhorosCheck) -> str:
+    lines = [f"ruleset {report.ruleset} ({report.rules_path})"]
+    lines.append(f"{'measure':<22}{'members':>8}{'exact':>8}{'share':>9}{'Khoros':>9}{'engine':>9}  figures from")
+    for name, shares in (("kudos received", report.kudos_received), ("solutions authored", report.solutions_authored)):
+        share = "-" if shares["exact_share"] is None else f"{shares['exact_share']}%"
+        origins = ", ".join(f"{origin} {count}" for origin, count in shares["figures_from"].items()) or "none"
+        lines.append(
+            f"{name:<22}{shares['members']:>8}{shares['exact']:>8}{share:>9}{shares['khoros_total']:>9}"
+            f"{shares['engine_total']:>9}  {origins}"
+        )
+    for name, shares in (("kudos received", report.kudos_received), ("solutions authored", report.solutions_authored)):
+        if shares["causes"]:
+            lines.append(f"{name}: differences by likely cause (members):")
+            lines.extend(f"  {count:>5}  {cause}" for cause, count in shares["causes"].items())
+    if report.differences:
+        lines.append("biggest differences:")
+        for row in report.differences[:10]:
+            lines.append(
+                f"  user {row['user_id']:>8} {row['measure']:<19} Khoros {row['khoros']:>6}, engine {row['engine']:>6},"
+                f" {row['difference']:+5d}  {'; '.join(row['causes'])}"
+            )
+    if report.note:
+        lines.append(f"NOTE: {report.note}")
+    if report.events_failed:
+        lines.append(f"events the ruleset could not apply: {', '.join(report.events_failed)}")
+    return "\n".join(lines)

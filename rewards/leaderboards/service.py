@@ -19,9 +19,10 @@ boards stale; readers then use the database, and the heal job reloads Redis from
 fails the batch.
 """
 
+import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +31,6 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rewards.badges import repository as badges_repository
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import GrantBadgeIn
 from rewards.db import unit_of_work
@@ -68,6 +68,8 @@ from rewards.leaderboards.schemas import (
 from rewards.perks import service as perks_service
 from rewards.runtime import Runtime, holder_name
 from rewards.users import repository as users_repository
+from rewards.users.cache import Encoded, caches_of
+from rewards.users.repository import UserView
 
 log = logging.getLogger(__name__)
 
@@ -256,17 +258,17 @@ def list_boards(ruleset: Ruleset, now: datetime) -> list[BoardOut]:
     ]
 
 
-async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]) -> list[EntryOut]:
-    user_ids = [row.user_id for row in ranked]
-    reputations = await users_repository.get_many_reputations(session, user_ids) if ranked else {}
-    held = await badges_repository.held_badges_of(session, user_ids) if ranked else []
-    summaries = badges_service.summaries(ruleset, held, user_ids)
+def _entries(
+    ruleset: Ruleset, ranked: list[Ranked], users: dict[str, UserView], held: list[tuple[str, str, str, datetime]]
+) -> list[EntryOut]:
+    summaries = badges_service.summaries(ruleset, held, [row.user_id for row in ranked])
     badges_held: dict[str, list[tuple[str, str]]] = {}
     for user_id, badge_id, tier, _ in held:
         badges_held.setdefault(user_id, []).append((badge_id, tier))
     entries = []
     for row in ranked:
-        reputation = reputations.get(row.user_id, 0)
+        user = users.get(row.user_id)
+        reputation = 0 if user is None else user.reputation
         title = standing(ruleset.spec.ranks, reputation, badges_held.get(row.user_id, [])).rank
         entries.append(
             EntryOut(
@@ -282,6 +284,66 @@ async def _entries(session: AsyncSession, ruleset: Ruleset, ranked: list[Ranked]
     return entries
 
 
+async def _members(
+    session: AsyncSession, ranked: list[Ranked]
+) -> tuple[dict[str, UserView], list[tuple[str, str, str, datetime]]]:
+    """The reputations and held badges of a page's members, in one round trip."""
+    if not ranked:
+        return {}, []
+    return await users_repository.views_with_badges(session, [row.user_id for row in ranked])
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A page's rows, before the members' details are added."""
+
+    board: str
+    period: Period
+    at: str
+    served_from: str
+    ranked: list[Ranked]
+
+
+async def _page_out(session: AsyncSession, ruleset: Ruleset, found: _Found) -> BoardPageOut:
+    users, held = await _members(session, found.ranked)
+    return BoardPageOut(
+        board=found.board,
+        period=found.period,
+        at=found.at,
+        served_from=found.served_from,
+        entries=_entries(ruleset, found.ranked, users, held),
+    )
+
+
+async def _page_json(session: AsyncSession, ruleset: Ruleset, what: Hashable, found: _Found) -> Encoded:
+    """The page as JSON with its ETag, encoded once per change: of its rows (from Redis or the database, read on
+    every request), of a member on it (`updated_seq`: reputation, suspension), of their held badges (a manager's
+    grant changes no seq) or of the ruleset. The rows and the members are one round trip each."""
+    users, held = await _members(session, found.ranked)
+    validator = (
+        ruleset.version,
+        found.served_from,
+        found.at,
+        tuple(found.ranked),
+        tuple(sorted(users.items())),  # the whole rows: a replay rewrites reputations under the same seqs
+        tuple(sorted(held)),
+    )
+    cache = caches_of(session).boards
+    encoded = cache.get(what, validator)
+    if encoded is None:
+        page = BoardPageOut(
+            board=found.board,
+            period=found.period,
+            at=found.at,
+            served_from=found.served_from,
+            entries=_entries(ruleset, found.ranked, users, held),
+        )
+        body = page.model_dump_json().encode()
+        etag = f'W/"lb-{hashlib.sha256(body).hexdigest()[:20]}"'
+        encoded = cache.put(what, Encoded(validator, body, etag))
+    return encoded
+
+
 async def _sql_page(session: AsyncSession, board: str, key: str, offset: int, limit: int) -> list[Ranked]:
     rows = await repository.page(session, board, key, offset, limit)
     if not rows:
@@ -290,7 +352,7 @@ async def _sql_page(session: AsyncSession, board: str, key: str, offset: int, li
     return competition_ranks(rows, first_rank, offset)
 
 
-async def board_page(
+async def _board_rows(
     runtime: Runtime,
     session: AsyncSession,
     board_id: str,
@@ -299,7 +361,7 @@ async def board_page(
     limit: int,
     offset: int,
     now: datetime,
-) -> BoardPageOut:
+) -> _Found:
     board = _board(runtime.ruleset, board_id)
     chosen, key = _period(board, period, at, now)
     ranked: list[Ranked] | None = None
@@ -312,16 +374,39 @@ async def board_page(
     served_from = "redis" if ranked is not None else "database"
     if ranked is None:
         ranked = await _sql_page(session, board.id, key, offset, limit)
-    return BoardPageOut(
-        board=board.id,
-        period=chosen,
-        at=key,
-        served_from=served_from,
-        entries=await _entries(session, runtime.ruleset, ranked),
-    )
+    return _Found(board.id, chosen, key, served_from, ranked)
 
 
-async def around_user(
+async def board_page(
+    runtime: Runtime,
+    session: AsyncSession,
+    board_id: str,
+    period: str,
+    at: str | None,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> BoardPageOut:
+    found = await _board_rows(runtime, session, board_id, period, at, limit, offset, now)
+    return await _page_out(session, runtime.ruleset, found)
+
+
+async def board_page_json(
+    runtime: Runtime,
+    session: AsyncSession,
+    board_id: str,
+    period: str,
+    at: str | None,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> Encoded:
+    """`board_page` as JSON bytes with an ETag (the API's read; the console takes the models)."""
+    found = await _board_rows(runtime, session, board_id, period, at, limit, offset, now)
+    return await _page_json(session, runtime.ruleset, ("page", found.board, found.at, offset, limit), found)
+
+
+async def _around_rows(
     runtime: Runtime,
     session: AsyncSession,
     board_id: str,
@@ -330,7 +415,7 @@ async def around_user(
     at: str | None,
     radius: int,
     now: datetime,
-) -> BoardPageOut:
+) -> _Found:
     board = _board(runtime.ruleset, board_id)
     chosen, key = _period(board, period, at, now)
     found: list[Ranked] | bool | None = None
@@ -352,13 +437,36 @@ async def around_user(
         raise NotFound(
             f"{user_id!r} is not on board {board.id!r} for {key}: no positive score in that period (or suspended)"
         )
-    return BoardPageOut(
-        board=board.id,
-        period=chosen,
-        at=key,
-        served_from=served_from,
-        entries=await _entries(session, runtime.ruleset, found),
-    )
+    return _Found(board.id, chosen, key, served_from, found)
+
+
+async def around_user(
+    runtime: Runtime,
+    session: AsyncSession,
+    board_id: str,
+    user_id: str,
+    period: str,
+    at: str | None,
+    radius: int,
+    now: datetime,
+) -> BoardPageOut:
+    found = await _around_rows(runtime, session, board_id, user_id, period, at, radius, now)
+    return await _page_out(session, runtime.ruleset, found)
+
+
+async def around_user_json(
+    runtime: Runtime,
+    session: AsyncSession,
+    board_id: str,
+    user_id: str,
+    period: str,
+    at: str | None,
+    radius: int,
+    now: datetime,
+) -> Encoded:
+    """`around_user` as JSON bytes with an ETag."""
+    found = await _around_rows(runtime, session, board_id, user_id, period, at, radius, now)
+    return await _page_json(session, runtime.ruleset, ("around", found.board, found.at, user_id, radius), found)
 
 
 async def closed_periods(runtime: Runtime, session: AsyncSession, board_id: str, limit: int) -> list[ClosedPeriodOut]:

@@ -1,6 +1,6 @@
 """HTTP API for perks: the catalogue, an expert's perks, claims and declines, and managers' actions."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Response
@@ -25,6 +25,8 @@ from rewards.users.endpoints import UserId  # and the `member` path convertor: i
 router = APIRouter(tags=["perks"])
 
 PerkId = Annotated[str, Path(min_length=1, max_length=64)]
+NO_OFFER: dict[int | str, dict[str, Any]] = {409: {"description": "No open offer of the perk, or it expired."}}
+NO_REQUEST: dict[int | str, dict[str, Any]] = {409: {"description": "The user has no request awaiting approval."}}
 
 
 @router.get("/v1/perks", response_model=PerksOut, summary="Perks with seats, waitlist and code pool")
@@ -41,7 +43,7 @@ async def get_user_perks(user_id: UserId, session: SessionDep, runtime: RuntimeD
     return await service.user_perks(session, runtime.ruleset, user_id, utcnow())
 
 
-@router.post("/v1/users/{user_id:member}/perks/{perk_id}/claim", response_model=PerkGrantOut)
+@router.post("/v1/users/{user_id:member}/perks/{perk_id}/claim", response_model=PerkGrantOut, responses=NO_OFFER)
 async def claim_perk(
     user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
 ) -> PerkGrantOut:
@@ -52,7 +54,7 @@ async def claim_perk(
     return claimed
 
 
-@router.post("/v1/users/{user_id:member}/perks/{perk_id}/decline", response_model=PerkGrantOut)
+@router.post("/v1/users/{user_id:member}/perks/{perk_id}/decline", response_model=PerkGrantOut, responses=NO_OFFER)
 async def decline_perk(
     user_id: UserId, perk_id: PerkId, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
 ) -> PerkGrantOut:
@@ -76,7 +78,7 @@ async def _decide(
     return result
 
 
-@router.post("/v1/admin/perks/{perk_id}/approve", response_model=PerkGrantOut, tags=["admin"])
+@router.post("/v1/admin/perks/{perk_id}/approve", response_model=PerkGrantOut, tags=["admin"], responses=NO_REQUEST)
 async def approve_perk(
     perk_id: PerkId, body: PerkDecisionIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin
 ) -> PerkGrantOut:
@@ -84,14 +86,23 @@ async def approve_perk(
     return await _decide("approve", perk_id, body, uow, runtime, actor_of(principal))
 
 
-@router.post("/v1/admin/perks/{perk_id}/deny", response_model=PerkGrantOut, tags=["admin"])
+@router.post("/v1/admin/perks/{perk_id}/deny", response_model=PerkGrantOut, tags=["admin"], responses=NO_REQUEST)
 async def deny_perk(
     perk_id: PerkId, body: PerkDecisionIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin
 ) -> PerkGrantOut:
     return await _decide("deny", perk_id, body, uow, runtime, actor_of(principal))
 
 
-@router.post("/v1/admin/perks/{perk_id}/grant", response_model=PerkGrantOut, status_code=201, tags=["admin"])
+@router.post(
+    "/v1/admin/perks/{perk_id}/grant",
+    response_model=PerkGrantOut,
+    status_code=201,
+    tags=["admin"],
+    responses={
+        404: {"description": "No such perk, or the user never appeared in an event."},
+        409: {"description": "The user already has the perk."},
+    },
+)
 async def grant_perk(
     perk_id: PerkId, body: PerkDecisionIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin
 ) -> PerkGrantOut:
@@ -99,7 +110,12 @@ async def grant_perk(
     return await _decide("grant", perk_id, body, uow, runtime, actor_of(principal))
 
 
-@router.post("/v1/admin/perks/{perk_id}/revoke", response_model=PerkGrantOut, tags=["admin"])
+@router.post(
+    "/v1/admin/perks/{perk_id}/revoke",
+    response_model=PerkGrantOut,
+    tags=["admin"],
+    responses={404: {"description": "No such perk, or the user has no open grant of it."}},
+)
 async def revoke_perk(
     perk_id: PerkId, body: PerkDecisionIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin
 ) -> PerkGrantOut:
@@ -121,7 +137,12 @@ async def upload_codes(
     return result
 
 
-@router.put("/v1/admin/perks/{perk_id}/seats", response_model=PerkOut, tags=["admin"])
+@router.put(
+    "/v1/admin/perks/{perk_id}/seats",
+    response_model=PerkOut,
+    tags=["admin"],
+    responses={409: {"description": "More members hold seats than that: revoke grants first."}},
+)
 async def set_seats(perk_id: PerkId, body: SeatsIn, uow: UowDep, runtime: RuntimeDep, principal: IsAdmin) -> PerkOut:
     """Change the capacity; new seats go to the waitlist at once."""
     result = await service.set_seats(uow.session, runtime.ruleset, perk_id, body.seats, actor_of(principal), utcnow())

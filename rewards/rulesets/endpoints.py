@@ -75,7 +75,7 @@ async def cancel_publish_job(
 
 
 @router.get(
-    "/v1/rulesets/{version}",
+    "/v1/rulesets/{version:int}",  # digits only: /v1/rulesets/validate is not a version (and takes POST only)
     response_model=SourceOut,
     responses={404: {"description": "No such version."}},
     summary="A version's rules file",
@@ -106,7 +106,7 @@ async def validate(body: ValidateIn, _: IsAdmin) -> ValidateOut:
     "/v1/rulesets/preview",
     max_body_size=UPLOAD_BODY_BYTES,
     response_model=PreviewOut,
-    responses=DRAFT_ERRORS,
+    responses={**DRAFT_ERRORS, 409: {"description": "No ruleset has been published yet."}},
     summary="What a draft would change, against the published ruleset",
 )
 async def preview(body: PreviewIn, session: SessionDep, _: IsAdmin) -> PreviewOut:

@@ -37,9 +37,10 @@ class MemberIdConvertor(Convertor[str]):
 class MemberProfileIdConvertor(MemberIdConvertor):
     """The id of `GET /v1/users/{id}`, which would otherwise swallow the member's sub-resources served by the
     routers after this one: a path ending in one of them is that sub-resource, never a profile (the profile of a
-    member `x/perks` is in `GET /v1/users?ids=x/perks`)."""
+    member `x/perks` is in `GET /v1/users?ids=x/perks`). So is a path ending in a sub-resource that only takes POST
+    (adjust, a perk's claim and decline): a GET there is a 405 whose `Allow` says POST, as the API document says."""
 
-    regex = r"(?s:(?!.*/(?:badges|flair\.svg|history|perks)\Z).+)"
+    regex = r"(?s:(?!.*/(?:adjust|badges|flair\.svg|history|perks|perks/[^/]+/(?:claim|decline))\Z).+)"
 
 
 register_url_convertor("member", MemberIdConvertor())
@@ -67,7 +68,7 @@ async def get_users(
     if page.etag in _etags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
     # Serialised once from the typed page, without validating it again against `response_model`.
-    return Response(page.body.model_dump_json(), media_type="application/json", headers=headers)
+    return Response(page.body, media_type="application/json", headers=headers)
 
 
 def _etags(header: str | None) -> set[str]:
@@ -77,7 +78,11 @@ def _etags(header: str | None) -> set[str]:
 @router.get(
     "/{user_id:member}/flair.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "Never named in any event."}},
+    responses={
+        200: {"content": {"image/svg+xml": {}}},
+        304: {"description": "Nothing changed since the ETag sent in If-None-Match."},
+        404: {"description": "Never named in any event."},
+    },
     summary="A small SVG badge with the user's reputation, for <img> tags",
 )
 async def get_flair(request: Request, user_id: UserId, session: SessionDep, runtime: RuntimeDep) -> Response:
@@ -94,9 +99,8 @@ async def get_flair(request: Request, user_id: UserId, session: SessionDep, runt
 )
 async def get_user(user_id: UserId, session: SessionDep, runtime: RuntimeDep, _: CanRead) -> Response:
     """Reputation, rank and progress to the next rank, badge counts and top badges, and standing of one user."""
-    profile = await service.profile(session, user_id, runtime.ruleset.spec.ranks, runtime.ruleset)
-    # Serialised once from the typed profile, without validating it again against `response_model`.
-    return Response(profile.model_dump_json(), media_type="application/json")
+    # Encoded once per change of the member, without validating it again against `response_model`.
+    return Response(await service.profile_json(session, user_id, runtime.ruleset), media_type="application/json")
 
 
 @router.get("/{user_id:member}/history", response_model=HistoryOut, responses={404: {"description": "Never named."}})

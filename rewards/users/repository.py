@@ -56,6 +56,33 @@ async def view_with_badges(
     return UserView(*rows[0][:columns]), held
 
 
+def _many_profiles(session: AsyncSession, user_ids: list[str]) -> Any:
+    return (
+        select(*USER_COLUMNS, BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.granted_at)
+        .outerjoin(BadgeAwardRow, and_(BadgeAwardRow.user_id == UserRow.user_id, badges_repository.HELD))
+        .where(one_of(session, UserRow.user_id, user_ids))
+    )
+
+
+async def views_with_badges(
+    session: AsyncSession, user_ids: list[str]
+) -> tuple[dict[str, UserView], list[tuple[str, str, str, datetime]]]:
+    """Users and their held badges in one round trip (per chunk of ids): what a page of users or of a board shows.
+    Users never named are left out, and so are their badges (a badge is only ever awarded to a named user)."""
+    found: dict[str, UserView] = {}
+    held: list[tuple[str, str, str, datetime]] = []
+    columns = len(USER_COLUMNS)
+    for batch in chunks(user_ids):
+        for row in await session.execute(_many_profiles(session, batch)):
+            user_id = row[0]
+            if user_id not in found:
+                found[user_id] = UserView(*row[:columns])
+            badge, tier, granted_at = row[columns:]
+            if badge is not None:
+                held.append((user_id, badge, tier, granted_at))
+    return found, held
+
+
 async def views(session: AsyncSession, user_ids: list[str]) -> dict[str, UserView]:
     found: dict[str, UserView] = {}
     for batch in chunks(user_ids):

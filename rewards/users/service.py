@@ -2,13 +2,13 @@
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.badges import repository as badges_repository
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import BadgeSummaryOut
 from rewards.engine.evaluate import ADJUSTMENT_TYPE
@@ -19,8 +19,9 @@ from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.templating import templates
 from rewards.users import repository
+from rewards.users.cache import Encoded, caches_of
 from rewards.users.repository import UserView
-from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut, UsersPageOut
+from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut
 
 
 def _unknown(user_id: str) -> NotFound:
@@ -73,13 +74,44 @@ async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], rulese
     return _out(user, ranks, summary, held_by_user(held).get(user_id, []))
 
 
+def _held_key(held: list[tuple[str, str, str, datetime]]) -> tuple[tuple[str, str, datetime], ...]:
+    return tuple(sorted((badge, tier, granted_at) for _, badge, tier, granted_at in held))
+
+
+def _member_json(
+    session: AsyncSession, user: UserView, held: list[tuple[str, str, str, datetime]], ruleset: Ruleset
+) -> bytes:
+    """A member as `UserOut` JSON (the profile, and an entry of a page of users), encoded once per change of the
+    member's row (all of it, not only `updated_seq`: a replay or a retroactive publish rewrites reputations under
+    the same seqs), of their held badges (a manager's grant changes no seq) or of the ruleset."""
+    caches = caches_of(session)
+    validator = (ruleset.version, user, _held_key(held))
+    found = caches.members.get(user.user_id, validator)
+    if found is None:
+        summary = badges_service.summaries(ruleset, held, [user.user_id])[user.user_id]
+        body = _out(user, ruleset.spec.ranks, summary, [(badge, tier) for _, badge, tier, _ in held])
+        found = caches.members.put(user.user_id, Encoded(validator, body.model_dump_json().encode(), ""))
+    return found.body
+
+
+async def profile_json(session: AsyncSession, user_id: str, ruleset: Ruleset) -> bytes:
+    """`GET /v1/users/{id}`: the bytes of `profile(session, user_id, ranks, ruleset)`, in one round trip."""
+    user, held = await repository.view_with_badges(session, user_id)
+    if user is None:
+        raise _unknown(user_id)
+    return _member_json(session, user, held, ruleset)
+
+
 MAX_USERS_PER_PAGE = 100
 
 
 @dataclass(frozen=True)
 class UsersPage:
-    body: UsersPageOut
+    body: bytes = field(repr=False)  # `UsersPageOut` as JSON
     etag: str
+
+
+_IDS_JSON = TypeAdapter(list[str])
 
 
 def parse_ids(raw: str) -> list[str]:
@@ -101,23 +133,22 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
     it too: a replay under other rules changes reputations without new events. Badges granted or revoked by a
     manager change no seq, so the held badges are part of the digest.
     """
-    found = await repository.views(session, user_ids)
-    held = await badges_repository.held_badges_of(session, list(found))
-    summaries = badges_service.summaries(ruleset, held, list(found))
-    badges_held = held_by_user(held)
+    found, held = await repository.views_with_badges(session, user_ids)
     newest = max((user.updated_seq for user in found.values()), default=0)
     fingerprint = "\x1f".join(user_ids) + "\x1e" + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-    ranks = ruleset.spec.ranks
+    held_by: dict[str, list[tuple[str, str, str, datetime]]] = {}
+    for row in held:
+        held_by.setdefault(row[0], []).append(row)
+    # Byte for byte what `UsersPageOut(...).model_dump_json()` gives, from each member's JSON encoded once.
+    users = b",".join(
+        _member_json(session, found[user_id], held_by.get(user_id, []), ruleset)
+        for user_id in user_ids
+        if user_id in found
+    )
+    missing = _IDS_JSON.dump_json([user_id for user_id in user_ids if user_id not in found])
     return UsersPage(
-        body=UsersPageOut(
-            users=[
-                _out(found[user_id], ranks, summaries[user_id], badges_held.get(user_id, []))
-                for user_id in user_ids
-                if user_id in found
-            ],
-            missing=[user_id for user_id in user_ids if user_id not in found],
-        ),
+        body=b'{"users":[' + users + b'],"missing":' + missing + b"}",
         etag=f'W/"{ruleset.version}-{newest}-{len(found)}-{digest}"',
     )
 
@@ -141,15 +172,29 @@ class Flair:
 
 
 async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks: list[Rank]) -> Flair:
-    user = await _user(session, user_id)
+    """Drawn once per change of the member (or of their held badges, or of the ruleset), in one round trip."""
+    user, held_rows = await repository.view_with_badges(session, user_id)
+    if user is None:
+        raise _unknown(user_id)
+    caches = caches_of(session)
+    validator = (ruleset_version, user, _held_key(held_rows))  # the whole row: see `_member_json`
+    found = caches.flair.get(user_id, validator)
+    if found is None:
+        svg = _flair_svg(user, [(badge, tier) for _, badge, tier, _ in held_rows], ranks)
+        etag = f'W/"flair-{ruleset_version}-{user.updated_seq}"'
+        found = caches.flair.put(user_id, Encoded(validator, svg.encode(), etag))
+    return Flair(svg=found.body.decode(), etag=found.etag)
+
+
+def _flair_svg(user: UserView, held: list[tuple[str, str]], ranks: list[Rank]) -> str:
+    user_id = user.user_id
     name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
-    held = held_by_user(await badges_repository.held_badges_of(session, [user_id])).get(user_id, [])
     rank = standing(ranks, user.reputation, held).rank
     reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
     # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
     name_width = 12 + 7 * len(name)
     width = name_width + 12 + 7 * len(reputation)
-    svg = templates.get_template("flair.svg").render(
+    return templates.get_template("flair.svg").render(
         name=name,
         reputation=reputation,
         name_width=name_width,
@@ -157,7 +202,6 @@ async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks
         background="#9e9e9e" if user.suspended else "#0b57d0",
         label=f"{user_id}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else ""),
     )
-    return Flair(svg=svg, etag=f'W/"flair-{ruleset_version}-{user.updated_seq}"')
 
 
 ADJUSTMENT_SOURCE = "rewards:admin"
