@@ -112,11 +112,18 @@ async def fold_deltas(session: AsyncSession) -> int:
     return int(status.split()[-1])
 
 
-async def clear_scores(session: AsyncSession) -> None:
-    """Empty the boards, deltas included (under the fold lock, so that no fold adds old deltas afterwards)."""
+async def clear_scores(session: AsyncSession, *, truncate: bool = False) -> None:
+    """Empty the boards, deltas included (under the fold lock, so that no fold adds old deltas afterwards).
+
+    `truncate` (PostgreSQL, a replay's last step): TRUNCATE instead of DELETE, so that the rows written next need
+    not step over the old ones' dead index entries; readers of the boards in the database then wait for the
+    transaction's commit, seconds away at the end of a replay."""
     if dialect_name(session) == "postgresql":
         connection = await asyncpg_connection(session)
         await connection.execute("SELECT pg_advisory_xact_lock($1)", FOLD_LOCK_KEY)
+        if truncate:
+            await connection.execute("TRUNCATE leaderboard_scores, leaderboard_deltas")
+            return
         await session.execute(delete(leaderboard_deltas))
     await session.execute(delete(Score))
 
@@ -236,9 +243,9 @@ async def _rebuild_counter_board_postgres(session: AsyncSession, board: BoardSpe
     return await _insert_periods_postgres(await asyncpg_connection(session), board, daily, score.counter, score.scope)
 
 
-async def rebuild_scores(session: AsyncSession, boards: Sequence[BoardSpec]) -> int:
+async def rebuild_scores(session: AsyncSession, boards: Sequence[BoardSpec], *, truncate: bool = False) -> int:
     """Recompute every board's scores from the ledger (and the counted awards); the number of rows written."""
-    await clear_scores(session)
+    await clear_scores(session, truncate=truncate)
     written = 0
     for board in boards:
         if dialect_name(session) == "postgresql":

@@ -134,7 +134,7 @@ async def rebuild_after_replay(session: AsyncSession, ruleset: Ruleset, applied_
     (`mirror_batch` marks it so)."""
     boards = ruleset.spec.leaderboards
     synced, _ = await repository.get_sync(session)
-    await repository.rebuild_scores(session, boards)
+    await repository.rebuild_scores(session, boards, truncate=True)
     await repository.set_sync(session, applied_through, boards_digest(boards))
     session.info[PENDING] = PendingMirror(synced, applied_through, rebuilt=True)
 
