@@ -32,7 +32,7 @@ from rewards.pages import router as pages_router
 from rewards.periodic import periodic_jobs, run_forever
 from rewards.perks.endpoints import router as perks_router
 from rewards.rulesets.endpoints import router as rulesets_router
-from rewards.security_headers import SecurityHeaders
+from rewards.security_headers import SecurityHeaders, headers_for
 from rewards.users.endpoints import router as users_router
 from rewards.web.endpoints import install as install_web_pages
 from rewards.web.render import invalid_request_page, not_found_page, wants_page
@@ -162,9 +162,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=error)
-        return _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
+        response = _error(500, "internal error: this is a bug in the rewards engine, and it has been logged")
+        # Starlette answers an unhandled error from outside every middleware: the headers are added here.
+        response.headers.update(headers_for(request.url.path, "application/json"))
+        return response
 
 
 def _allowed_methods(request: Request) -> str:

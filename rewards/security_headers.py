@@ -20,6 +20,16 @@ DOCS_PATHS = ("/docs", "/redoc")
 RESOURCE_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
+def headers_for(path: str, content_type: str) -> dict[str, str]:
+    """The headers an answer of this type at this path carries."""
+    page = content_type.startswith("text/html")
+    policy = (DOCS_POLICY if path.startswith(DOCS_PATHS) else PAGE_POLICY) if page else RESOURCE_POLICY
+    found = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    if page:
+        found["X-Frame-Options"] = "DENY"  # frame-ancestors for older browsers
+    return found
+
+
 class SecurityHeaders:
     """Pure ASGI, so streamed bodies pass through untouched: only the start of each response is changed."""
 
@@ -30,18 +40,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith(DOCS_PATHS)
+        path = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                page = headers.get("content-type", "").startswith("text/html")
-                policy = (DOCS_POLICY if docs else PAGE_POLICY) if page else RESOURCE_POLICY
-                headers.setdefault("Content-Security-Policy", policy)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "same-origin")
-                if page:
-                    headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
+                for name, value in headers_for(path, headers.get("content-type", "")).items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

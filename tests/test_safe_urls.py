@@ -4,6 +4,7 @@ the security headers (a Content-Security-Policy the pages work under, nosniff, a
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from rewards import PROJECT_ROOT
@@ -179,3 +180,25 @@ async def test_pages_json_and_the_flair_carry_the_security_headers(api: Api) -> 
     docs = await api.client.get("/docs")
     assert docs.status_code == 200 and docs.headers["content-security-policy"] == DOCS_POLICY
     _assert_common_headers(docs.headers)
+
+
+async def test_an_unexpected_error_answers_json_with_the_security_headers_too(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starlette answers an unhandled error from outside every middleware: the handler adds the headers itself."""
+    from rewards.users import service as users_service
+
+    async def broken(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(users_service, "profile_json", broken)
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://rewards.test", headers=api.client.headers
+    ) as client:
+        response = await client.get("/v1/users/expert")
+    assert response.status_code == 500
+    assert response.json()["error"].startswith("internal error")
+    assert response.headers["content-security-policy"] == RESOURCE_POLICY
+    _assert_common_headers(response.headers)
