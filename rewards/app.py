@@ -112,7 +112,10 @@ def _error(status_code: int, message: str, detail: Any = None) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RewardsError)
     async def rewards_error(_request: Request, error: RewardsError) -> JSONResponse:
-        return _error(error.status_code, error.message, error.detail)
+        response = _error(error.status_code, error.message, error.detail)
+        if error.status_code == 401:  # RFC 9110: a 401 names the scheme the client should use
+            response.headers["WWW-Authenticate"] = 'Bearer realm="rewards"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:

@@ -107,6 +107,8 @@ async def test_the_operations_that_declare_a_key_are_the_ones_that_need_it(api: 
         answer = await api.client.request(method, url, headers={"Authorization": ""})
         if (answer.status_code == 401) != ("security" in operation):
             wrong.append(f"{method} {path}: {answer.status_code}, security {operation.get('security')}")
+        if answer.status_code == 401 and answer.headers.get("www-authenticate") != 'Bearer realm="rewards"':
+            wrong.append(f"{method} {path}: a 401 without WWW-Authenticate")  # RFC 9110 asks for one
     assert not wrong, wrong
 
 
