@@ -147,9 +147,15 @@ class AddressPolicy:
     setting: str = ALLOWED_NETWORKS_SETTING
 
     def allows(self, address: Address) -> bool:
+        """In a listed network; a cloud metadata address only when listed as itself (`169.254.169.254`), never
+        because a wider network holds it (allowing `169.254.0.0/16` for a device must not open the metadata
+        service, which hands out the machine's credentials)."""
         candidates = [address] + [inner for inner in [embedded_ipv4(address)] if inner is not None]
+        metadata = any(candidate in METADATA_ADDRESSES for candidate in candidates)
         return any(
-            candidate.version == network.version and candidate in network
+            candidate.version == network.version
+            and candidate in network
+            and (not metadata or network.num_addresses == 1)
             for candidate in candidates
             for network in self.allowed
         )
