@@ -126,6 +126,22 @@ async def measure(
     return result
 
 
+async def start_api(workers: int = 1) -> asyncio.subprocess.Process:
+    """The API in production mode (the bench's database and Redis) on PORT, `workers` uvicorn processes."""
+    env = {
+        **os.environ,
+        "REWARDS_DATABASE_URL": DATABASE_URL,
+        "REWARDS_REDIS_URL": REDIS_URL,
+        "REWARDS_ENVIRONMENT": "development",
+    }
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(PORT)),
+        *("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+
+
 async def wait_ready(client: httpx.AsyncClient) -> None:
     for _ in range(300):
         try:
@@ -155,18 +171,7 @@ async def run_size(users: int, requests: int, concurrency: int, seed: int) -> di
     finally:
         await applier.stop()
 
-    env = {
-        **os.environ,
-        "REWARDS_DATABASE_URL": DATABASE_URL,
-        "REWARDS_REDIS_URL": REDIS_URL,
-        "REWARDS_ENVIRONMENT": "development",
-    }
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(PORT)),
-        *("--log-level", "warning", "--no-access-log"),
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
+    server = await start_api()
     rng = random.Random(seed + 1)
     try:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

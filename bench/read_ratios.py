@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import random
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,8 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.leaderboards import DATABASE_URL, PORT, REDIS_URL, fill, measure, recreate, wait_ready
-from rewards import PROJECT_ROOT
+from bench.leaderboards import DATABASE_URL, PORT, REDIS_URL, fill, measure, recreate, start_api, wait_ready
 from rewards.apply.applier import Applier
 from rewards.auth.service import Scope, create_key
 from rewards.config import Settings
@@ -54,18 +52,7 @@ async def prepare(users: int, seed: int) -> tuple[dict[str, Any], str]:
 
 async def run(users: int, requests: int, concurrency: int, workers: int, seed: int) -> dict[str, Any]:
     figures, key = await prepare(users, seed)
-    env = {
-        **os.environ,
-        "REWARDS_DATABASE_URL": DATABASE_URL,
-        "REWARDS_REDIS_URL": REDIS_URL,
-        "REWARDS_ENVIRONMENT": "development",
-    }
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "uvicorn", "rewards.app:create_app", "--factory", "--port", str(PORT)),
-        *("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
-        env=env,
-        cwd=PROJECT_ROOT,
-    )
+    server = await start_api(workers)
     rng = random.Random(seed + 1)
     calls: dict[str, Callable[[], str]] = {
         "health": lambda: "/v1/health",

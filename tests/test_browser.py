@@ -6,7 +6,6 @@
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import jwt
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
+from bench.bench_end_to_end import free_port
 from rewards import PROJECT_ROOT
 from rewards.config import Settings
 from tests.conftest import open_api
@@ -63,13 +63,6 @@ def _community() -> list[dict[str, object]]:
     return events
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     if not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")):
@@ -95,7 +88,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
 async def running_server(folder: Path, database_url: str, rules: Path, **settings: str) -> AsyncIterator[Server]:
     """`rewards.app` under uvicorn in development mode (demo sign-in on), in its own process, until the block
     ends; `settings` are more `REWARDS_*` variables (`REWARDS_STAFF_USERS=...`)."""
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("REWARDS_")}
     environment.update(

@@ -3,7 +3,6 @@ refused on the next request, in every process; sign-in tokens are short-lived an
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 import jwt
 import pytest
 
+from bench.bench_end_to_end import free_port
 from rewards import PROJECT_ROOT
 from rewards.auth import repository as auth_repository
 from rewards.auth.service import Scope
@@ -187,16 +187,9 @@ async def test_a_token_in_the_address_is_used_once_and_the_browser_moves_on_to_a
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_uvicorn_s_access_log_never_shows_a_sign_in_token(tmp_path: Path) -> None:
     """A real uvicorn with its own logging set-up, as `rewards serve` runs it."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "REWARDS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'rewards.db'}",

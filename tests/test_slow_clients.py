@@ -16,18 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.bench_end_to_end import free_port
 from rewards import PROJECT_ROOT
 
 DEADLINE_SECONDS = 1
 BOUND_SECONDS = 10.0  # "closed before this": generous, for a loaded machine
 MAX_HEADER_BYTES = 8192
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @dataclass(frozen=True)
@@ -42,7 +36,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("slow-clients")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "REWARDS_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'serve.db'}",

@@ -77,9 +77,7 @@ async def replay(
                 await perks_service.redecide(session, ruleset, now, actor=actor, why=why)
             await perks_service.reconcile_everyone(session, ruleset, now, notify=True)
             return BatchResult(applied=applied, failed=failed, last_seq=last_seq)
-        result = await apply_events(
-            session, ruleset, events, now, state, notify=False, perks=False, boards=False, marks=False
-        )
+        result = await apply_events(session, ruleset, events, now, state, replay=True)
         if state.size() >= MAX_KEPT_OBJECTS:
             state = WorkingState()  # what it held is written: the next batches load it back as they need it
         applied += result.applied

@@ -70,9 +70,7 @@ async def prepare_batch(
     events: Sequence[EventInput],
     state: WorkingState,
     *,
-    perks: bool = True,
-    boards: bool = True,
-    marks: bool = True,
+    replay: bool = False,
 ) -> PreparedBatch:
     """Load the state `events` touch (what `state` lacks), run the engine, and take the changes out as rows.
 
@@ -102,9 +100,9 @@ async def prepare_batch(
     owners |= set().union(*(need.counted_subjects for need in wanted))
     await badges_repository.load_counters(session, state, owners)
     await badges_repository.load_recognition(session, state, users)
-    # Ranks and perks are decided event by event (rewards.engine.marks): note where each user stands.
-    # `marks=False` (a replay): no rank notices either, which a replay would only store as suppressed.
-    marker = Marker(ruleset, perks=perks) if marks or perks else None
+    # Ranks and perks are decided event by event (rewards.engine.marks): note where each user stands. Not in a
+    # replay (`replay`), which decides perks once at its end and would only store rank notices as suppressed.
+    marker = None if replay else Marker(ruleset, perks=True)
     if marker is not None and events:
         marker.note(state, users, events[0].time)
 
@@ -134,10 +132,10 @@ async def prepare_batch(
 
     # The rows are taken before the state forgets its changes.
     ledger = ledger_repository.changes(state)
-    board_changes = leaderboards.board_changes(ruleset, state) if boards else leaderboards.BoardChanges([], [])
+    board_changes = leaderboards.BoardChanges([], []) if replay else leaderboards.board_changes(ruleset, state)
     recognition = badges_repository.changes(state)
     notices = list(state.notices)
-    perk_candidates = perks_service.batch_candidates(ruleset, state) if perks else None
+    perk_candidates = None if replay else perks_service.batch_candidates(ruleset, state)
     return PreparedBatch(
         ruleset_version=ruleset.version,
         events=list(events),
@@ -158,16 +156,16 @@ async def write_batch(
     prepared: PreparedBatch,
     now: datetime,
     *,
-    notify: bool = True,
-    boards: bool = True,
+    replay: bool = False,
 ) -> BatchResult:
     """Write a prepared batch. Badges awarded, ranks changed... go to the outbox in the same transaction; with
-    `notify=False` (a replay) they are kept there as suppressed, never delivered. Then perk eligibility is
+    `replay` they are kept there as suppressed, never delivered. Then perk eligibility is
     re-checked for the users the batch changed (not during a replay, which checks once at the end). With
-    `boards=False` (a replay) no board deltas are recorded: the replay rebuilds the boards once at its end."""
+    `replay`, no board deltas are recorded: the replay rebuilds the boards once at its end."""
+    notify = not replay
     events = prepared.events
     await ledger_repository.save_changes(session, prepared.ledger)
-    if events and boards:
+    if events and not replay:
         await leaderboards.record_batch(session, ruleset, events[0].seq, events[-1].seq, prepared.boards)
     await badges_repository.save(session, prepared.recognition)
     notified = await outbox.record(
@@ -190,10 +188,7 @@ async def apply_events(
     now: datetime,
     state: WorkingState,
     *,
-    notify: bool = True,
-    perks: bool = True,
-    boards: bool = True,
-    marks: bool = True,
+    replay: bool = False,
 ) -> BatchResult:
     """Apply events in order: prepare a batch (load, compute), then write it, until every event is written (a
     batch ends early where perks must be decided). The caller commits; `state` may be kept for the next events
@@ -202,9 +197,9 @@ async def apply_events(
     last_seq = 0
     remaining = list(events)
     while remaining:
-        prepared = await prepare_batch(session, ruleset, remaining, state, perks=perks, boards=boards, marks=marks)
+        prepared = await prepare_batch(session, ruleset, remaining, state, replay=replay)
         state.drop_awards(prepared.undone_awards)  # no load runs before the commit: they can go now
-        result = await write_batch(session, ruleset, prepared, now, notify=notify, boards=boards)
+        result = await write_batch(session, ruleset, prepared, now, replay=replay)
         applied, failed, notified = applied + result.applied, failed + result.failed, notified + result.notified
         last_seq = result.last_seq
         remaining = prepared.rest
