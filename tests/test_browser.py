@@ -1,6 +1,6 @@
 """The pages in a real browser: headless Chromium (Playwright) against a real uvicorn server on a temp SQLite file.
 
-`REWARDS_SCREENSHOTS=1` also saves the main pages to docs/screenshots/ (the README shows them).
+`REWARDS_SCREENSHOTS=1` also saves the main pages to docs/screenshots/ (docs/pages.md shows them).
 """
 
 import asyncio

@@ -1,5 +1,5 @@
 """The rules console in a real browser: a manager edits a rule, sees the preview's differences and publishes it
-"from now on". `REWARDS_SCREENSHOTS=1` saves docs/screenshots/rules-preview.png (the README shows it)."""
+"from now on". `REWARDS_SCREENSHOTS=1` saves docs/screenshots/rules-preview.png (docs/rules.md shows it)."""
 
 from pathlib import Path
 
