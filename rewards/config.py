@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rewards.inputs import MAX_BODY_BYTES_CEILING
+from rewards.links import POST_FIELDS, PROFILE_FIELDS, Links, SourceLinks, check_template
 from rewards.outbound import parse_networks
 from rewards.resources import RULES_DIR
 
@@ -171,6 +172,58 @@ class Settings(BaseSettings):
     khoros_firehose_client_id: str | None = None
     khoros_firehose_client_secret: SecretStr | None = None
     khoros_firehose_token_seconds: int = Field(default=3600, ge=60, le=86400)
+
+    # Links out (rewards.links): where a post and a member's profile live on the forum, for ledger lines, per-post
+    # badges, the boards and the console. Placeholders: {post_id} (the id the events give, `a9`), {post_number} (its
+    # last run of digits, `9`); {user_id}, {username}. Each is an absolute http(s) address with its host written
+    # out. Discourse, Stack Exchange and Khoros sources need none (their names give their forum away); these serve
+    # the other sources, and REWARDS_SOURCE_LINKS overrides per source:
+    # `{"khoros:community.example.com": {"post": "https://community.example.com/t5/-/-/m-p/{post_id}"}}`.
+    post_url_template: str | None = None
+    profile_url_template: str | None = None
+    source_links: dict[str, dict[Literal["post", "profile"], str]] = Field(default_factory=dict)
+
+    @field_validator("post_url_template")
+    @classmethod
+    def _post_template(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else check_template(value.strip(), POST_FIELDS)
+
+    @field_validator("profile_url_template")
+    @classmethod
+    def _profile_template(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else check_template(value.strip(), PROFILE_FIELDS)
+
+    @field_validator("source_links")
+    @classmethod
+    def _source_templates(
+        cls, value: dict[str, dict[Literal["post", "profile"], str]]
+    ) -> dict[str, dict[Literal["post", "profile"], str]]:
+        for templates in value.values():
+            for kind, template in templates.items():
+                check_template(template, POST_FIELDS if kind == "post" else PROFILE_FIELDS)
+        return value
+
+    @property
+    def links(self) -> Links:
+        """The templates as `rewards.links.Links`."""
+        return Links(
+            post=self.post_url_template,
+            profile=self.profile_url_template,
+            sources={
+                source: SourceLinks(post=templates.get("post"), profile=templates.get("profile"))
+                for source, templates in self.source_links.items()
+            },
+        )
+
+    # Open Badges 3.0 credentials (rewards.credentials): the RSA private key (PEM) that signs them, the same file on
+    # every server. Unset with the embedded SQLite database: one is made on first use beside the database file.
+    credentials_key_file: Path | None = None
+    # The issuer named in every credential, and on LinkedIn as the certification's organization.
+    credentials_issuer_name: str = Field(default="Community rewards", min_length=1, max_length=200)
+    credentials_issuer_url: str | None = Field(default=None, max_length=2000)  # the community's site; unset: ours
+    # Where this engine is reached (https://rewards.example.com): credentials, keys and status lists are named by
+    # addresses under it, so it must not change once credentials are out. Unset: the address of each request.
+    public_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
 
     @model_validator(mode="after")
     def _khoros_secrets(self) -> "Settings":

@@ -28,7 +28,8 @@ def upgrade() -> None:
         sa.Column("profile_url", sa.String(length=2000), nullable=True),
         sa.Column("time_zone", sa.String(length=64), nullable=True),
         sa.Column("locale", sa.String(length=35), nullable=True),
-        sa.Column("source", sa.String(length=32), nullable=False),
+        # Who wrote it last: `api`, `sso`, or an event source (`discourse:https://forum.example.com`...).
+        sa.Column("source", sa.String(length=500), nullable=False),
         # Bumped by every change: part of the validators of the encoded-once answers that show the member.
         sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from rewards.badges.schemas import BadgeSummaryOut
 
@@ -31,11 +31,23 @@ class BoardsOut(BaseModel):
 class EntryOut(BaseModel):
     rank: int = Field(description="Standard competition rank: equal scores share a rank (1, 2, 2, 4).")
     user_id: str
+    display_name: str = Field(
+        default="", description="The member's name (their profile's); their username, or the id, when none is known."
+    )
+    avatar_url: str | None = Field(default=None, description="An absolute http(s) address of the member's picture.")
+    profile_url: str | None = Field(default=None, description="The member's profile on the forum.")
     score: int
     reached_at: datetime = Field(description="When the user reached this score; among equal scores, earlier first.")
     reputation: int
     rank_title: str | None
     badges: BadgeSummaryOut = Field(description="Badge counts by tier and the top three badges.")
+
+    @model_validator(mode="after")
+    def _named(self) -> "EntryOut":
+        # A member without a profile is shown by their id (the service passes `profiles.member_fields`).
+        if not self.display_name:
+            self.display_name = self.user_id
+        return self
 
 
 class BoardPageOut(BaseModel):

@@ -67,6 +67,7 @@ from rewards.leaderboards.schemas import (
 )
 from rewards.perks import service as perks_service
 from rewards.runtime import Runtime, holder_name
+from rewards.users import profiles
 from rewards.users import repository as users_repository
 from rewards.users.cache import Encoded, caches_of
 from rewards.users.repository import UserView
@@ -274,6 +275,7 @@ def _entries(
             EntryOut(
                 rank=row.rank,
                 user_id=row.user_id,
+                **profiles.member_fields(row.user_id, None if user is None else user.profile),
                 score=row.score,
                 reached_at=row.reached_at,
                 reputation=reputation,

@@ -1,4 +1,4 @@
-"""HTTP API for users: profile and reputation history."""
+"""HTTP API for users: standing, reputation history, flair, and the member's profile (how they are shown)."""
 
 from typing import Annotated
 
@@ -7,11 +7,12 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from rewards.apply.ingest import ingest
 from rewards.db import unit_of_work
-from rewards.deps import ApplierDep, CanRead, IsAdmin, RuntimeDep, SessionDep, actor_of
+from rewards.deps import ApplierDep, CanRead, CanWriteEvents, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
+from rewards.errors import InvalidInput, NotFound
 from rewards.inputs import MAX_BIGINT
 from rewards.runtime import utcnow
-from rewards.users import service
-from rewards.users.schemas import AdjustmentIn, AdjustmentOut, HistoryOut, UserOut, UsersPageOut
+from rewards.users import profiles, service
+from rewards.users.schemas import AdjustmentIn, AdjustmentOut, HistoryOut, ProfileIn, ProfileOut, UserOut, UsersPageOut
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -40,7 +41,7 @@ class MemberProfileIdConvertor(MemberIdConvertor):
     member `x/perks` is in `GET /v1/users?ids=x/perks`). So is a path ending in a sub-resource that only takes POST
     (adjust, a perk's claim and decline): a GET there is a 405 whose `Allow` says POST, as the API document says."""
 
-    regex = r"(?s:(?!.*/(?:adjust|badges|flair\.svg|history|perks|perks/[^/]+/(?:claim|decline))\Z).+)"
+    regex = r"(?s:(?!.*/(?:adjust|badges|flair\.svg|history|perks|perks/[^/]+/(?:claim|decline)|profile)\Z).+)"
 
 
 register_url_convertor("member", MemberIdConvertor())
@@ -81,12 +82,12 @@ def _etags(header: str | None) -> set[str]:
     responses={
         200: {"content": {"image/svg+xml": {}}},
         304: {"description": "Nothing changed since the ETag sent in If-None-Match."},
-        404: {"description": "Never named in any event."},
     },
-    summary="A small SVG badge with the user's reputation, for <img> tags",
+    summary="A small SVG badge with the user's name and reputation, for <img> tags",
 )
 async def get_flair(request: Request, user_id: UserId, session: SessionDep, runtime: RuntimeDep) -> Response:
-    """Public (an `<img>` cannot send a key) and cacheable for five minutes."""
+    """Public (an `<img>` cannot send a key) and cacheable for five minutes. A member no event has named yet gets a
+    neutral "new member" flair (200), never a broken image beside their first post."""
     flair = await service.flair(session, user_id, runtime.ruleset.version, runtime.ruleset.spec.ranks)
     headers = {"ETag": flair.etag, "Cache-Control": FLAIR_CACHE_CONTROL}
     if flair.etag in _etags(request.headers.get("if-none-match")):
@@ -108,11 +109,54 @@ async def get_history(
     user_id: UserId,
     session: SessionDep,
     _: CanRead,
+    runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="`next_before` of the previous page.")] = None,
 ) -> HistoryOut:
-    """The user's ledger, newest first, each change with its reason in words: `+10 upvote on answer a9`."""
-    return await service.history(session, user_id, before=before, limit=limit)
+    """The user's ledger, newest first, each change with its reason in words (`+10 upvote on answer a9`) and,
+    when its source has a URL template, a link to the post it is about."""
+    return await service.history(session, user_id, before=before, limit=limit, links=runtime.settings.links)
+
+
+@router.put("/{user_id:member}/profile", response_model=ProfileOut, summary="Set how a member is shown")
+async def put_profile(
+    user_id: UserId, body: ProfileIn, uow: UowDep, runtime: RuntimeDep, _: CanWriteEvents
+) -> ProfileOut:
+    """The forum's word on a member's display name, username, avatar, profile link, time zone and locale (a key
+    with `events:write`, as for events). The profile becomes what the body says; a member no event has named yet
+    may have one. Pages and answers show it at once: their cached copies are keyed on the profile's version."""
+    made = profiles.change(user_id, profiles.API_SOURCE, **body.model_dump(), whole=True)
+    if made is None:
+        raise InvalidInput("a user id is 1 to 200 characters, without NUL")
+    await profiles.upsert(uow.session, [made], utcnow(), runtime.settings.links)
+    await uow.session.flush()
+    return await service.stored_profile(uow.session, user_id)
+
+
+@router.get(
+    "/{user_id:member}/profile",
+    response_model=ProfileOut,
+    responses={404: {"description": "No profile is stored for this member: they are shown by their id."}},
+    summary="How a member is shown, as stored",
+)
+async def get_profile(user_id: UserId, session: SessionDep, _: CanRead) -> ProfileOut:
+    """The stored profile, with who wrote it last (`source`) and its `version`."""
+    return await service.stored_profile(session, user_id)
+
+
+@router.delete(
+    "/{user_id:member}/profile",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"description": "No profile is stored for this member."}},
+    summary="Forget how a member is shown",
+)
+async def delete_profile(user_id: UserId, uow: UowDep, _: CanWriteEvents) -> Response:
+    """The forum deleted the account, or the member asked: their name, avatar and links are forgotten, and they
+    are shown by their id again. Their reputation and history stay."""
+    if not await profiles.remove(uow.session, user_id):
+        raise NotFound(f"no profile is stored for {user_id!r}")
+    return Response(status_code=204)
 
 
 @router.post("/{user_id:member}/adjust", response_model=AdjustmentOut, status_code=201, tags=["admin"])

@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from rewards.badges.schemas import BadgeSummaryOut
 from rewards.events.schemas import LedgerEntryOut
 from rewards.inputs import RequestBody
+from rewards.users.profiles import clean_locale, clean_time_zone, clean_url
 
 
 class RankOut(BaseModel):
@@ -23,8 +24,17 @@ class NextRankOut(RankOut):
     )
 
 
-class UserOut(BaseModel):
+class MemberOut(BaseModel):
+    """How a member is shown, beside the id: from the member's profile (`PUT /v1/users/{id}/profile`, SSO
+    sign-ins, Discourse deliveries, imports), else the id itself."""
+
     user_id: str
+    display_name: str = Field(description="The member's name; their username, or the id, when no name is known.")
+    avatar_url: str | None = Field(description="An absolute http(s) address of the member's picture.")
+    profile_url: str | None = Field(description="The member's profile on the forum (an absolute http(s) address).")
+
+
+class UserOut(MemberOut):
     reputation: int = Field(description="The sum of the user's ledger.")
     rank: RankOut | None = Field(description="The title the reputation earns (null if the ruleset has no ranks).")
     next_rank: NextRankOut | None = Field(description="The next title up; null at the top.")
@@ -35,10 +45,17 @@ class UserOut(BaseModel):
     badges: BadgeSummaryOut | None = Field(default=None, description="Badge counts by tier and the top three badges.")
 
 
+class HistoryEntryOut(LedgerEntryOut):
+    post_id: str | None = Field(description="The post the change is about, when its event names one.")
+    post_url: str | None = Field(
+        description="Where that post is on the forum (the source's URL template), when known: an http(s) address."
+    )
+
+
 class HistoryOut(BaseModel):
     user_id: str
     reputation: int
-    entries: list[LedgerEntryOut] = Field(description="Newest first.")
+    entries: list[HistoryEntryOut] = Field(description="Newest first.")
     next_before: int | None = Field(description="Pass as `before` for the next page; null on the last page.")
 
 
@@ -57,3 +74,47 @@ class AdjustmentOut(BaseModel):
     event_id: str = Field(description="The adjustment is an event in the log: GET /v1/events/{source}/{id}.")
     user_id: str
     reputation: int
+
+
+class ProfileIn(RequestBody):
+    """A member's profile as the forum knows it. The profile becomes what this says: a field left out is cleared
+    (and `profile_url` then comes from the URL template, when one is configured)."""
+
+    display_name: str | None = Field(default=None, max_length=200, description="Shown instead of the id.")
+    username: str | None = Field(
+        default=None, max_length=200, description="The forum handle: {username} in REWARDS_PROFILE_URL_TEMPLATE."
+    )
+    avatar_url: str | None = Field(default=None, max_length=2000, description="An absolute http(s) address.")
+    profile_url: str | None = Field(default=None, max_length=2000, description="An absolute http(s) address.")
+    time_zone: str | None = Field(default=None, max_length=64, description="An IANA time zone: `Europe/Warsaw`.")
+    locale: str | None = Field(default=None, max_length=35, description="A BCP 47 language tag: `pl`, `pt-BR`.")
+
+    @field_validator("avatar_url", "profile_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and clean_url(value) is None:
+            raise ValueError("must be an absolute http:// or https:// address, such as https://forum.example.com/u/ann")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        if value is not None and clean_time_zone(value) is None:
+            raise ValueError("must be an IANA time zone, such as Europe/Warsaw or America/New_York")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is not None and clean_locale(value) is None:
+            raise ValueError("must be a BCP 47 language tag, such as pl or pt-BR")
+        return value
+
+
+class ProfileOut(MemberOut):
+    username: str | None
+    time_zone: str | None
+    locale: str | None
+    source: str = Field(description="Who wrote it last: `api`, `sso`, or an event source (`discourse:https://...`).")
+    version: int = Field(description="Grows with every change.")
+    updated_at: datetime

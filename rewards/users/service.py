@@ -17,11 +17,20 @@ from rewards.engine.ruleset import Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
 from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
+from rewards.links import Links
 from rewards.templating import templates
-from rewards.users import repository
+from rewards.users import profiles, repository
 from rewards.users.cache import Encoded, caches_of
-from rewards.users.repository import UserView
-from rewards.users.schemas import AdjustmentIn, HistoryOut, NextRankOut, RankOut, UserOut
+from rewards.users.repository import ProfileView, UserView
+from rewards.users.schemas import (
+    AdjustmentIn,
+    HistoryEntryOut,
+    HistoryOut,
+    NextRankOut,
+    ProfileOut,
+    RankOut,
+    UserOut,
+)
 
 
 def _unknown(user_id: str) -> NotFound:
@@ -39,6 +48,7 @@ def _out(user: UserView, ranks: list[Rank], badges: BadgeSummaryOut | None = Non
     where = standing(ranks, user.reputation, held)
     return UserOut(
         user_id=user.user_id,
+        **profiles.member_fields(user.user_id, user.profile),
         reputation=user.reputation,
         rank=None if where.rank is None else RankOut(**where.rank.model_dump(include={"id", "title", "reputation"})),
         next_rank=None
@@ -131,11 +141,18 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
     Every change to a user sets its `updated_seq` to the seq of the event that made it, and seqs only grow,
     so the largest `updated_seq` among the users changes whenever one of them does. The ruleset version is in
     it too: a replay under other rules changes reputations without new events. Badges granted or revoked by a
-    manager change no seq, so the held badges are part of the digest.
+    manager change no seq, so the held badges are part of the digest, and so are the members' profiles (a name
+    or an avatar changes no seq either).
     """
     found, held = await repository.views_with_badges(session, user_ids)
     newest = max((user.updated_seq for user in found.values()), default=0)
-    fingerprint = "\x1f".join(user_ids) + "\x1e" + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
+    fingerprint = (
+        "\x1f".join(user_ids)
+        + "\x1e"
+        + "\x1f".join(sorted(f"{u}/{b}/{t}" for u, b, t, _ in held))
+        + "\x1e"
+        + "\x1f".join(_profile_stamp(user.profile) for user in found.values() if user.profile is not None)
+    )
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     held_by: dict[str, list[tuple[str, str, str, datetime]]] = {}
     for row in held:
@@ -153,16 +170,52 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
     )
 
 
-async def history(session: AsyncSession, user_id: str, *, before: int | None, limit: int) -> HistoryOut:
+def _profile_stamp(profile: ProfileView) -> str:
+    return f"{profile.user_id}/{profile.version}/{profile.updated_at.isoformat()}"
+
+
+async def history(
+    session: AsyncSession, user_id: str, *, before: int | None, limit: int, links: Links | None = None
+) -> HistoryOut:
+    """A page of the member's ledger, each line with the post it is about and, where the post's source has a URL
+    template (`links`; without it, the templates a source's name gives), where that post is on the forum."""
     user = await _user(session, user_id)
     rows = await ledger_repository.history(session, user_id, before_id=before, limit=limit + 1)
     page = rows[:limit]
+    posts = await repository.posts_of_events(session, [row.event_seq for row in page]) if page else {}
+    links = links or Links()
+    entries = []
+    for row in page:
+        source, post_id, kind = posts.get(row.event_seq, ("", None, None))
+        entry = entry_out(row)
+        post_url = links.post_url(source, post_id, kind) if post_id else None
+        entries.append(HistoryEntryOut(**entry.model_dump(), post_id=post_id, post_url=post_url))
     return HistoryOut(
         user_id=user_id,
         reputation=user.reputation,
-        entries=[entry_out(row) for row in page],
+        entries=entries,
         next_before=page[-1].id if len(rows) > limit else None,
     )
+
+
+def profile_out(user_id: str, profile: ProfileView) -> ProfileOut:
+    return ProfileOut(
+        user_id=user_id,
+        **profiles.member_fields(user_id, profile),
+        username=profile.username,
+        time_zone=profile.time_zone,
+        locale=profile.locale,
+        source=profile.source,
+        version=profile.version,
+        updated_at=profile.updated_at,
+    )
+
+
+async def stored_profile(session: AsyncSession, user_id: str) -> ProfileOut:
+    found = await profiles.stored(session, user_id)
+    if found is None:
+        raise NotFound(f"no profile is stored for {user_id!r}: it is shown by its id")
+    return profile_out(user_id, found)
 
 
 @dataclass(frozen=True)
@@ -171,37 +224,52 @@ class Flair:
     etag: str
 
 
+NEW_MEMBER = "new member"
+
+
 async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks: list[Rank]) -> Flair:
-    """Drawn once per change of the member (or of their held badges, or of the ruleset), in one round trip."""
+    """Drawn once per change of the member (their row, profile or held badges, or the ruleset), in one round trip
+    (two for a member no event has named: their flair is a neutral "new member" one, never a broken image beside
+    a newcomer's first post). The ETag is the drawing's own digest, so it changes whenever the drawing does."""
     user, held_rows = await repository.view_with_badges(session, user_id)
-    if user is None:
-        raise _unknown(user_id)
+    profile = user.profile if user is not None else await profiles.stored(session, user_id)
     caches = caches_of(session)
-    validator = (ruleset_version, user, _held_key(held_rows))  # the whole row: see `_member_json`
+    # The whole row: see `_member_json`.
+    validator = (ruleset_version, user, _held_key(held_rows)) if user is not None else (None, profile)
     found = caches.flair.get(user_id, validator)
     if found is None:
-        svg = _flair_svg(user, [(badge, tier) for _, badge, tier, _ in held_rows], ranks)
-        etag = f'W/"flair-{ruleset_version}-{user.updated_seq}"'
+        name = profiles.display_name(user_id, profile)
+        if user is None:
+            svg = _new_member_svg(name)
+        else:
+            svg = _flair_svg(user, name, [(badge, tier) for _, badge, tier, _ in held_rows], ranks)
+        etag = f'W/"flair-{hashlib.sha256(svg.encode()).hexdigest()[:20]}"'
         found = caches.flair.put(user_id, Encoded(validator, svg.encode(), etag))
     return Flair(svg=found.body.decode(), etag=found.etag)
 
 
-def _flair_svg(user: UserView, held: list[tuple[str, str]], ranks: list[Rank]) -> str:
-    user_id = user.user_id
-    name = user_id if len(user_id) <= 24 else user_id[:23] + "…"
-    rank = standing(ranks, user.reputation, held).rank
-    reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
+def _shortened(name: str) -> str:
+    return name if len(name) <= 24 else name[:23] + "…"
+
+
+def _drawn(name: str, value: str, background: str, label: str) -> str:
     # Verdana 11px averages about 7 px a character; the badge only has to be roughly right.
     name_width = 12 + 7 * len(name)
-    width = name_width + 12 + 7 * len(reputation)
+    width = name_width + 12 + 7 * len(value)
     return templates.get_template("flair.svg").render(
-        name=name,
-        reputation=reputation,
-        name_width=name_width,
-        width=width,
-        background="#9e9e9e" if user.suspended else "#0b57d0",
-        label=f"{user_id}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else ""),
+        name=name, reputation=value, name_width=name_width, width=width, background=background, label=label
     )
+
+
+def _flair_svg(user: UserView, shown: str, held: list[tuple[str, str]], ranks: list[Rank]) -> str:
+    rank = standing(ranks, user.reputation, held).rank
+    reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
+    label = f"{shown}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else "")
+    return _drawn(_shortened(shown), reputation, "#9e9e9e" if user.suspended else "#0b57d0", label)
+
+
+def _new_member_svg(shown: str) -> str:
+    return _drawn(_shortened(shown), NEW_MEMBER, "#5f6368", f"{shown}: {NEW_MEMBER}")
 
 
 ADJUSTMENT_SOURCE = "rewards:admin"
