@@ -1,4 +1,4 @@
-"""The console's operations pages (perks, actions on a member, the programme dashboard, the audit log) and the
+"""The console's operations pages (perks, actions on a member, the audit log) and the
 public leaderboards page.
 
 Every action goes through the domain's own service with the signed-in manager as the actor (`user:<id>`), so it
@@ -25,7 +25,7 @@ from rewards.audit import service as audit
 from rewards.audit.schemas import AuditPageOut
 from rewards.auth import service as auth
 from rewards.badges import service as badges
-from rewards.badges.schemas import BadgeOut, GrantBadgeIn, RevokeBadgeIn
+from rewards.badges.schemas import GrantBadgeIn, RevokeBadgeIn
 from rewards.db import unit_of_work
 from rewards.deps import ApplierDep, RuntimeDep, SessionDep
 from rewards.engine.boards import PERIODS, Period, period_end, period_key, previous_key
@@ -43,8 +43,7 @@ from rewards.perks.schemas import PerkOut
 from rewards.runtime import Runtime, utcnow
 from rewards.users import service as users
 from rewards.users.schemas import AdjustmentIn
-from rewards.web import dashboard, dashboard_repository, service
-from rewards.web.dashboard import BarChart, DateRange, RangeRefused, SupportFigures
+from rewards.web import service
 from rewards.web.endpoints import ManagerDep, csrf_protected
 from rewards.web.i18n import N_
 from rewards.web.render import PageError, render
@@ -459,66 +458,6 @@ async def end_sessions(
         return await _person_refused(request, session, runtime, user_id, "sessions-end", error, {"reason": reason})
     forms = service.person_forms(runtime.ruleset)
     return render(request, "web/person.html", page=page, forms=forms, sessions_ended=True)
-
-
-# -- the programme dashboard --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProgrammeFigures:
-    period: DateRange
-    per_day: list[tuple[date, int]]
-    chart: BarChart
-    support: SupportFigures
-    perks: list[tuple[str, dashboard_repository.PerkActivity]]
-    badges: list[BadgeOut]
-    staff: int
-
-    @property
-    def events(self) -> int:
-        return sum(count for _, count in self.per_day)
-
-
-async def programme_figures(session: AsyncSession, runtime: Runtime, period: DateRange) -> ProgrammeFigures:
-    per_day = dashboard.per_day(await dashboard_repository.events_per_day(session, period.start, period.end), period)
-    staff = runtime.settings.staff_user_ids
-    tally = dashboard.SupportTally(period, staff)
-    since = min(period.start, period.active_since)
-    async for event in dashboard_repository.log_events(session, dashboard.SUPPORT_TYPES, since, period.end):
-        tally.add(event)
-    names = {perk.id: perk.name for perk in runtime.ruleset.spec.perks}
-    activity = await dashboard_repository.perk_activity(session, period.start, period.end)
-    return ProgrammeFigures(
-        period=period,
-        per_day=per_day,
-        chart=dashboard.bar_chart(per_day),
-        support=tally.figures(),
-        perks=[(names.get(row.perk_id, row.perk_id), row) for row in activity],
-        badges=(await badges.catalogue(session, runtime.ruleset)).badges,
-        staff=len(staff),
-    )
-
-
-@router.get("/admin/dashboard", response_class=HTMLResponse)
-async def dashboard_page(
-    request: Request,
-    _: ManagerDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    first: Annotated[str, Query(alias="from", max_length=10)] = "",
-    last: Annotated[str, Query(alias="to", max_length=10)] = "",
-) -> Response:
-    try:
-        period = dashboard.parse_range(first, last, utcnow().date())
-    except RangeRefused as refused:
-        error = {"message": refused.message, "params": refused.params}
-        values = {"from": first, "to": last}
-        return render(request, "web/admin/dashboard.html", status_code=400, figures=None, error=error, values=values)
-    figures = await programme_figures(session, runtime, period)
-    values = {"from": period.first.isoformat(), "to": period.last.isoformat()}
-    return render(
-        request, "web/admin/dashboard.html", figures=figures, error=None, values=values, duration=dashboard.duration
-    )
 
 
 # -- the audit log ------------------------------------------------------------------------------------------

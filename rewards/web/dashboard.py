@@ -141,6 +141,18 @@ class _Question:
     asked_at: datetime
 
 
+@dataclass(frozen=True)
+class QuestionOutcome:
+    """What became of one question asked in the range, as of the range's end: its first answer by someone other
+    than the asker, and its accepted answer (when one by someone other than the asker is accepted then)."""
+
+    asked_at: datetime
+    first_answer_at: datetime | None
+    first_answer_by: str | None
+    solved_at: datetime | None  # when the accepted answer was accepted
+    solved_by: str | None
+
+
 def _post(data: dict[str, Any]) -> dict[str, Any]:
     post = data.get("post")
     return post if isinstance(post, dict) else {}
@@ -159,9 +171,10 @@ class SupportTally:
         self.staff = staff
         self.questions: dict[str, _Question] = {}
         self.answers: dict[str, tuple[str, str, datetime]] = {}  # answer id -> question id, author, time
-        self.accepted: dict[str, tuple[str, str]] = {}  # question id -> answer id, its author
+        self.accepted: dict[str, tuple[str, str, datetime]] = {}  # question id -> answer id, its author, when
         self.removed: set[str] = set()
         self.active: set[str] = set()
+        self.answered_at: list[tuple[str, datetime]] = []  # (author, time) of every answer in the range
 
     def add(self, event: LogEvent) -> None:
         if event.time >= self.period.end:
@@ -179,40 +192,54 @@ class SupportTally:
                 return
             if event.time >= self.period.active_since:
                 self.active.add(author)
+            if event.time >= self.period.start:
+                self.answered_at.append((author, event.time))
             if question_id is not None and question_id in self.questions:
                 self.answers[post_id] = (question_id, author, event.time)
         elif event.type == "answer.accepted":
             if question_id is not None and question_id in self.questions and author is not None:
-                self.accepted[question_id] = (post_id, author)
+                self.accepted[question_id] = (post_id, author, event.time)
         elif event.type == "answer.unaccepted":
-            if question_id is not None and self.accepted.get(question_id, ("", ""))[0] == post_id:
+            if question_id is not None and self.accepted.get(question_id, ("", "", event.time))[0] == post_id:
                 del self.accepted[question_id]
         elif event.type == "post.removed":
             self.removed.add(post_id)
         elif event.type == "post.restored":
             self.removed.discard(post_id)
 
-    def figures(self) -> SupportFigures:
+    def outcomes(self) -> list[QuestionOutcome]:
+        """Every question asked in the range and not removed, in the order asked."""
         first: dict[str, tuple[datetime, str]] = {}  # question id -> its first answer's time and author
         for answer_id, (question_id, author, at) in self.answers.items():
             if answer_id in self.removed or author == self.questions[question_id].author:
                 continue
             if question_id not in first or at < first[question_id][0]:
                 first[question_id] = (at, author)
+        outcomes = []
+        for question_id, question in self.questions.items():
+            if question_id in self.removed:
+                continue
+            answer_at, answer_by = first.get(question_id, (None, None))
+            solved_at, solved_by = None, None
+            solution = self.accepted.get(question_id)
+            if solution is not None and solution[0] not in self.removed and solution[1] != question.author:
+                solved_at, solved_by = solution[2], solution[1]
+            outcomes.append(QuestionOutcome(question.asked_at, answer_at, answer_by, solved_at, solved_by))
+        return sorted(outcomes, key=lambda outcome: outcome.asked_at)
+
+    def figures(self) -> SupportFigures:
         answered = {"community": 0, "staff": 0}
         solved = {"community": 0, "staff": 0}
         waits: list[float] = []
-        counted = {qid: question for qid, question in self.questions.items() if qid not in self.removed}
-        for question_id, question in counted.items():
-            if question_id in first:
-                at, author = first[question_id]
-                answered["staff" if author in self.staff else "community"] += 1
-                waits.append(max(0.0, (at - question.asked_at).total_seconds()))
-            solution = self.accepted.get(question_id)
-            if solution is not None and solution[0] not in self.removed and solution[1] != question.author:
-                solved["staff" if solution[1] in self.staff else "community"] += 1
+        outcomes = self.outcomes()
+        for outcome in outcomes:
+            if outcome.first_answer_at is not None and outcome.first_answer_by is not None:
+                answered["staff" if outcome.first_answer_by in self.staff else "community"] += 1
+                waits.append(max(0.0, (outcome.first_answer_at - outcome.asked_at).total_seconds()))
+            if outcome.solved_by is not None:
+                solved["staff" if outcome.solved_by in self.staff else "community"] += 1
         return SupportFigures(
-            questions=len(counted),
+            questions=len(outcomes),
             answered_by_community=answered["community"],
             answered_by_staff=answered["staff"],
             solved_by_community=solved["community"],
@@ -221,6 +248,13 @@ class SupportTally:
             active_staff=len(self.active & self.staff),
             first_answer_seconds=waits,
         )
+
+
+def answered_by(event: LogEvent) -> str | None:
+    """The author of an `answer.posted` event (None for any other event or a malformed one)."""
+    if event.type != "answer.posted":
+        return None
+    return _text(_post(event.data).get("author"))
 
 
 def support(events: Iterable[LogEvent], period: DateRange, staff: frozenset[str]) -> SupportFigures:

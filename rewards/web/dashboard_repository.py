@@ -14,10 +14,13 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.badges.models import BadgeAwardRow
 from rewards.events.models import StoredEvent
+from rewards.ledger.models import CounterRow
 from rewards.perks.models import PerkGrantRow
 from rewards.sql import dialect_name
-from rewards.web.dashboard import LogEvent
+from rewards.users.models import UserRow
+from rewards.web.dashboard import LogEvent, answered_by
 
 STREAM_ROWS = 1000
 
@@ -93,3 +96,71 @@ async def perk_activity(session: AsyncSession, start: datetime, end: datetime) -
         .order_by(PerkGrantRow.perk_id)
     )
     return [PerkActivity(perk_id, int(o or 0), int(c or 0), int(h or 0)) for perk_id, o, c, h in rows]
+
+
+# -- the proof that the programme works (rewards/web/dashboard_trends.py) ------------------------------------
+
+
+async def newest_event_time(session: AsyncSession) -> datetime | None:
+    """When the newest event in the log happened: where the dashboard's default range ends."""
+    return (await session.execute(select(func.max(StoredEvent.time)))).scalar_one_or_none()
+
+
+async def first_badge_awards(session: AsyncSession) -> dict[tuple[str, str], dict[str, datetime]]:
+    """Per (badge, tier) held now: each holder's first award of it (post badges are awarded once per post)."""
+    rows = await session.execute(
+        select(BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.user_id, func.min(BadgeAwardRow.granted_at))
+        .where(BadgeAwardRow.revoked_at.is_(None))
+        .group_by(BadgeAwardRow.badge_id, BadgeAwardRow.tier, BadgeAwardRow.user_id)
+    )
+    awards: dict[tuple[str, str], dict[str, datetime]] = {}
+    for badge_id, tier, user_id, granted_at in rows:
+        awards.setdefault((badge_id, tier), {})[user_id] = granted_at
+    return awards
+
+
+async def counter_values(session: AsyncSession, counter_id: str, scope: str, at_least: int) -> dict[str, int]:
+    """Members whose per-user counter (in `scope`, "" for the total) is at least `at_least`."""
+    rows = await session.execute(
+        select(CounterRow.owner, CounterRow.value).where(
+            CounterRow.counter_id == counter_id, CounterRow.scope == scope, CounterRow.value >= at_least
+        )
+    )
+    return {owner: int(value) for owner, value in rows}
+
+
+async def reputations(session: AsyncSession, at_least: int) -> dict[str, int]:
+    rows = await session.execute(select(UserRow.user_id, UserRow.reputation).where(UserRow.reputation >= at_least))
+    return {user_id: int(reputation) for user_id, reputation in rows}
+
+
+@dataclass(frozen=True)
+class PerkMembers:
+    active_since: dict[str, datetime]  # each member who had the perk active: the first time
+    queued: dict[str, datetime]  # each member ever queued for it (offered, waitlisted...): the first time
+
+
+async def perk_members(session: AsyncSession) -> dict[str, PerkMembers]:
+    rows = await session.execute(
+        select(
+            PerkGrantRow.perk_id,
+            PerkGrantRow.user_id,
+            func.min(PerkGrantRow.activated_at),
+            func.min(PerkGrantRow.queued_at),
+        ).group_by(PerkGrantRow.perk_id, PerkGrantRow.user_id)
+    )
+    perks: dict[str, PerkMembers] = {}
+    for perk_id, user_id, activated_at, queued_at in rows:
+        members = perks.setdefault(perk_id, PerkMembers({}, {}))
+        if activated_at is not None:
+            members.active_since[user_id] = activated_at
+        members.queued[user_id] = queued_at
+    return perks
+
+
+async def answers_posted(session: AsyncSession, start: datetime, end: datetime) -> AsyncIterator[tuple[str, datetime]]:
+    """(author, time) of the answers posted in [start, end), in log order."""
+    async for event in log_events(session, ("answer.posted",), start, end):
+        author = answered_by(event)
+        if author is not None:
+            yield author, event.time

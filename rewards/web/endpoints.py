@@ -83,6 +83,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(importlib.import_module("rewards.web.console_rules").router)  # it imports this module
     app.include_router(importlib.import_module("rewards.web.console_ops").router)  # it imports this module
+    app.include_router(importlib.import_module("rewards.web.dashboard_pages").router)  # it imports this module
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
 
