@@ -21,6 +21,8 @@ from rewards.badges.endpoints import router as badges_router
 from rewards.body_limits import JsonTooLarge, too_large_message
 from rewards.config import Settings, get_settings
 from rewards.connectors.endpoints import router as connectors_router
+from rewards.credentials.endpoints import pages as credential_pages
+from rewards.credentials.endpoints import router as credentials_router
 from rewards.db import lock_wait_ended
 from rewards.deps import refuse_nul
 from rewards.errors import RewardsError
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(webhooks_router)
     app.include_router(rulesets_router)
+    app.include_router(credentials_router)
+    app.include_router(credential_pages)  # the verification page, and a member's downloads under /me
     # Every body is counted as it arrives, before it is parsed or the key checked; routes that take more declare
     # it (rewards.inputs). The limiter's own refusals are made JSON outside it (rewards.body_limits).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)

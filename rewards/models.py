@@ -4,6 +4,7 @@ from rewards.audit.models import AuditRow
 from rewards.auth.models import ApiKeyRow, SessionGenerationRow
 from rewards.badges.models import BadgeAwardRow
 from rewards.connectors.models import ConnectorStateRow
+from rewards.credentials.models import BadgeCredentialRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.leaderboards.models import (
     LeaderboardPeriodClosure,
@@ -24,6 +25,7 @@ __all__ = [
     "AuditRow",
     "AwardRow",
     "BadgeAwardRow",
+    "BadgeCredentialRow",
     "Base",
     "CapBucketRow",
     "ConnectorStateRow",
