@@ -4,9 +4,13 @@ referrer policy. Headers a route set itself are left as they are."""
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# The pages load only this site's stylesheet: no script, no inline style, no plugin. No page is meant to be framed
-# (the forum shows a member's reputation with the flair image, not by framing a page).
-PAGE_POLICY = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+# The pages load only this site's stylesheet: no script, no inline style, no plugin; images may also be members'
+# pictures from the forum (any https address: an image runs nothing). No page is meant to be framed (the forum
+# shows a member's reputation with the flair image, not by framing a page).
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' https:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 # The API reference is FastAPI's Swagger UI and ReDoc: their scripts, styles and fonts come from CDNs, Swagger UI
 # starts from an inline script, ReDoc searches in a blob: worker. They show only the service's own OpenAPI schema.
 DOCS_POLICY = (

@@ -273,7 +273,7 @@ async def test_a_manager_reaches_the_console_and_reads_a_member_s_ledger(
         await page.screenshot(path=screenshots / "admin.png", full_page=True)
 
     await page.get_by_role("link", name="People").click()
-    await page.get_by_label("User id starts with").fill("pio")
+    await page.get_by_label("Name, username or user id").fill("pio")
     await page.get_by_role("button", name="Search").click()
     await expect(page.get_by_role("table")).to_contain_text("piotr.expert")
     await page.get_by_role("link", name="piotr.expert").click()

@@ -112,7 +112,11 @@ async def test_preview_shows_the_movers_and_changes_nothing(web: Web) -> None:
     assert "The whole event log, run from an empty state" in page.text
     assert re.search(r'data-testid="events-affected">3<', page.text)
     movers = page.text[page.text.index('data-testid="movers"') :]
-    assert re.search(r"<td>piotr</td><td class=\"num\">30</td><td class=\"num\">60</td>", movers)
+    assert re.search(
+        r'<td><span class="member" data-member="piotr">.*?<a href="/admin/people/piotr">piotr</a>.*?</td>'
+        r'<td class="num">30</td><td class="num">60</td>',
+        movers,
+    )
     assert await reputation(web, "piotr") == 30  # nothing changed
     assert len(await history(web, "piotr")) == 3
 

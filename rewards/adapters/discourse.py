@@ -6,6 +6,9 @@ replies are answers (`p<post_id>`). Users are Discourse user ids, as strings.
 The fields the adapter reads are checked against the models below before anything is mapped: a delivery whose
 fields do not fit (a string where the post should be, a `null` author) becomes one `discourse.delivery.unusable`
 event that says why, rather than an error (Discourse would retry it) or a member made up from a `null`.
+
+Deliveries also say how the members they name are shown (`username`, `name`, `avatar_template` of a post's author,
+a like's giver, a topic's creator, a user event's user): `profiles` reads them, for rewards.users.profiles.
 """
 
 import hashlib
@@ -24,6 +27,9 @@ from pydantic import (
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
+
+from rewards.links import avatar_from_template, discourse_base
+from rewards.users.profiles import ProfileChange, change
 
 # Post fields that carry the post's text: not needed for rewards, and they would make events large.
 _TEXT_FIELDS = ("cooked", "raw", "excerpt")
@@ -280,3 +286,40 @@ def _type_part(event: str) -> str:
     cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "-" for ch in event.lower())
     cleaned = cleaned.strip("-_")[:60]
     return cleaned if cleaned[:1].isalpha() else f"event-{cleaned}".rstrip("-")
+
+
+# -- how the members a delivery names are shown ----------------------------------------------------------------
+
+# Where Discourse puts a member in the deliveries of each event group: (path to an object, the key of its id).
+_MEMBERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("post",), "user_id"),  # post_created, post_edited...: the author (WebHookPostSerializer)
+    (("solved",), "user_id"),  # accepted_solution: the accepted post's author
+    (("like", "post"), "user_id"),  # post_liked: the liked post's author...
+    (("like", "user"), "id"),  # ...and who liked it (BasicUserSerializer)
+    (("topic", "created_by"), "id"),  # topic_created...
+    (("user",), "id"),  # user_created, user_updated, user_suspended...
+)
+
+
+def profiles(instance: str, payload: dict[str, Any]) -> list[ProfileChange]:
+    """What a delivery says of the members it names: username, name and picture (`avatar_template`, made absolute
+    on the instance). A member whose id does not read as one is skipped, as the events skip them."""
+    source = f"discourse:{instance}"
+    base = discourse_base(source)
+    found: dict[str, ProfileChange] = {}
+    for path, id_key in _MEMBERS:
+        node: Any = payload
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        try:
+            user_id = str(_discourse_id(node.get(id_key)))
+        except PydanticCustomError:
+            continue
+        template = node.get("avatar_template")
+        avatar = avatar_from_template(base or "", template) if isinstance(template, str) else None
+        made = change(user_id, source, username=node.get("username"), display_name=node.get("name"), avatar_url=avatar)
+        if made is not None:
+            found.setdefault(user_id, made)
+    return list(found.values())

@@ -15,6 +15,7 @@ from rewards.events import service
 from rewards.events.endpoints import read_body
 from rewards.inputs import MAX_BODY_BYTES_CEILING, nul_problem
 from rewards.runtime import utcnow
+from rewards.users import profiles
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/adapters", tags=["adapters"])
@@ -107,6 +108,10 @@ async def discourse_webhook(
         valid = service.validate_batch(events)
     async with unit_of_work(runtime.sessionmaker) as uow:
         intake = await ingest(applier, uow, valid, utcnow())
+        # How the members it names are shown, in the same transaction (not an event: nothing to apply).
+        await profiles.upsert(
+            uow.session, discourse.profiles(x_discourse_instance, payload), utcnow(), runtime.settings.links
+        )
     answer: dict[str, Any] = {
         "accepted": len(intake.accepted),
         "duplicates": len(intake.duplicates),

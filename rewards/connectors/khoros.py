@@ -31,10 +31,18 @@ from rewards.connectors import repository
 from rewards.db import unit_of_work
 from rewards.errors import InvalidInput, RewardsError
 from rewards.events import service as events
-from rewards.imports.khoros import KhorosInput, KhorosStats, add_payload, community_source, flatten
+from rewards.imports.khoros import (
+    KhorosInput,
+    KhorosStats,
+    add_payload,
+    community_source,
+    flatten,
+    input_profiles,
+)
 from rewards.imports.service import khoros_events
 from rewards.imports.stackexchange import DumpError
 from rewards.runtime import holder_name, utcnow
+from rewards.users import profiles
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +386,10 @@ async def sync_stream(
                 break
             async with unit_of_work(runtime.sessionmaker) as uow:
                 intake = await ingest(applier, uow, valid, utcnow())
+                # The window's members as Khoros shows them (logins, profile pages), in the same transaction.
+                await profiles.upsert(
+                    uow.session, input_profiles(read, config.source), utcnow(), runtime.settings.links
+                )
                 await repository.advance(
                     uow.session,
                     config.source,

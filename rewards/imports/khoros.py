@@ -6,6 +6,9 @@ backfill and then the Bulk Data feed, a Firehose retry) is one event: `message-<
 `kudos-<message>-<giver>` for a kudo, `solution-<message>` for an accepted solution. Moderation actions, which
 can repeat, keep the export's own `document.id`: `moderation-<document.id>`.
 
+Members are shown by their `login` (Khoros's own display name), with their profile page (`view_href`) and, from a
+users answer, their picture: `input_profiles`.
+
 Khoros's `weight` (a super user's kudo counts 2) travels as `post.upvote_weight`, beside Stack Exchange's
 `post.upvote_value`: the contract closes `data`'s top level to rules, and leaves `post` open.
 """
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from rewards.imports.stackexchange import DumpError
+from rewards.users.profiles import ProfileChange, change
 
 FORMER_USER = "-1"  # Khoros's id for an anonymous or deleted member ("ehemaliger Nutzer" in one export)
 MAX_CATEGORY = 100  # the contract's `post.category` length
@@ -699,3 +703,45 @@ def figures_from_input(read: KhorosInput, stats: KhorosStats) -> dict[str, UserF
                 author, None if author in without_sum else kudos[author], solutions[author], "messages"
             )
     return figures
+
+
+# -- how members are shown -----------------------------------------------------------------------------------------
+
+
+def _member_profile(value: Any, source: str, avatar: Any = None) -> ProfileChange | None:
+    """A LiQL user object (`{"id", "login", "view_href"}`, a users answer's item with its `avatar`) as a profile:
+    the login is the name Khoros shows; the profile page is `view_href`, made absolute on the community."""
+    if not isinstance(value, dict):
+        return None
+    user_id = member(value)
+    if user_id is None or user_id == FORMER_USER:
+        return None
+    page = value.get("view_href")
+    if isinstance(page, str) and page.startswith("/"):
+        page = f"https://{source.removeprefix('khoros:')}{page}"
+    picture = avatar.get("profile") if isinstance(avatar, dict) else None
+    return change(user_id, source, username=text(value.get("login")), profile_url=page, avatar_url=picture)
+
+
+def input_profiles(read: KhorosInput, source: str) -> list[ProfileChange]:
+    """What the input says of its members: users answers first (they carry pictures), then the authors of its
+    messages, the givers of its kudos, and the members of its Bulk Data records (`user.login`,
+    `target.user.login`). One change per member: the first found."""
+    found: dict[str, ProfileChange] = {}
+
+    def add(made: ProfileChange | None) -> None:
+        if made is not None:
+            found.setdefault(made.user_id, made)
+
+    for item in read.users:
+        add(_member_profile(item, source, item.get("avatar")))
+    for item in read.messages:
+        add(_member_profile(item.get("author"), source))
+    for item in read.kudos:
+        add(_member_profile(item.get("user"), source))
+    for record in read.bulk:
+        for prefix in ("user", "target.user"):
+            user_id = member(record.get(f"{prefix}.uid"))
+            if user_id is not None and user_id != FORMER_USER:
+                add(change(user_id, source, username=text(record.get(f"{prefix}.login"))))
+    return list(found.values())

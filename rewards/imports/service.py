@@ -25,12 +25,21 @@ from rewards.imports.khoros import (
     complete_pending,
     figures_from_input,
     input_posts,
+    input_profiles,
     map_input,
     read_input,
 )
-from rewards.imports.stackexchange import DumpError, DumpStats, dump_badge_holders, dump_events, dump_users
+from rewards.imports.stackexchange import (
+    DumpError,
+    DumpStats,
+    dump_badge_holders,
+    dump_events,
+    dump_profiles,
+    dump_users,
+)
 from rewards.resources import RULES_DIR
 from rewards.runtime import Runtime, holder_name, utcnow
+from rewards.users import profiles
 from rewards.users import repository as users
 
 BATCH = 1000
@@ -65,7 +74,11 @@ async def import_dump(
     service's own ruleset. `question_upvote` overrides the value the dump's date gives question upvotes."""
     summary = ImportSummary(source=site_source(folder))
     stream = dump_events(folder, summary.source, summary.stats, question_upvote)
-    return await import_events(applier, stream, summary, progress)
+    await import_events(applier, stream, summary, progress)
+    # How the members are shown (names, pictures, profile links): not events, nothing to apply.
+    runtime = applier.runtime
+    await profiles.store(runtime.sessionmaker, dump_profiles(folder, summary.source), utcnow(), runtime.settings.links)
+    return summary
 
 
 def read_event_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -311,6 +324,8 @@ async def import_khoros(
     read = read_input(paths, summary.khoros)
     events = await khoros_events(applier.runtime, read, source, summary.khoros)
     await import_events(applier, events, summary, progress)
+    runtime = applier.runtime
+    await profiles.store(runtime.sessionmaker, input_profiles(read, source), utcnow(), runtime.settings.links)
     return summary
 
 

@@ -1,5 +1,7 @@
 """Stack Exchange data dumps (Posts.xml, Votes.xml, optional PostHistory.xml) -> canonical events, streamed.
 
+Users.xml gives each member's profile (`DisplayName`, `ProfileImageUrl`): `dump_profiles`.
+
 Votes in a dump are anonymous (no voter, except on bounty and favourite votes) and dated by day only. Each vote
 gets a stable synthetic voter, `se-vote-<vote id>`, so it can never be a vote on one's own post, and a time
 within its day that keeps the dump's order (`00:00:00` plus its rank that day, in microseconds). Deleted posts
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rewards.errors import RewardsError
+from rewards.users.profiles import ProfileChange, change
 
 ACCEPT, UPVOTE, DOWNVOTE, BOUNTY_START, BOUNTY_CLOSE = "1", "2", "3", "8", "9"
 SUGGESTED_EDIT_APPLIED = "24"
@@ -282,3 +285,16 @@ def dump_badge_holders(folder: Path) -> dict[str, set[str]]:
         if "Name" in row and "UserId" in row:
             holders.setdefault(row["Name"], set()).add(row["UserId"])
     return holders
+
+
+def dump_profiles(folder: Path, source: str) -> Iterator[ProfileChange]:
+    """Each member's name and picture (Users.xml `DisplayName`, `ProfileImageUrl`), under the dump's source, whose
+    name gives the profile's address (https://<site>/users/<Id>: rewards.links). Nothing without a Users.xml."""
+    if not (folder / "Users.xml").exists():
+        return
+    for row in read_rows(folder / "Users.xml"):
+        if "Id" not in row:
+            continue
+        made = change(row["Id"], source, display_name=row.get("DisplayName"), avatar_url=row.get("ProfileImageUrl"))
+        if made is not None:
+            yield made

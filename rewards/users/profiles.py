@@ -15,10 +15,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rewards.db import unit_of_work
 from rewards.engine.ruleset import web_url
 from rewards.links import Links
+from rewards.sql import chunks
 from rewards.users import repository
 from rewards.users.repository import ProfileView
 
@@ -172,6 +174,22 @@ async def upsert(session: AsyncSession, changes: Iterable[ProfileChange], now: d
         )
     await repository.write_profiles(session, rows)
     return len(rows)
+
+
+async def store(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    changes: Iterable[ProfileChange],
+    now: datetime,
+    links: Links,
+    batch: int = 1000,
+) -> int:
+    """`upsert` for an import: `batch` members a transaction, so a dump's 100,000 members never hold one long
+    write. The number of profiles written."""
+    written = 0
+    for part in chunks(changes, batch):
+        async with unit_of_work(sessionmaker) as uow:
+            written += await upsert(uow.session, part, now, links)
+    return written
 
 
 async def remove(session: AsyncSession, user_id: str) -> bool:

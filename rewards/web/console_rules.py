@@ -20,6 +20,8 @@ from rewards.rulesets import service as rulesets
 from rewards.rulesets.models import UNFINISHED_JOBS
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
+from rewards.users.profiles import MemberCard
+from rewards.web import service
 from rewards.web.endpoints import ManagerDep, csrf_protected
 from rewards.web.i18n import N_
 from rewards.web.render import PageError, render
@@ -126,6 +128,7 @@ def _edit_page(
     valid: bool = False,
     report: PreviewOut | None = None,
     refused: str | None = None,
+    members: dict[str, MemberCard] | None = None,
 ) -> Response:
     problem_lines = {problem.line for problem in problems or [] if problem.line is not None}
     return render(
@@ -140,6 +143,7 @@ def _edit_page(
         valid=valid,
         report=report,
         refused=refused,
+        members=members or {},
     )
 
 
@@ -186,7 +190,8 @@ async def edit(
             )
         except Conflict as error:
             return _edit_page(request, source, form, status_code=409, refused=error.message)
-        return _edit_page(request, source, form, valid=True, report=report)
+        members = await service.preview_members(session, report)  # names and avatars of the members it names
+        return _edit_page(request, source, form, valid=True, report=report, members=members)
     if mode == rulesets.RETROACTIVE:
         # Replayed in the background (it can take minutes): the rules page follows the job.
         try:

@@ -16,7 +16,7 @@ from rewards.auth import service as auth
 from rewards.deps import RuntimeDep, SessionDep, UowDep
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.outbox import service as outbox
-from rewards.runtime import utcnow
+from rewards.runtime import Runtime, utcnow
 from rewards.web import csrf, i18n, service, sessions, sso
 from rewards.web.i18n import N_
 from rewards.web.render import (
@@ -110,24 +110,37 @@ async def signin_page(request: Request, context: ContextDep, next: Next = None) 
     )
 
 
+async def _forum_sign_in(
+    context: PageContext, session: AsyncSession, runtime: Runtime, token: str, next_path: str | None
+) -> Response:
+    identity = service.verified_identity(context.settings, token)
+    await service.remember_profile(runtime, identity, utcnow())  # the token's name, picture, zone and locale
+    return await _signed_in_response(context, session, sessions.start(identity), next_path)
+
+
 @router.get("/sso")
 async def sso_get(
-    context: ContextDep, session: SessionDep, token: Annotated[str, Query(max_length=8192)] = "", next: Next = None
+    context: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=8192)] = "",
+    next: Next = None,
 ) -> Response:
     """Kept for forums that redirect with `?token=`: the token is used once and the browser sent on at once;
     uvicorn's access log hides this query (sso.HideSignInTokens), a proxy in front may not."""
-    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
+    return await _forum_sign_in(context, session, runtime, token, next)
 
 
 @router.post("/sso")
 async def sso_post(
     context: ContextDep,
     session: SessionDep,
+    runtime: RuntimeDep,
     token: Annotated[str, Form(max_length=8192), NoNul] = "",
     next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
 ) -> Response:
     """The way in: the forum's page posts the token as a form field, so it is in no address (logs, history)."""
-    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
+    return await _forum_sign_in(context, session, runtime, token, next)
 
 
 @router.post("/signout")
@@ -160,6 +173,7 @@ async def development_signin_page(
 async def development_signin(
     context: ContextDep,
     session: SessionDep,
+    runtime: RuntimeDep,
     who: Annotated[str, Form(max_length=20), NoNul],
     locale: Annotated[str, Form(max_length=35), NoNul] = "",
     next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
@@ -167,7 +181,7 @@ async def development_signin(
     identity = await service.development_identity(session, context.settings, who, i18n.supported(locale))
     # Through the same door as the forum's tokens: mint one, then verify it.
     token = sso.mint_development_token(context.settings, identity)
-    return await _signed_in_response(context, session, service.sign_in(context.settings, token), next)
+    return await _forum_sign_in(context, session, runtime, token, next)
 
 
 @router.get("/language/{locale}")
@@ -190,7 +204,9 @@ async def my_page(
     runtime: RuntimeDep,
     before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
-    page = await service.member_page(session, runtime.ruleset, viewer.user_id, before=before, now=utcnow())
+    page = await service.member_page(
+        session, runtime.ruleset, viewer.user_id, before=before, now=utcnow(), links=runtime.settings.links
+    )
     spots = await service.my_spots(runtime, session, viewer.user_id, utcnow()) if page.user is not None else []
     return render(request, "web/me.html", page=page, spots=spots)
 
@@ -205,7 +221,7 @@ async def answer_offer(perk_id: str, action: str, viewer: ViewerDep, uow: UowDep
 
 @router.get("/u/{user_id:path}", response_class=HTMLResponse)
 async def profile(request: Request, user_id: str, session: SessionDep, runtime: RuntimeDep) -> Response:
-    page = await service.public_profile(session, runtime.ruleset, user_id[:200], utcnow())
+    page = await service.public_profile(session, runtime.ruleset, user_id[:200], utcnow(), runtime.settings.links)
     return render(request, "web/profile.html", page=page)
 
 
@@ -231,7 +247,9 @@ async def person(
     before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
-    page = await service.member_page(session, runtime.ruleset, user_id[:200], before=before, now=utcnow())
+    page = await service.member_page(
+        session, runtime.ruleset, user_id[:200], before=before, now=utcnow(), links=runtime.settings.links
+    )
     if page.user is None:
         raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
     return render(request, "web/person.html", page=page, forms=service.person_forms(runtime.ruleset, done=done))

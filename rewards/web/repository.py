@@ -8,13 +8,3 @@ from rewards.users.models import UserRow
 
 async def most_reputable_user_id(session: AsyncSession) -> str | None:
     return await session.scalar(select(UserRow.user_id).order_by(UserRow.reputation.desc(), UserRow.user_id).limit(1))
-
-
-async def users_by_id_prefix(session: AsyncSession, prefix: str, *, limit: int) -> list[UserRow]:
-    rows = await session.scalars(
-        select(UserRow)
-        .where(UserRow.user_id.startswith(prefix, autoescape=True))
-        .order_by(UserRow.reputation.desc(), UserRow.user_id)
-        .limit(limit)
-    )
-    return list(rows)

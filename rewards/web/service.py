@@ -1,29 +1,37 @@
 """Use cases of the pages: sign-in, an expert's own page, public profiles, the console's people search."""
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.badges import service as badges
 from rewards.badges.schemas import UserBadgesOut
 from rewards.config import Settings
+from rewards.db import unit_of_work
 from rewards.engine.boards import period_key
 from rewards.engine.ruleset import Ruleset
 from rewards.errors import NotFound, RewardsError
-from rewards.events.schemas import LedgerEntryOut
 from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import EntryOut
+from rewards.links import Links
 from rewards.perks import service as perks
 from rewards.perks.schemas import UserPerksOut
+from rewards.rulesets.schemas import PreviewOut
 from rewards.runtime import Runtime
+from rewards.users import profiles
+from rewards.users import repository as users_repository
 from rewards.users import service as users
-from rewards.users.models import UserRow
-from rewards.users.schemas import UserOut
+from rewards.users.repository import UserView
+from rewards.users.schemas import HistoryEntryOut, UserOut
 from rewards.web import repository, sessions, sso
 from rewards.web.i18n import N_
 from rewards.web.render import PageError
 from rewards.web.sessions import Viewer
+
+log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 30
 PEOPLE_PAGE = 50
@@ -40,14 +48,47 @@ def require_sign_in_available(settings: Settings) -> None:
         )
 
 
-def sign_in(settings: Settings, token: str) -> Viewer:
-    """Verify the forum's token and open a session for the person it names (a fresh session and CSRF token)."""
+def verified_identity(settings: Settings, token: str) -> sso.Identity:
+    """The person the forum's token names, or a page saying why it cannot sign anyone in."""
     require_sign_in_available(settings)
     try:
-        identity = sso.verify(token, settings)
+        return sso.verify(token, settings)
     except sso.SignInRefused as refused:
         raise PageError(401, N_("Sign-in refused"), refused.message, **refused.params) from refused
-    return sessions.start(identity)
+
+
+def sign_in(settings: Settings, token: str) -> Viewer:
+    """Verify the forum's token and open a session for the person it names (a fresh session and CSRF token)."""
+    return sessions.start(verified_identity(settings, token))
+
+
+def profile_from_claims(identity: sso.Identity) -> profiles.ProfileChange | None:
+    """What a sign-in says of the member's profile: the token's standard claims (`name`, `preferred_username`,
+    `picture`, `profile`, `zoneinfo`, `locale`). A `name` that is only the id says nothing."""
+    claims = identity.claims
+    return profiles.change(
+        identity.user_id,
+        profiles.SSO_SOURCE,
+        display_name=claims.name if claims.name != identity.user_id else None,
+        username=claims.preferred_username,
+        avatar_url=claims.picture,
+        profile_url=claims.profile,
+        time_zone=claims.zoneinfo,
+        locale=claims.locale,
+    )
+
+
+async def remember_profile(runtime: Runtime, identity: sso.Identity, now: datetime) -> None:
+    """Store what the sign-in says of the member, in its own transaction. A sign-in never fails for it: a busy
+    database is logged, and the next sign-in tries again."""
+    made = profile_from_claims(identity)
+    if made is None:
+        return
+    try:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await profiles.upsert(uow.session, [made], now, runtime.settings.links)
+    except DBAPIError as error:
+        log.warning("the profile of %r from its sign-in was not stored: %s", identity.user_id, error)
 
 
 async def development_identity(session: AsyncSession, settings: Settings, who: str, locale: str | None) -> sso.Identity:
@@ -75,10 +116,11 @@ class MemberPage:
 
     user_id: str
     user: UserOut | None
-    entries: list[LedgerEntryOut]
+    entries: list[HistoryEntryOut]
     next_before: int | None
     badges: UserBadgesOut | None = None
     perks: UserPerksOut | None = None
+    post_links: dict[str, str] = field(default_factory=dict)  # where each per-post badge's post is on the forum
 
 
 async def member_page(
@@ -90,15 +132,17 @@ async def member_page(
     now: datetime,
     with_history: bool = True,
     with_perks: bool = True,
+    links: Links | None = None,
 ) -> MemberPage:
+    """`links`: the configured URL templates (`Settings.links`); without them, what the sources' names give."""
     try:
         user = await users.profile(session, user_id, ruleset.spec.ranks, ruleset)
     except NotFound:
         return MemberPage(user_id, None, [], None)
-    entries: list[LedgerEntryOut] = []
+    entries: list[HistoryEntryOut] = []
     next_before = None
     if with_history:
-        history = await users.history(session, user_id, before=before, limit=HISTORY_PAGE)
+        history = await users.history(session, user_id, before=before, limit=HISTORY_PAGE, links=links)
         entries, next_before = history.entries, history.next_before
     return MemberPage(
         user_id,
@@ -107,12 +151,33 @@ async def member_page(
         next_before,
         badges=await badges.user_badges(session, ruleset, user_id),
         perks=await perks.user_perks(session, ruleset, user_id, now) if with_perks else None,
+        post_links=await badge_post_links(session, user_id, links or Links()),
     )
 
 
-async def public_profile(session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime) -> MemberPage:
+async def badge_post_links(session: AsyncSession, user_id: str, links: Links) -> dict[str, str]:
+    """Post -> its address on the forum, for the member's per-post badges (the source of the event that earned
+    the badge says which forum)."""
+    earned = await users_repository.badge_post_events(session, user_id)
+    if not earned:
+        return {}
+    events = await users_repository.posts_of_events(session, list(earned.values()))
+    found: dict[str, str] = {}
+    for post, seq in earned.items():
+        source, post_id, kind = events.get(seq, ("", None, None))
+        url = links.post_url(source, post, kind if post_id == post else None) if source else None
+        if url is not None:
+            found[post] = url
+    return found
+
+
+async def public_profile(
+    session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime, links: Links | None = None
+) -> MemberPage:
     """What anyone may see: reputation, rank and badges (not the ledger, not perks)."""
-    page = await member_page(session, ruleset, user_id, before=None, now=now, with_history=False, with_perks=False)
+    page = await member_page(
+        session, ruleset, user_id, before=None, now=now, with_history=False, with_perks=False, links=links
+    )
     if page.user is None:
         raise PageError(404, N_("No such member"), N_("No event has named the user %(user)s yet."), user=user_id)
     return page
@@ -133,12 +198,45 @@ async def answer_offer(
         ) from error
 
 
-async def find_people(session: AsyncSession, query: str) -> list[UserRow]:
-    """Members whose id starts with `query`, most reputation first."""
-    query = query.strip()
+@dataclass(frozen=True)
+class PersonFound:
+    """A member in the console's search results."""
+
+    user_id: str
+    display_name: str
+    avatar_url: str | None
+    profile_url: str | None
+    username: str | None
+    reputation: int
+    suspended: bool
+
+
+async def find_people(session: AsyncSession, query: str) -> list[PersonFound]:
+    """Members whose id starts with `query`, or whose name or username holds it (any case), most reputation
+    first."""
+    query = " ".join(query.split())[:200]
     if not query:
         return []
-    return await repository.users_by_id_prefix(session, query[:200], limit=PEOPLE_PAGE)
+    found = await users_repository.find_members(session, query, query.casefold(), limit=PEOPLE_PAGE)
+    return [_person(user) for user in found]
+
+
+def _person(user: UserView) -> PersonFound:
+    return PersonFound(
+        user_id=user.user_id,
+        **profiles.member_fields(user.user_id, user.profile),
+        username=None if user.profile is None else user.profile.username,
+        reputation=user.reputation,
+        suspended=user.suspended,
+    )
+
+
+async def preview_members(session: AsyncSession, report: PreviewOut) -> dict[str, profiles.MemberCard]:
+    """Name and avatar of every member a rules preview names (its movers and its boards' tops)."""
+    result = report.result
+    named = [move.user_id for move in (*result.gainers, *result.losers)]
+    named += [row.user_id for board in result.boards for row in (*board.before, *board.after)]
+    return await profiles.cards(session, named)
 
 
 # -- the console's actions on a member's page ------------------------------------------------------------

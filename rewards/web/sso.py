@@ -34,11 +34,25 @@ class SignInRefused(Exception):
 
 
 @dataclass(frozen=True)
+class ProfileClaims:
+    """The token's OpenID Connect standard claims about the person, as sent (checked when stored:
+    rewards.users.profiles): none of them is needed to sign in."""
+
+    name: str | None = None
+    preferred_username: str | None = None
+    picture: str | None = None
+    profile: str | None = None
+    zoneinfo: str | None = None
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
 class Identity:
     user_id: str
     name: str
     locale: str | None
     roles: tuple[str, ...]
+    claims: ProfileClaims = ProfileClaims()
 
 
 def verify(token: str, settings: Settings) -> Identity:
@@ -173,7 +187,20 @@ def _identity(claims: dict[str, Any]) -> Identity:
         name=name[:200] if isinstance(name, str) and name.strip() else user_id,
         locale=locale if isinstance(locale, str) and 0 < len(locale) <= 35 else None,
         roles=tuple(sorted(ROLES.intersection(roles))),
+        claims=ProfileClaims(
+            name=_text_claim(claims, "name", 1000),
+            preferred_username=_text_claim(claims, "preferred_username", 1000),
+            picture=_text_claim(claims, "picture", 2000),
+            profile=_text_claim(claims, "profile", 2000),
+            zoneinfo=_text_claim(claims, "zoneinfo", 64),
+            locale=_text_claim(claims, "locale", 35),
+        ),
     )
+
+
+def _text_claim(claims: dict[str, Any], name: str, longest: int) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and 0 < len(value) <= longest and NUL not in value else None
 
 
 class HideSignInTokens(logging.Filter):
@@ -216,4 +243,13 @@ def mint_development_token(settings: Settings, identity: Identity) -> str:
     }
     if identity.locale is not None:
         claims["locale"] = identity.locale
+    claims.update(
+        (name, value)
+        for name, value in (
+            ("picture", identity.claims.picture),
+            ("preferred_username", identity.claims.preferred_username),
+            ("zoneinfo", identity.claims.zoneinfo),
+        )
+        if value is not None
+    )
     return jwt.encode(claims, secret.encode(), algorithm="HS256")
