@@ -31,6 +31,7 @@ from tests.conftest import Api, make_settings, open_api
 from tests.factories import accept, answer, event, upvote
 from tests.test_discourse import SECRET as DISCOURSE_SECRET
 from tests.test_discourse import _delivery
+from tests.test_rules_console import DOUBLED, edit, manager, three_upvotes
 from tests.test_stackexchange_import import answer as se_answer
 from tests.test_stackexchange_import import question as se_question
 from tests.test_stackexchange_import import vote as se_vote
@@ -460,6 +461,26 @@ async def test_the_console_finds_members_by_name_or_username_in_any_case(databas
         assert "No member's name, username or id matches 100%_." in nothing.text
         person = await web.browser.get("/admin/people/piotr")
         assert "<h1>Łukasz Żółw</h1>" in person.text and 'data-testid="member-id">piotr<' in person.text
+
+
+async def test_the_rules_preview_names_the_members_it_moves(database_url: str) -> None:
+    async with open_web(web_settings(database_url)) as web:
+        await three_upvotes(web)  # piotr's answer a1
+        await web.forum.put(
+            "/v1/users/piotr/profile",
+            json={"display_name": "Piotr Nowak", "avatar_url": "https://forum.example.com/avatars/piotr.png"},
+        )
+        page = await edit(web, await manager(web), "preview", DOUBLED, days="")
+        assert page.status_code == 200, page.text
+        movers = page.text[page.text.index('data-testid="movers"') :]
+        assert re.search(
+            r'<td><span class="member" data-member="piotr"><img class="avatar" '
+            r'src="https://forum.example.com/avatars/piotr.png"[^>]*>'
+            r'<span class="member-name"><a href="/admin/people/piotr">Piotr Nowak</a></span></span></td>',
+            movers,
+        )
+        board = page.text[page.text.index('data-testid="board-reputation"') :]
+        assert '<a href="/admin/people/piotr">Piotr Nowak</a></span></span> (30)' in board
 
 
 async def test_pages_never_link_a_javascript_address_even_from_stored_data(database_url: str) -> None:
