@@ -166,6 +166,9 @@ async def run_size(users: int, requests: int, concurrency: int, seed: int) -> di
         figures["rebuild_seconds"] = round(time.perf_counter() - started, 1)
         figures["rebuild_rows"] = report.rows
         figures["redis_periods"] = report.redis_periods
+        figures["rebuild_database_seconds"] = report.database_seconds
+        figures["rebuild_redis_seconds"] = report.redis_seconds
+        print(json.dumps(figures), file=sys.stderr, flush=True)  # the rebuild's figures, before the reads
         async with unit_of_work(runtime.sessionmaker) as uow:
             key = await create_key(uow.session, "bench", [Scope.READ], utcnow())
     finally:

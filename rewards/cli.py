@@ -445,7 +445,15 @@ def leaderboards_rebuild() -> None:
 
     report = with_runtime(work)
     typer.echo(
-        json.dumps({"rows": report.rows, "redis_periods": report.redis_periods, "last_seq": report.applied_through})
+        json.dumps(
+            {
+                "rows": report.rows,
+                "redis_periods": report.redis_periods,
+                "last_seq": report.applied_through,
+                "database_seconds": report.database_seconds,
+                "redis_seconds": report.redis_seconds,
+            }
+        )
     )
 
 

@@ -552,3 +552,36 @@ async def test_a_retroactive_publish_sends_readers_to_the_database_until_redis_i
         await service.heal(api.runtime, datetime.now(UTC))
         healed = await board(api)
         assert healed["served_from"] == "redis" and ranking(healed) == ranking(body)
+
+
+async def test_a_rebuild_loads_open_periods_and_leaves_closed_ones_to_the_heal(
+    postgres_database_url: str, redis_url: str
+) -> None:
+    """A rebuild puts only the open periods in Redis; a closed one is served from the database (late events
+    included) until a heal turn loads it, and from Redis after, with the same ranking, late events applied."""
+    settings = make_settings(postgres_database_url, redis_url=redis_url)
+    async with open_api(settings) as api:
+        await post_and_apply(api, *votes("ann", 3), *votes("bob", 2))  # 2026-W48, closed by now
+        await service.rebuild(api.runtime, datetime.now(UTC))
+        assert (await board(api))["served_from"] == "redis"  # all-time: open, loaded
+        closed = await board(api, period="weekly", at="2026-W48")
+        assert closed["served_from"] == "database" and ranking(closed) == [(1, "ann", 30), (2, "bob", 20)]
+
+        # A late event for the closed week: the database has it; Redis, not holding that week, leaves it alone.
+        await post_and_apply(api, *votes("cid", 4, at=T0 + timedelta(hours=3)))
+        late = await board(api, period="weekly", at="2026-W48")
+        assert late["served_from"] == "database"
+        assert ranking(late) == [(1, "cid", 40), (2, "ann", 30), (3, "bob", 20)]
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            assert await client.exists("rewards:lb:reputation:2026-W48:z") == 0
+        finally:
+            await client.aclose()
+
+        assert await service.heal(api.runtime, datetime.now(UTC)) == 0  # healthy: it only loads closed periods
+        loaded = await board(api, period="weekly", at="2026-W48")
+        assert loaded["served_from"] == "redis" and ranking(loaded) == ranking(late)
+        await post_and_apply(api, *votes("dan", 5, at=T0 + timedelta(hours=4)))  # now Redis keeps it up to date
+        after = await board(api, period="weekly", at="2026-W48")
+        assert after["served_from"] == "redis" and ranking(after)[0] == (1, "dan", 50)
+        assert ranking(after) == ranking(await board(api, period="weekly", at="2026-W48", limit=50))

@@ -7,7 +7,11 @@ Layout, under `rewards:lb:`:
   1970, fixed width), then user id bytewise, which is the board's tie rule, so a rank is one ZRANK/ZCOUNT;
 - `meta`: hash `seq` (the last event seq the boards include; matches `leaderboard_sync` in the database),
   `build` (the id of the rebuild that loaded them) and `stale` ("1" when something was missed);
-- `hidden`: suspended users; `keys`: every board/period base written, for suspensions.
+- `hidden`: suspended users; `keys`: every board/period base written, for suspensions;
+- `lazy`: the closed periods a rebuild left in the database (board/period bases): readers go to the database for
+  them and batches leave them alone until the heal job loads them, a few at a time, and takes them out of it.
+  A rebuild thus loads only the open periods (a million members: the all-time, this year's and this quarter's
+  scores) before the boards are served from Redis again.
 
 A batch is applied only if `meta.seq` is the seq the database had before the batch; anything else (a flush, a
 batch written to Redis whose transaction then rolled back, Redis down for a while) marks the boards stale and
@@ -28,6 +32,7 @@ PREFIX = "rewards:lb:"
 META = PREFIX + "meta"
 HIDDEN = PREFIX + "hidden"
 KEYS = PREFIX + "keys"
+LAZY = PREFIX + "lazy"
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -45,7 +50,7 @@ def from_stamp(text: str) -> datetime:
 
 
 _APPLY = """
-local meta, hidden, registry = KEYS[1], KEYS[2], KEYS[3]
+local meta, hidden, registry, lazy = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local seq = redis.call('HGET', meta, 'seq')
 if redis.call('HGET', meta, 'stale') == '1' or seq ~= ARGV[1] then
   redis.call('HSET', meta, 'stale', '1')
@@ -78,34 +83,38 @@ i = i + 1
 for _ = 1, nitems do
   local base, user, delta, reached, expire_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
   i = i + 5
-  local h, z = base .. ':s', base .. ':z'
-  local score, t = 0, ''
-  local current = redis.call('HGET', h, user)
-  if current then
-    local sep = string.find(current, ':', 1, true)
-    score = tonumber(string.sub(current, 1, sep - 1))
-    t = string.sub(current, sep + 1)
-    if score > 0 then redis.call('ZREM', z, t .. '|' .. user) end
+  if redis.call('SISMEMBER', lazy, base) == 0 then
+    local h, z = base .. ':s', base .. ':z'
+    local score, t = 0, ''
+    local current = redis.call('HGET', h, user)
+    if current then
+      local sep = string.find(current, ':', 1, true)
+      score = tonumber(string.sub(current, 1, sep - 1))
+      t = string.sub(current, sep + 1)
+      if score > 0 then redis.call('ZREM', z, t .. '|' .. user) end
+    end
+    score = score + delta
+    if reached > t then t = reached end
+    redis.call('HSET', h, user, string.format('%d', score) .. ':' .. t)
+    if score > 0 and redis.call('SISMEMBER', hidden, user) == 0 then redis.call('ZADD', z, -score, t .. '|' .. user) end
+    if expire_at ~= '0' then
+      redis.call('EXPIREAT', h, expire_at)
+      redis.call('EXPIREAT', z, expire_at)
+    end
+    redis.call('SADD', registry, base)
   end
-  score = score + delta
-  if reached > t then t = reached end
-  redis.call('HSET', h, user, string.format('%d', score) .. ':' .. t)
-  if score > 0 and redis.call('SISMEMBER', hidden, user) == 0 then redis.call('ZADD', z, -score, t .. '|' .. user) end
-  if expire_at ~= '0' then
-    redis.call('EXPIREAT', h, expire_at)
-    redis.call('EXPIREAT', z, expire_at)
-  end
-  redis.call('SADD', registry, base)
 end
 redis.call('HSET', meta, 'seq', ARGV[2])
 return 1
 """
 
-# A page: KEYS[1] meta, KEYS[2] the sorted set; ARGV expected build, offset, limit.
-# Returns false when the boards are not to be trusted, else {rank of the first row, member, score, ...}.
+# A page: KEYS[1] meta, KEYS[2] the sorted set, KEYS[3] the lazy set; ARGV offset, limit, the period's base.
+# Returns false when the boards are not to be trusted (or the period is not loaded yet), else {rank of the first
+# row, member, score, ...}.
 _PAGE = """
 local state = redis.call('HMGET', KEYS[1], 'build', 'stale')
 if not state[1] or state[2] == '1' then return false end
+if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1 then return false end
 local rows = redis.call('ZRANGE', KEYS[2], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
 local first = 0
 if #rows > 0 then first = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2]) + 1 end
@@ -113,11 +122,13 @@ table.insert(rows, 1, first)
 return rows
 """
 
-# Around a user: KEYS[1] meta, KEYS[2] the sorted set, KEYS[3] the scores hash; ARGV user, radius.
-# Returns false (not to be trusted), {-1} (not on the board) or {position, rank of the first row, rows...}.
+# Around a user: KEYS[1] meta, KEYS[2] the sorted set, KEYS[3] the scores hash, KEYS[4] the lazy set; ARGV
+# user, radius, the period's base. Returns false (not to be trusted, or not loaded yet), {-1} (not on the board)
+# or {position, rank of the first row, rows...}.
 _AROUND = """
 local state = redis.call('HMGET', KEYS[1], 'build', 'stale')
 if not state[1] or state[2] == '1' then return false end
+if redis.call('SISMEMBER', KEYS[4], ARGV[3]) == 1 then return false end
 local current = redis.call('HGET', KEYS[3], ARGV[1])
 if not current then return {-1} end
 local sep = string.find(current, ':', 1, true)
@@ -184,7 +195,7 @@ async def apply_batch(
         ]
         count += 1
     args += [count, *items]
-    return bool(await SCRIPTS.run(client, _APPLY, [META, HIDDEN, KEYS], args))
+    return bool(await SCRIPTS.run(client, _APPLY, [META, HIDDEN, KEYS, LAZY], args))
 
 
 async def mark_stale(client: Redis) -> None:
@@ -212,7 +223,8 @@ def _ranked(rows: list[tuple[str, int, datetime]], first_rank: int, first_positi
 
 async def page(client: Redis, board: str, period: str, offset: int, limit: int) -> list[Ranked] | None:
     """A page of the board in rank order, or None when Redis is not to be trusted right now."""
-    result = await SCRIPTS.run(client, _PAGE, [META, base_key(board, period) + ":z"], [offset, limit])
+    base = base_key(board, period)
+    result = await SCRIPTS.run(client, _PAGE, [META, base + ":z", LAZY], [offset, limit, base])
     if result is None:
         return None
     return _ranked(_rows(result[1:]), int(result[0]), offset)
@@ -221,7 +233,7 @@ async def page(client: Redis, board: str, period: str, offset: int, limit: int) 
 async def around(client: Redis, board: str, period: str, user_id: str, radius: int) -> list[Ranked] | bool | None:
     """The user's neighbourhood; None when Redis is not to be trusted, False when the user is not on it."""
     base = base_key(board, period)
-    result = await SCRIPTS.run(client, _AROUND, [META, base + ":z", base + ":s"], [user_id, radius])
+    result = await SCRIPTS.run(client, _AROUND, [META, base + ":z", base + ":s", LAZY], [user_id, radius, base])
     if result is None:
         return None
     if int(result[0]) == -1:
@@ -246,15 +258,18 @@ async def load_period(
     client: Redis,
     board: str,
     period: str,
-    rows: Sequence[tuple[str, int, datetime]],
+    rows: Sequence[tuple[str, int, str]],
     hidden: set[str],
     expiry: datetime | None,
 ) -> None:
-    """Write a chunk of a period's stored scores (a rebuild)."""
+    """Write a chunk of a period's stored scores (a rebuild): (user, score, `stamp` of its time) rows."""
     base = base_key(board, period)
     pipe = client.pipeline(transaction=False)
-    scores = {user: f"{score}:{stamp(reached)}" for user, score, reached in rows}
-    members = {f"{stamp(reached)}|{user}": -score for user, score, reached in rows if score > 0 and user not in hidden}
+    scores = {user: f"{score}:{reached}" for user, score, reached in rows}
+    if hidden:
+        members = {f"{reached}|{user}": -score for user, score, reached in rows if score > 0 and user not in hidden}
+    else:
+        members = {f"{reached}|{user}": -score for user, score, reached in rows if score > 0}
     if scores:
         pipe.hset(base + ":s", mapping=scores)
     if members:
@@ -266,10 +281,25 @@ async def load_period(
     await pipe.execute()
 
 
-async def finish_load(client: Redis, hidden: set[str], seq: int, build: str) -> None:
+async def finish_load(client: Redis, hidden: set[str], seq: int, build: str, lazy: Sequence[str] = ()) -> None:
+    """The boards loaded: served from Redis from now on, except the `lazy` bases (left in the database)."""
     pipe = client.pipeline(transaction=True)
     if hidden:
         pipe.sadd(HIDDEN, *hidden)
+    pipe.delete(LAZY)
+    if lazy:
+        pipe.sadd(LAZY, *lazy)
     pipe.delete(META)
     pipe.hset(META, mapping={"seq": str(seq), "build": build, "stale": "0"})
     await pipe.execute()
+
+
+async def lazy_periods(client: Redis) -> list[tuple[str, str]]:
+    """The (board, period key) pairs a rebuild left in the database."""
+    bases = [_text(base)[len(PREFIX) :] for base in await client.smembers(LAZY)]  # type: ignore[misc]
+    return [(board, period) for board, period in (base.rsplit(":", 1) for base in bases)]
+
+
+async def loaded(client: Redis, board: str, period: str) -> None:
+    """A lazy period is now in Redis: readers and batches use it from now on."""
+    await client.srem(LAZY, base_key(board, period))  # type: ignore[misc]

@@ -21,6 +21,7 @@ fails the batch.
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
@@ -46,6 +47,7 @@ from rewards.engine.boards import (
     boards_digest,
     competition_ranks,
     parse_at,
+    period_end,
     period_key,
     period_of_key,
     previous_key,
@@ -135,7 +137,7 @@ async def rebuild_after_replay(session: AsyncSession, ruleset: Ruleset, applied_
     (`mirror_batch` marks it so)."""
     boards = ruleset.spec.leaderboards
     synced, _ = await repository.get_sync(session)
-    await repository.rebuild_scores(session, boards, truncate=True)
+    await repository.rebuild_scores(session, boards)
     await repository.set_sync(session, applied_through, boards_digest(boards))
     session.info[PENDING] = PendingMirror(synced, applied_through, rebuilt=True)
 
@@ -501,11 +503,19 @@ class RebuildReport:
     rows: int
     redis_periods: int
     applied_through: int
+    database_seconds: float = 0.0  # the scores recomputed from the ledger, indexes included
+    redis_seconds: float = 0.0  # Redis reloaded from them
+
+
+# How long a heal turn may hold the apply cursor to load closed periods a rebuild left in the database (at least
+# one period a turn): batches wait meanwhile.
+LAZY_LOAD_SECONDS = 1.0
 
 
 async def _load_redis(session: AsyncSession, client: Redis, boards: Sequence[BoardSpec], now: datetime) -> int:
     """Reload Redis from the scores table (the caller holds the apply cursor, so nothing moves meanwhile), with
-    the deltas not folded yet added first."""
+    the deltas not folded yet added first. Only the open periods are loaded; the closed ones Redis keeps are
+    left to the heal job (`_load_lazy`), served from the database meanwhile. Returns the periods loaded."""
     await fold(session)
     seq, _ = await repository.get_sync(session)
     await redis_store.mark_stale(client)
@@ -513,17 +523,56 @@ async def _load_redis(session: AsyncSession, client: Redis, boards: Sequence[Boa
     hidden = set(await repository.suspended_users(session))
     by_id = {board.id: board for board in boards}
     loaded = 0
+    lazy: list[str] = []
     for board_id, key in await repository.stored_periods(session):
         board = by_id.get(board_id)
         if board is None:
             continue
-        expiry = redis_expiry(board, period_of_key(key), key)
+        period = period_of_key(key)
+        expiry = redis_expiry(board, period, key)
         if expiry is not None and expiry <= now:
             continue
-        async for chunk in repository.all_scores(session, board_id, key):
-            await redis_store.load_period(client, board_id, key, chunk, hidden, expiry)
+        end = period_end(period, key)
+        if end is not None and end <= now:
+            lazy.append(redis_store.base_key(board_id, key))
+            continue
+        await _load_period(session, client, board_id, key, hidden, expiry)
         loaded += 1
-    await redis_store.finish_load(client, hidden, seq, uuid.uuid4().hex)
+    await redis_store.finish_load(client, hidden, seq, uuid.uuid4().hex, lazy)
+    return loaded
+
+
+async def _load_period(
+    session: AsyncSession, client: Redis, board: str, key: str, hidden: set[str], expiry: datetime | None
+) -> None:
+    async for chunk in repository.all_scores(session, board, key):
+        await redis_store.load_period(client, board, key, chunk, hidden, expiry)
+
+
+async def _load_lazy(session: AsyncSession, client: Redis, boards: Sequence[BoardSpec], now: datetime) -> int:
+    """Load closed periods a rebuild left in the database, newest first, for about `LAZY_LOAD_SECONDS` (the
+    caller holds the apply cursor: no batch moves them meanwhile). Returns how many it loaded."""
+    by_id = {board.id: board for board in boards}
+    waiting = []
+    for board_id, key in await redis_store.lazy_periods(client):
+        board = by_id.get(board_id)
+        end = period_end(period_of_key(key), key) if board is not None else None
+        waiting.append((end or now, board_id, key))
+    if not waiting:
+        return 0
+    await fold(session)
+    hidden = set(await repository.suspended_users(session))
+    started = time.perf_counter()
+    loaded = 0
+    for _, board_id, key in sorted(waiting, reverse=True):
+        board = by_id.get(board_id)
+        expiry = redis_expiry(board, period_of_key(key), key) if board is not None else now
+        if expiry is None or expiry > now:
+            await _load_period(session, client, board_id, key, hidden, expiry)
+        await redis_store.loaded(client, board_id, key)  # loaded, or no longer kept in Redis at all
+        loaded += 1
+        if time.perf_counter() - started >= LAZY_LOAD_SECONDS:
+            break
     return loaded
 
 
@@ -533,13 +582,21 @@ async def rebuild(runtime: Runtime, now: datetime) -> RebuildReport:
     boards = runtime.ruleset.spec.leaderboards
     async with unit_of_work(runtime.sessionmaker) as uow:
         applied_through, _ = await events_repository.take_cursor(uow.session, holder_name("leaderboards"), now)
+        started = time.perf_counter()
         rows = await repository.rebuild_scores(uow.session, boards)
         await repository.set_sync(uow.session, applied_through, boards_digest(boards))
+        database_seconds = time.perf_counter() - started
         loaded = 0
         if runtime.settings.redis_url is not None:
             async with redis_client(runtime) as client:
                 loaded = await _load_redis(uow.session, client, boards, now)
-    return RebuildReport(rows=rows, redis_periods=loaded, applied_through=applied_through)
+    return RebuildReport(
+        rows=rows,
+        redis_periods=loaded,
+        applied_through=applied_through,
+        database_seconds=round(database_seconds, 1),
+        redis_seconds=round(time.perf_counter() - started - database_seconds, 1),
+    )
 
 
 def _healthy(meta: dict[str, str]) -> bool:
@@ -552,20 +609,26 @@ async def heal(runtime: Runtime, now: datetime) -> int:
     if runtime.settings.redis_url is None:
         return 0
     async with redis_client(runtime) as client:
-        if _healthy(await redis_store.status(client)):
+        healthy = _healthy(await redis_store.status(client))
+        if healthy and not await redis_store.lazy_periods(client):
             return 0
         boards = runtime.ruleset.spec.leaderboards
         try:
             async with unit_of_work(runtime.sessionmaker) as uow:
                 await _take_cursor_for_a_turn(uow.session, holder_name("leaderboards-heal"), now)
-                if _healthy(await redis_store.status(client)):
-                    return 0  # another process healed it while this one waited for the cursor
+                if healthy or _healthy(await redis_store.status(client)):
+                    # Healthy (or healed by another process while this one waited): closed periods still to load.
+                    loaded = await _load_lazy(uow.session, client, boards, now)
+                    if loaded:
+                        log.info("loaded %d closed board periods into Redis", loaded)
+                    return 0
                 _, digest = await repository.get_sync(uow.session)
                 if digest != boards_digest(boards):
                     await repository.rebuild_scores(uow.session, boards)
                     seq, _ = await repository.get_sync(uow.session)
                     await repository.set_sync(uow.session, seq, boards_digest(boards))
                 periods = await _load_redis(uow.session, client, boards, now)
+                periods += await _load_lazy(uow.session, client, boards, now)
         except events_repository.CursorBusy:
             return 0
         log.info("leaderboards reloaded into Redis from the database (%d board periods)", periods)
