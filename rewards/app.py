@@ -21,6 +21,7 @@ from rewards.badges.endpoints import router as badges_router
 from rewards.body_limits import JsonTooLarge, too_large_message
 from rewards.config import Settings, get_settings
 from rewards.connectors.endpoints import router as connectors_router
+from rewards.contributions.endpoints import router as contributions_router
 from rewards.credentials.endpoints import pages as credential_pages
 from rewards.credentials.endpoints import router as credentials_router
 from rewards.db import lock_wait_ended
@@ -36,6 +37,7 @@ from rewards.perks.endpoints import router as perks_router
 from rewards.rulesets.endpoints import router as rulesets_router
 from rewards.security_headers import SecurityHeaders, headers_for
 from rewards.users.endpoints import router as users_router
+from rewards.web.contribution_pages import router as contribution_pages
 from rewards.web.endpoints import install as install_web_pages
 from rewards.web.render import invalid_request_page, not_found_page, wants_page
 
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rulesets_router)
     app.include_router(credentials_router)
     app.include_router(credential_pages)  # the verification page, and a member's downloads under /me
+    app.include_router(contributions_router)
+    app.include_router(contribution_pages)  # /me/contributions and the console's queue
     # Every body is counted as it arrives, before it is parsed or the key checked; routes that take more declare
     # it (rewards.inputs). The limiter's own refusals are made JSON outside it (rewards.body_limits).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)

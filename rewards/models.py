@@ -4,6 +4,7 @@ from rewards.audit.models import AuditRow
 from rewards.auth.models import ApiKeyRow, SessionGenerationRow
 from rewards.badges.models import BadgeAwardRow
 from rewards.connectors.models import ConnectorStateRow
+from rewards.contributions.models import ContributionRow
 from rewards.credentials.models import BadgeCredentialRow
 from rewards.events.models import ApplyCursor, EventOutcome, StoredEvent
 from rewards.leaderboards.models import (
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "CapBucketRow",
     "ConnectorStateRow",
+    "ContributionRow",
     "CounterRow",
     "EventOutcome",
     "LeaderboardPeriodClosure",

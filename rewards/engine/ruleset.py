@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from rewards.engine.boards import BoardSpec, check_boards
+from rewards.engine.contributions import ContributionKind, check_contributions
 from rewards.engine.expressions import Expression, ExpressionError, Function, Template
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
@@ -373,6 +374,9 @@ class RulesetSpec(_Strict):
     perks: list[Perk] = Field(default_factory=list)
     ranks: list[Rank] = Field(default_factory=list, description="Lowest first; the first starts at 0.")
     leaderboards: list[BoardSpec] = Field(default_factory=list)
+    contributions: list[ContributionKind] = Field(
+        default_factory=list, description="Kinds of contribution experts report and managers approve."
+    )
 
 
 def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
@@ -479,6 +483,7 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                     (("perks", index, "eligibility", "counters"), f"{counter_id!r} is not a `per: user` counter")
                 )
     problems.extend(check_boards(spec))
+    problems.extend(check_contributions(spec))
     return problems
 
 

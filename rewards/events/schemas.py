@@ -86,6 +86,21 @@ class UserReinstatedData(ActorData):
     user: Id
 
 
+class ContributionApprovedData(ActorData):
+    """Written by the engine when a manager approves a contribution an expert reported (`POST /v1/contributions`);
+    a forum cannot post it."""
+
+    actor: Id = Field(description="The member who made the contribution, who reported it.")
+    contribution: Id = Field(description="The contribution's id in the engine (`GET /v1/contributions/{id}`).")
+    kind: ShortText = Field(description="One of the kinds the rules file declares in `contributions`.")
+    title: Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
+    link: Annotated[StrictStr, StringConstraints(max_length=500)] | None = None
+    file: Annotated[StrictStr, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The name of a file the expert gave instead of (or besides) a link."
+    )
+    approved_by: Id = Field(description="The manager (`user:<id>`) or API key (`key:<name>`) who approved it.")
+
+
 class CustomData(_Open):
     """Any other event type a programme posts (`workshop.attended`...): an object, `actor` if someone acted."""
 
@@ -105,6 +120,7 @@ DATA_MODELS: dict[str, type[BaseModel]] = {
     "flag.resolved": FlagResolvedData,
     "user.suspended": UserSuspendedData,
     "user.reinstated": UserReinstatedData,
+    "contribution.approved": ContributionApprovedData,
 }
 
 

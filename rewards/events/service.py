@@ -42,7 +42,11 @@ class ValidEvent:
 
 # Written by the engine itself (a manager's adjustment through the admin API, the schedule lifting a suspension):
 # a forum cannot post them, or any event in the engine's own sources.
-RESERVED_TYPES = frozenset({"points.adjusted"})
+RESERVED_TYPES = {
+    "points.adjusted": "use POST /v1/users/{id}/adjust (scope admin) to change points by hand",
+    "contribution.approved": "report it with POST /v1/contributions; a manager approves it in the console or with "
+    "POST /v1/contributions/{id}/approve (scope admin)",
+}
 RESERVED_SOURCE_PREFIX = "rewards:"
 
 
@@ -67,8 +71,7 @@ def validate_batch(items: Sequence[Any]) -> list[ValidEvent]:
                     index=index,
                     id=event_id,
                     field="type",
-                    message=f"{envelope.type!r} is written by the engine itself: use POST /v1/users/{{id}}/adjust "
-                    "(scope admin) to change points by hand",
+                    message=f"{envelope.type!r} is written by the engine itself: {RESERVED_TYPES[envelope.type]}",
                 )
             )
             continue

@@ -1,0 +1,1 @@
+"""Contributions the forum cannot see, reported by experts and approved or denied by managers."""
