@@ -17,6 +17,7 @@ from rewards.connectors.tasks import SYNC_EVERY_SECONDS, sync_khoros
 from rewards.leaderboards.tasks import CLOSE_EVERY_SECONDS, HEAL_EVERY_SECONDS, close_periods, heal_boards
 from rewards.outbox.tasks import sweep_webhooks
 from rewards.perks.tasks import sweep_perks
+from rewards.renewals.tasks import CHECK_EVERY_SECONDS, check_renewals
 from rewards.runtime import Runtime, utcnow
 from rewards.users.tasks import lift_ended_suspensions
 
@@ -50,6 +51,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("close_leaderboard_periods", CLOSE_EVERY_SECONDS, _with_runtime(close_periods)),
         PeriodicJob("sweep_perks", 30, _with_runtime(sweep_perks)),
         PeriodicJob("lift_ended_suspensions", 60, lift_ended_suspensions),
+        PeriodicJob("check_renewals", CHECK_EVERY_SECONDS, check_renewals),
         PeriodicJob("publish_retroactively", PUBLISH_EVERY_SECONDS, publish_retroactively),
         PeriodicJob("sync_khoros", SYNC_EVERY_SECONDS, sync_khoros),  # does nothing unless REWARDS_KHOROS_* is set
     ]

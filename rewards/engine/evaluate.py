@@ -9,6 +9,7 @@ from datetime import datetime
 
 from rewards.engine.expressions import EvaluationError, Expression, Namespace, read_path
 from rewards.engine.recognition import Recognizer
+from rewards.engine.renewal import RENEWAL_CHECK
 from rewards.engine.ruleset import MAX_POINTS, CompiledAward, CompiledRule, Ruleset
 from rewards.engine.state import (
     ENTRY_IDS_PER_EVENT,
@@ -425,8 +426,10 @@ def settle(ruleset: Ruleset, event: EventInput, state: WorkingState, decisions: 
     left holding the users this event changed."""
     state.touched.clear()
     settler = _Settler(ruleset, event, state)
+    # A renewal check names the member it checks: not something they did.
+    acting = event.type != RENEWAL_CHECK
     for position, user_id in enumerate(event.named_users):
-        settler.user(user_id, active=position == 0)
+        settler.user(user_id, active=acting and position == 0)
     for user_id, suspended, until, only_if_until in decisions.user_flags:
         current = state.users.get(user_id)
         if only_if_until is not None and (current is None or current.suspended_until != only_if_until):

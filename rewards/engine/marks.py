@@ -11,8 +11,9 @@ from datetime import datetime
 
 from rewards.engine.perks import Profile, check, reputation_floor
 from rewards.engine.ranks import rank_change_notice, rank_position
+from rewards.engine.renewal import RENEWAL_CHECK, as_of, explain, in_window, status
 from rewards.engine.ruleset import Rank, Ruleset
-from rewards.engine.state import EventInput, Mark, WorkingState
+from rewards.engine.state import EventInput, Mark, Notice, WorkingState
 
 
 class Marker:
@@ -32,6 +33,8 @@ class Marker:
         referenced |= {ref.partition("/")[0] for perk in ruleset.spec.perks for ref in perk.eligibility.badges}
         self.badge_ids = frozenset(referenced)
         self.counter_ids = sorted({c for perk in ruleset.spec.perks for c in perk.eligibility.counters})
+        # Ranks held only while a window has enough: read at the member's as-of month (`rewards.engine.renewal`).
+        self.renewing = [rank for rank in self.ranks if rank.renewal is not None]
         self.active = bool(self.ranks) or self.perks
         self._nobody = WorkingState()  # where a new user's mark is read: nothing about them yet
 
@@ -48,7 +51,7 @@ class Marker:
             held = frozenset(
                 (h.badge_id, h.tier) for h in state.badges_of(user_id) if h.badge_id in self.badge_ids and h.held
             )
-        rank = self._rank(reputation, held)
+        rank = self._rank(reputation, held, self.renewed(state, user_id, reputation))
         eligible: frozenset[str] = frozenset()
         if deciding:
             profile = Profile(
@@ -66,10 +69,66 @@ class Marker:
             )
         return Mark(rank=rank, suspended=suspended, perks=eligible)
 
-    def _rank(self, reputation: int, held: frozenset[tuple[str, str]]) -> str | None:
+    def _rank(self, reputation: int, held: frozenset[tuple[str, str]], renewed: frozenset[str] | None) -> str | None:
         """The id of `standing(...).rank`, without the rest of the standing (the next rank, the progress)."""
-        position = rank_position(self.ranks, reputation, held)
+        position = rank_position(self.ranks, reputation, held, renewed)
         return self.ranks[position].id if position >= 0 else None
+
+    def renewed(self, state: WorkingState, user_id: str, reputation: int) -> frozenset[str] | None:
+        """The renewing ranks within the member's reach whose windows have enough (None: no rank renews)."""
+        if not self.renewing:
+            return None
+        return frozenset(
+            rank.id
+            for rank in self.renewing
+            if rank.renewal is not None
+            and reputation >= rank.reputation
+            and (month := as_of(state.counters, user_id)) is not None
+            and in_window(state.counters, user_id, rank.renewal, month) >= rank.renewal.at
+        )
+
+    def _lapse_reason(self, state: WorkingState, user_id: str, rank: Rank | None) -> str | None:
+        """Why a renewing rank was lost, when its window is what lost it."""
+        if rank is None or rank.renewal is None:
+            return None
+        found = status(state.counters, user_id, rank.renewal)
+        if found.held:
+            return None
+        counter = self.ruleset.spec.counters.get(rank.renewal.counter)
+        name = counter.name if counter is not None else rank.renewal.counter
+        return f"lapsed: {explain(rank.title, name, rank.renewal, found)}"
+
+    def _warn(self, state: WorkingState, event: EventInput) -> None:
+        """A renewal check the schedule stored when a warning fell due: warn the member whose title lapses soon,
+        once per lapse (the key names it; a check stored again, or a retried batch, adds nothing)."""
+        user_id = event.data.get("user")
+        mark = state.marks.get(user_id) if isinstance(user_id, str) else None
+        rank = self.rank(mark.rank) if mark is not None else None
+        if not isinstance(user_id, str) or rank is None or rank.renewal is None:
+            return
+        found = status(state.counters, user_id, rank.renewal)
+        warns_at = found.warns_at(rank.renewal)
+        if warns_at is None or found.lapses_at is None or not warns_at <= event.time < found.lapses_at:
+            return
+        counter = self.ruleset.spec.counters.get(rank.renewal.counter)
+        name = counter.name if counter is not None else rank.renewal.counter
+        lapses_on = found.lapses_at.date().isoformat()
+        state.notices.append(
+            Notice(
+                topic="rank.renewal_due",
+                user_id=user_id,
+                data={
+                    "rank": {"id": rank.id, "title": rank.title},
+                    "lapses_at": found.lapses_at.isoformat(),
+                    "count": found.count,
+                    "at": found.at,
+                    "needed": found.needed_by_then,
+                    "reason": explain(rank.title, name, rank.renewal, found),
+                },
+                occurred_at=event.time,
+                key=f"rank.renewal_due:{user_id}:{rank.id}:{lapses_on}",
+            )
+        )
 
     def note(self, state: WorkingState, user_ids: Iterable[str], when: datetime) -> None:
         """Note the marks of users just loaded, before the batch changes them, for those the state has not noted
@@ -102,9 +161,12 @@ class Marker:
                     state.reputation(user_id),
                     event.time,
                     f"{event.seq}",
+                    self._lapse_reason(state, user_id, self.rank(before.rank)),
                 )
                 if notice is not None:
                     state.notices.append(notice)
             if before.suspended != mark.suspended or before.perks != mark.perks:
                 moved = True
+        if self.renewing and event.type == RENEWAL_CHECK and event.source.startswith("rewards:"):
+            self._warn(state, event)
         return moved and self.perks

@@ -31,25 +31,47 @@ def missing_badges(rank: Rank, held: HeldBadges) -> tuple[str, ...]:
     return tuple(missing)
 
 
-def rank_position(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> int:
+def _kept(rank: Rank, renewed: Collection[str] | None) -> bool:
+    """A rank with a renewal is held only while its window has enough (`renewed`: the ranks whose windows do;
+    None: windows not read, as for a rules file without any)."""
+    return rank.renewal is None or renewed is None or rank.id in renewed
+
+
+def rank_position(
+    ranks: list[Rank], reputation: int, held: HeldBadges = (), renewed: Collection[str] | None = None
+) -> int:
     """The index of the highest rank whose reputation and badges the user has (ranks run lowest first), -1 for
     none. A rank that also needs badges is passed over, not blocking, when they are missing: a user may hold a
-    higher title that needs none. The first rank is everyone's (the rules refuse one that needs reputation or
-    badges), below zero too: a member whom downvotes took under 0 is still a Newcomer, not without a title."""
+    higher title that needs none; so is one whose renewal window lacks enough (`renewed`). The first rank is
+    everyone's (the rules refuse one that needs reputation or badges), below zero too: a member whom downvotes
+    took under 0 is still a Newcomer, not without a title."""
     position = -1
     for index, rank in enumerate(ranks):
-        if (index == 0 or reputation >= rank.reputation) and (not rank.badges or not missing_badges(rank, held)):
+        if (
+            (index == 0 or reputation >= rank.reputation)
+            and (not rank.badges or not missing_badges(rank, held))
+            and _kept(rank, renewed)
+        ):
             position = index
     return position
 
 
-def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Standing:
+def standing(
+    ranks: list[Rank], reputation: int, held: HeldBadges = (), renewed: Collection[str] | None = None
+) -> Standing:
     """The user's rank (`rank_position`) and the next one up, with what it still takes."""
     # An index, not `ranks.index(rank)`: comparing pydantic models field by field is slow.
-    position = rank_position(ranks, reputation, held)
+    position = rank_position(ranks, reputation, held, renewed)
     current = ranks[position] if position >= 0 else None
     above = ranks[position + 1 :]
-    following = next((rank for rank in above if reputation < rank.reputation or missing_badges(rank, held)), None)
+    following = next(
+        (
+            rank
+            for rank in above
+            if reputation < rank.reputation or missing_badges(rank, held) or not _kept(rank, renewed)
+        ),
+        None,
+    )
     if following is None:
         return Standing(current, None, None, None if current is None else 1.0)
     floor = current.reputation if current is not None else 0
@@ -60,10 +82,17 @@ def standing(ranks: list[Rank], reputation: int, held: HeldBadges = ()) -> Stand
 
 
 def rank_change_notice(
-    user_id: str, old: Rank | None, new: Rank | None, reputation: int, when: datetime, cause: str
+    user_id: str,
+    old: Rank | None,
+    new: Rank | None,
+    reputation: int,
+    when: datetime,
+    cause: str,
+    reason: str | None = None,
 ) -> Notice | None:
     """The `rank.changed` notice for a title going from `old` to `new` (none when it stays, or is lost
-    altogether); `cause` (an event seq, or a manager's change) makes its key unique."""
+    altogether); `cause` (an event seq, or a manager's change) makes its key unique; `reason` says why when it
+    is not the reputation (a renewal window that lapsed)."""
     if old == new or new is None:
         return None
     return Notice(
@@ -74,6 +103,7 @@ def rank_change_notice(
             "to": {"id": new.id, "title": new.title},
             "reputation": reputation,
             "direction": "up" if old is None or new.reputation > old.reputation else "down",
+            **({"reason": reason} if reason is not None else {}),
         },
         occurred_at=when,
         key=f"rank.changed:{user_id}:{new.id}:{cause}",

@@ -7,6 +7,7 @@ user's reputation) moves within an event.
 
 from datetime import datetime, timedelta
 
+from rewards.engine.renewal import AS_OF_COUNTER, AS_OF_SCOPE, bucket_counter, month_index, month_label
 from rewards.engine.ruleset import Badge, Ruleset
 from rewards.engine.state import (
     Award,
@@ -59,6 +60,9 @@ class Recognizer:
             if scope is not None:
                 self._bump((award.user_id, counter_id, scope), delta)
             self.user_counters.add((award.user_id, counter_id))
+            if counter_id in self.ruleset.windowed_counters:  # per month too, for a rank's renewal window
+                month = month_label(month_index(award.occurred_at))
+                self._bump((award.user_id, bucket_counter(counter_id), month), delta)
             self.state.counter_changes.append(CounterChange(award.user_id, counter_id, scope, delta, award.occurred_at))
             if new and delta > 0 and counter_id in self.ruleset.badges_by_streak:
                 self._extend_streak(award.user_id, counter_id, award.occurred_at)
@@ -85,6 +89,8 @@ class Recognizer:
         self.reputation_moved.add(user_id)
 
     def finish(self) -> None:
+        if self.ruleset.windowed_counters:
+            self._advance_windows()
         counters = self.state.counters
         floors = self.ruleset.badge_floors
         checked: set[tuple[str, str, str]] = set()
@@ -116,6 +122,16 @@ class Recognizer:
                 if value < floors[badge.id] and not badge.revocable:
                     continue
                 self._check(user_id, badge, value, "", self._requirements_met(user_id, badge))
+
+    def _advance_windows(self) -> None:
+        """The renewal windows of the members this event changed are read at its month from now on (never
+        back: an event with an older time leaves them where they are)."""
+        month = month_index(self.event.time)
+        for user_id in self.state.touched:
+            key: CounterKey = (user_id, AS_OF_COUNTER, AS_OF_SCOPE)
+            if self.state.counters.get(key, 0) < month:
+                self.state.counters[key] = month
+                self.state.changed_counters.add(key)
 
     def _requirements_met(self, owner: str, badge: Badge) -> bool:
         return all(self.state.counters.get((owner, c, ""), 0) >= at for c, at in badge.requires.items())

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from rewards.engine.boards import BoardSpec, check_boards
 from rewards.engine.contributions import ContributionKind, check_contributions
 from rewards.engine.expressions import Expression, ExpressionError, Function, Template
+from rewards.engine.renewal import Renewal
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -196,6 +197,11 @@ class Rank(_Strict):
             default_factory=list,
             description="Badges needed too, as `id` or `id/tier` (that tier or higher): `[solver/silver]`.",
         )
+    )
+    renewal: Renewal | None = Field(
+        default=None,
+        description="Held only while enough is counted in a rolling window, else lowered: `{counter: "
+        "accepted_answers, at: 10, window: 12 months, warn_before: 30 days}`. Unset: held for good.",
     )
 
 
@@ -464,6 +470,17 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
                 problems.append((("ranks", index, "badges"), f"no badge {reference.split('/')[0]!r} in `badges`"))
         if index == 0 and rank.badges:
             problems.append((("ranks", 0, "badges"), "the first rank is everyone's: it cannot need badges"))
+        if rank.renewal is not None:
+            if index == 0:
+                problems.append((("ranks", 0, "renewal"), "the first rank is everyone's: it cannot lapse"))
+            counter = spec.counters.get(rank.renewal.counter)
+            if counter is None or counter.per != "user":
+                problems.append(
+                    (
+                        ("ranks", index, "renewal", "counter"),
+                        f"{rank.renewal.counter!r} is not a declared `per: user` counter",
+                    )
+                )
     perk_ids: set[str] = set()
     for index, perk in enumerate(spec.perks):
         if perk.id in perk_ids:
@@ -567,6 +584,8 @@ class Ruleset:
     reputation_badges: list[Badge] = field(default_factory=list)
     post_counting_rules: set[str] = field(default_factory=set)  # rules with awards that count for posts
     badge_floors: dict[str, int] = field(default_factory=dict)  # each badge's lowest threshold
+    # Counters some rank's renewal reads, kept per month too (`rewards.engine.renewal`).
+    windowed_counters: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -663,4 +682,5 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             ruleset.badges_by_streak.setdefault(badge.streak, []).append(badge)
         if badge.reputation:
             ruleset.reputation_badges.append(badge)
+    ruleset.windowed_counters = frozenset(rank.renewal.counter for rank in spec.ranks if rank.renewal is not None)
     return ruleset
