@@ -24,6 +24,13 @@ DOCS_PATHS = ("/docs", "/redoc")
 RESOURCE_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
+def page_policy_with_style_nonce(nonce: str) -> str:
+    """PAGE_POLICY for a page whose own script adds <style> elements carrying this response's nonce: the rules
+    editor (CodeMirror puts its theme in a <style> element). Scripts stay 'self' only; style attributes and
+    <style> elements without the nonce stay refused. The route sets it, and the middleware leaves it as it is."""
+    return f"{PAGE_POLICY}; style-src 'self' 'nonce-{nonce}'"
+
+
 def headers_for(path: str, content_type: str) -> dict[str, str]:
     """The headers an answer of this type at this path carries."""
     page = content_type.startswith("text/html")

@@ -36,8 +36,8 @@ async def test_a_manager_edits_a_rule_previews_its_impact_and_publishes_it_from_
     await page.get_by_role("link", name="Edit a draft").click()
 
     # Upvotes count double: piotr.expert's 6 upvotes give 120 instead of 60.
-    editor = page.get_by_label("Rules (YAML)")
-    source = await editor.input_value()
+    editor = page.get_by_label("Rules (YAML)")  # the code editor (tests/test_rules_editor_browser.py)
+    source = await page.locator("textarea[name=source]").input_value()  # the draft as the server sent it
     assert source.count(UPVOTE_AWARD) == 1
     await editor.fill(source.replace(UPVOTE_AWARD, UPVOTE_AWARD.replace("10", "20")))
     await page.get_by_role("button", name="Validate").click()
@@ -87,7 +87,7 @@ async def test_a_retroactive_publish_runs_in_the_background_and_the_rules_page_f
         await page.goto(f"{scheduled.url}/dev/signin?next=/admin/rules/edit")
         await page.get_by_role("button", name="Sign in as demo manager").click()
         editor = page.get_by_label("Rules (YAML)")
-        source = await editor.input_value()
+        source = await page.locator("textarea[name=source]").input_value()
         await editor.fill(source.replace(UPVOTE_AWARD, UPVOTE_AWARD.replace("10", "20")))
         await page.get_by_label(
             "Retroactively: recompute everything from the event log under the new rules, in the background "

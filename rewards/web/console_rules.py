@@ -3,6 +3,7 @@ that validates, previews the impact against the published ruleset, and publishes
 """
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ from rewards.rulesets import service as rulesets
 from rewards.rulesets.models import UNFINISHED_JOBS
 from rewards.rulesets.schemas import DEFAULT_PREVIEW_EVENTS, MAX_SOURCE_CHARS, PreviewOut, ProblemOut
 from rewards.runtime import utcnow
+from rewards.security_headers import page_policy_with_style_nonce
 from rewards.users.profiles import MemberCard
 from rewards.web import service
 from rewards.web.endpoints import ManagerDep, csrf_protected
@@ -131,7 +133,9 @@ def _edit_page(
     members: dict[str, MemberCard] | None = None,
 ) -> Response:
     problem_lines = {problem.line for problem in problems or [] if problem.line is not None}
-    return render(
+    # The editor's script (static/editor.js, CodeMirror) adds its theme as <style> elements carrying this nonce.
+    style_nonce = secrets.token_urlsafe(18)
+    response = render(
         request,
         "web/admin/rules_edit.html",
         status_code=status_code,
@@ -144,7 +148,10 @@ def _edit_page(
         report=report,
         refused=refused,
         members=members or {},
+        style_nonce=style_nonce,
     )
+    response.headers["Content-Security-Policy"] = page_policy_with_style_nonce(style_nonce)
+    return response
 
 
 @router.get("/admin/rules/edit", response_class=HTMLResponse)
