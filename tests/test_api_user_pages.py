@@ -60,4 +60,5 @@ async def test_flair_is_a_public_cacheable_svg(api: Api) -> None:
         f"/v1/users/{author}/flair.svg", headers={"If-None-Match": response.headers["etag"]}
     )
     assert not_modified.status_code == 304
-    assert (await api.client.get("/v1/users/nobody/flair.svg")).status_code == 404
+    unknown = await api.client.get("/v1/users/nobody/flair.svg")  # a newcomer's flair: no broken image
+    assert unknown.status_code == 200 and ">new member<" in unknown.text

@@ -61,7 +61,7 @@ async def test_a_member_below_zero_reputation_holds_the_first_rank(api: Api) -> 
     await api.post_events(downvote("bob", a1), downvote("carol", a1, minutes=1))
     profile = (await api.client.get("/v1/users/grumpy")).json()
     assert profile["reputation"] == -4
-    assert profile["rank"] == {"id": "newcomer", "title": "Newcomer", "reputation": 0}
+    assert profile["rank"] == {"id": "newcomer", "title": "Newcomer", "reputation": 0, "renewal": None}
     assert profile["next_rank"]["title"] == "Contributor" and profile["next_rank"]["reputation_needed"] == 54
     page = (await api.client.get("/v1/users", params={"ids": "grumpy"})).json()
     assert page["users"][0]["rank"]["title"] == "Newcomer"

@@ -58,11 +58,12 @@ async def test_a_profile_shows_rank_and_progress(api: Api) -> None:
     await api.post_events(*(upvote(f"v{i}", post) for i, post in enumerate(posts)), accept("asker", posts[0]))
     body = (await api.client.get("/v1/users/expert")).json()
     assert body["reputation"] == 65
-    assert body["rank"] == {"id": "contributor", "title": "Contributor", "reputation": 50}
+    assert body["rank"] == {"id": "contributor", "title": "Contributor", "reputation": 50, "renewal": None}
     assert body["next_rank"] == {
         "id": "trusted",
         "title": "Trusted Helper",
         "reputation": 500,
+        "renewal": None,
         "reputation_needed": 435,
         "progress": 0.0333,
         "badges_needed": [],

@@ -21,13 +21,14 @@ from rewards.badges.schemas import (
     TopBadgeOut,
     UserBadgesOut,
 )
-from rewards.engine.ranks import rank_change_notice, standing
+from rewards.engine.ranks import rank_change_notice, renewed_ranks, standing
 from rewards.engine.recognition import badge_notice_data
 from rewards.engine.ruleset import TIER_ORDER, Badge, Ruleset
 from rewards.engine.state import BadgeHolding, BadgeSource
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.outbox import service as outbox
+from rewards.renewals import repository as renewals
 from rewards.users import repository as users_repository
 
 
@@ -221,10 +222,12 @@ async def _rank_change(
     user = await users_repository.get(session, user_id)
     reputation = user.reputation if user is not None else 0
     ranks = ruleset.spec.ranks
+    # A title that must be renewed is held only while its window has enough, with the badge as without it.
+    renewed = renewed_ranks(ranks, await renewals.windows(session, ranks, [(user_id, reputation)]), user_id, reputation)
     notice = rank_change_notice(
         user_id,
-        standing(ranks, reputation, held_before).rank,
-        standing(ranks, reputation, held_after).rank,
+        standing(ranks, reputation, held_before, renewed).rank,
+        standing(ranks, reputation, held_after, renewed).rank,
         reputation,
         now,
         f"manual:{now.isoformat()}",

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from rewards.engine.perks import Profile, check, reputation_floor
-from rewards.engine.ranks import rank_change_notice, rank_position
-from rewards.engine.renewal import RENEWAL_CHECK, as_of, explain, in_window, status
+from rewards.engine.ranks import rank_change_notice, rank_position, renewed_ranks
+from rewards.engine.renewal import RENEWAL_CHECK, explain, status
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.engine.state import EventInput, Mark, Notice, WorkingState
 
@@ -51,7 +51,8 @@ class Marker:
             held = frozenset(
                 (h.badge_id, h.tier) for h in state.badges_of(user_id) if h.badge_id in self.badge_ids and h.held
             )
-        rank = self._rank(reputation, held, self.renewed(state, user_id, reputation))
+        renewed = self.renewed(state, user_id, reputation)
+        rank = self._rank(reputation, held, renewed)
         eligible: frozenset[str] = frozenset()
         if deciding:
             profile = Profile(
@@ -61,6 +62,7 @@ class Marker:
                 last_active_at=user.last_active_at if user is not None else None,
                 badges=held,
                 counters={c: state.counters.get((user_id, c, ""), 0) for c in self.counter_ids},
+                renewed=renewed,
             )
             eligible = frozenset(
                 perk.id
@@ -76,16 +78,7 @@ class Marker:
 
     def renewed(self, state: WorkingState, user_id: str, reputation: int) -> frozenset[str] | None:
         """The renewing ranks within the member's reach whose windows have enough (None: no rank renews)."""
-        if not self.renewing:
-            return None
-        return frozenset(
-            rank.id
-            for rank in self.renewing
-            if rank.renewal is not None
-            and reputation >= rank.reputation
-            and (month := as_of(state.counters, user_id)) is not None
-            and in_window(state.counters, user_id, rank.renewal, month) >= rank.renewal.at
-        )
+        return renewed_ranks(self.renewing, state.counters, user_id, reputation) if self.renewing else None
 
     def _lapse_reason(self, state: WorkingState, user_id: str, rank: Rank | None) -> str | None:
         """Why a renewing rank was lost, when its window is what lost it."""

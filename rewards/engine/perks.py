@@ -17,6 +17,8 @@ class Profile:
     last_active_at: datetime | None
     badges: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # held (badge, tier)
     counters: dict[str, int] = field(default_factory=dict)  # per-user counter totals
+    # The renewing ranks whose windows have enough (`ranks.renewed_ranks`); None: windows not read.
+    renewed: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verd
     if needs.rank is not None:
         ranks = ruleset.spec.ranks
         wanted = next((rank for rank in ranks if rank.id == needs.rank), None)
-        current = standing(ranks, profile.reputation, profile.badges).rank
+        current = standing(ranks, profile.reputation, profile.badges, profile.renewed).rank
         # Ranks run lowest first with rising reputation: compare those, not positions (`ranks.index` compares
         # pydantic models field by field).
         if wanted is not None and (current is None or current.reputation < wanted.reputation):

@@ -1,9 +1,19 @@
 """Ranks: the title a reputation earns, and how far the next one is. Pure."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from rewards.engine.renewal import (
+    AS_OF_COUNTER,
+    Counts,
+    RenewalStatus,
+    as_of,
+    bucket_counter,
+    explain,
+    in_window,
+    status,
+)
 from rewards.engine.ruleset import Rank
 from rewards.engine.state import Notice
 
@@ -79,6 +89,52 @@ def standing(
     progress = max(0.0, min(1.0, (reputation - floor) / span)) if span > 0 else 0.0
     needed = max(following.reputation - reputation, 0)
     return Standing(current, following, needed, round(progress, 4), missing_badges(following, held))
+
+
+def renewal_floor(ranks: Iterable[Rank]) -> int | None:
+    """The least reputation of a rank that must be renewed (None: none must): below it no window is read."""
+    return min((rank.reputation for rank in ranks if rank.renewal is not None), default=None)
+
+
+def renewal_counter_ids(ranks: Iterable[Rank]) -> frozenset[str]:
+    """The counter ids the renewing ranks' windows are read from (the monthly counts and the as-of month)."""
+    windowed = {bucket_counter(rank.renewal.counter) for rank in ranks if rank.renewal is not None}
+    return frozenset({AS_OF_COUNTER, *windowed}) if windowed else frozenset()
+
+
+def renewed_ranks(ranks: Iterable[Rank], counters: Counts, user_id: str, reputation: int) -> frozenset[str] | None:
+    """The renewing ranks within the member's reach whose windows have enough, read at the member's as-of month
+    (None: no rank renews): what `standing(..., renewed=)` takes."""
+    renewing = [rank for rank in ranks if rank.renewal is not None]
+    if not renewing:
+        return None
+    month = as_of(counters, user_id)
+    return frozenset(
+        rank.id
+        for rank in renewing
+        if rank.renewal is not None
+        and reputation >= rank.reputation
+        and month is not None
+        and in_window(counters, user_id, rank.renewal, month) >= rank.renewal.at
+    )
+
+
+@dataclass(frozen=True)
+class RenewalShown:
+    """A renewing rank against the member's window, as a page shows it."""
+
+    rank: Rank
+    status: RenewalStatus
+    explanation: str  # `Expert until 2027-03-01: ...`, or `Expert needs 10 accepted answers ...: 7 so far`
+
+
+def renewal_shown(rank: Rank | None, counters: Counts, user_id: str, counter_name: str) -> RenewalShown | None:
+    """How the member stands against `rank`'s renewal (None: the rank is held for good); `counter_name` is the
+    renewal counter's name."""
+    if rank is None or rank.renewal is None:
+        return None
+    found = status(counters, user_id, rank.renewal)
+    return RenewalShown(rank, found, explain(rank.title, counter_name, rank.renewal, found))
 
 
 def rank_change_notice(

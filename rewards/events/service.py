@@ -40,12 +40,14 @@ class ValidEvent:
     data: dict[str, Any]
 
 
-# Written by the engine itself (a manager's adjustment through the admin API, the schedule lifting a suspension):
-# a forum cannot post them, or any event in the engine's own sources.
+# Written by the engine itself (a manager's adjustment through the admin API, the schedule lifting a suspension or
+# checking a renewal): a forum cannot post them, or any event in the engine's own sources.
 RESERVED_TYPES = {
     "points.adjusted": "use POST /v1/users/{id}/adjust (scope admin) to change points by hand",
     "contribution.approved": "report it with POST /v1/contributions; a manager approves it in the console or with "
     "POST /v1/contributions/{id}/approve (scope admin)",
+    "renewal.check": "the schedule stores it when a rank's renewal window is due a warning or a lapse; a title "
+    "renews when the rules count enough in its window (post the events that count, e.g. answer.accepted)",
 }
 RESERVED_SOURCE_PREFIX = "rewards:"
 

@@ -53,7 +53,8 @@ from rewards.engine.boards import (
     previous_key,
     redis_expiry,
 )
-from rewards.engine.ranks import standing
+from rewards.engine.ranks import renewed_ranks, standing
+from rewards.engine.renewal import Counts
 from rewards.engine.ruleset import Ruleset
 from rewards.engine.state import BadgeSource, WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
@@ -68,6 +69,7 @@ from rewards.leaderboards.schemas import (
     WinnerOut,
 )
 from rewards.perks import service as perks_service
+from rewards.renewals import repository as renewals
 from rewards.runtime import Runtime, holder_name
 from rewards.users import profiles
 from rewards.users import repository as users_repository
@@ -262,8 +264,13 @@ def list_boards(ruleset: Ruleset, now: datetime) -> list[BoardOut]:
 
 
 def _entries(
-    ruleset: Ruleset, ranked: list[Ranked], users: dict[str, UserView], held: list[tuple[str, str, str, datetime]]
+    ruleset: Ruleset,
+    ranked: list[Ranked],
+    users: dict[str, UserView],
+    held: list[tuple[str, str, str, datetime]],
+    windows: Counts,
 ) -> list[EntryOut]:
+    """`windows`: the members' renewal windows (`rewards.renewals.repository.windows`), for titles that may lapse."""
     summaries = badges_service.summaries(ruleset, held, [row.user_id for row in ranked])
     badges_held: dict[str, list[tuple[str, str]]] = {}
     for user_id, badge_id, tier, _ in held:
@@ -272,7 +279,8 @@ def _entries(
     for row in ranked:
         user = users.get(row.user_id)
         reputation = 0 if user is None else user.reputation
-        title = standing(ruleset.spec.ranks, reputation, badges_held.get(row.user_id, [])).rank
+        renewed = renewed_ranks(ruleset.spec.ranks, windows, row.user_id, reputation)
+        title = standing(ruleset.spec.ranks, reputation, badges_held.get(row.user_id, []), renewed).rank
         entries.append(
             EntryOut(
                 rank=row.rank,
@@ -297,6 +305,12 @@ async def _members(
     return await users_repository.views_with_badges(session, [row.user_id for row in ranked])
 
 
+async def _windows(session: AsyncSession, ruleset: Ruleset, users: dict[str, UserView]) -> Counts:
+    """The renewal windows of a page's members whose title may lapse. Not part of a page's validator: they move
+    only with an event about the member, which sets their `updated_seq`."""
+    return await renewals.windows(session, ruleset.spec.ranks, ((u.user_id, u.reputation) for u in users.values()))
+
+
 @dataclass(frozen=True)
 class _Found:
     """A page's rows, before the members' details are added."""
@@ -315,7 +329,7 @@ async def _page_out(session: AsyncSession, ruleset: Ruleset, found: _Found) -> B
         period=found.period,
         at=found.at,
         served_from=found.served_from,
-        entries=_entries(ruleset, found.ranked, users, held),
+        entries=_entries(ruleset, found.ranked, users, held, await _windows(session, ruleset, users)),
     )
 
 
@@ -340,7 +354,7 @@ async def _page_json(session: AsyncSession, ruleset: Ruleset, what: Hashable, fo
             period=found.period,
             at=found.at,
             served_from=found.served_from,
-            entries=_entries(ruleset, found.ranked, users, held),
+            entries=_entries(ruleset, found.ranked, users, held, await _windows(session, ruleset, users)),
         )
         body = page.model_dump_json().encode()
         etag = f'W/"lb-{hashlib.sha256(body).hexdigest()[:20]}"'

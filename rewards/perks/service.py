@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
 from rewards.engine.perks import Profile, check, describe_missing, reputation_floor, window_open
-from rewards.engine.ruleset import Perk, Ruleset
+from rewards.engine.ranks import renewed_ranks
+from rewards.engine.ruleset import Perk, Rank, Ruleset
 from rewards.engine.state import WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.inputs import NUL
@@ -39,6 +40,7 @@ from rewards.perks.schemas import (
     PerksOut,
     UserPerksOut,
 )
+from rewards.renewals import repository as renewals
 
 # How many users a window opening looks at per perk and sweep (highest reputation first); also the page size
 # of the check after a replay, which goes through everyone above the floor.
@@ -134,7 +136,7 @@ async def _promote(session: AsyncSession, perk: Perk, now: datetime, changes: Ch
         if not head:
             return
         # Time alone may have changed what the next in line qualifies for (recent activity, a suspension).
-        profiles = await profiles_from_db(session, [head[0].user_id])
+        profiles = await profiles_from_db(session, [head[0].user_id], changes.ruleset.spec.ranks)
         verdict = check(changes.ruleset, perk, profiles[0], now) if profiles else None
         if verdict is not None and not verdict.eligible:
             reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
@@ -201,8 +203,10 @@ def profiles_from_state(
     return profiles
 
 
-async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str]) -> list[Profile]:
+async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str], ranks: Sequence[Rank] = ()) -> list[Profile]:
+    """With `ranks`, the windows of those that must be renewed are read too (for members within their reach)."""
     users, counters, badges = await repository.profile_rows(session, user_ids)
+    windows = await renewals.windows(session, ranks, ((user.user_id, user.reputation) for user in users))
     by_user_counters: dict[str, dict[str, int]] = {}
     for owner, counter_id, value in counters:
         by_user_counters.setdefault(owner, {})[counter_id] = value
@@ -217,6 +221,7 @@ async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str]) -> li
             last_active_at=user.last_active_at,
             badges=frozenset(by_user_badges.get(user.user_id, ())),
             counters=by_user_counters.get(user.user_id, {}),
+            renewed=renewed_ranks(ranks, windows, user.user_id, user.reputation),
         )
         for user in users
     ]
@@ -330,7 +335,7 @@ async def redecide(
         return 0
     profiles = {
         profile.user_id: profile
-        for profile in await profiles_from_db(session, sorted({grant.user_id for grant in grants}))
+        for profile in await profiles_from_db(session, sorted({grant.user_id for grant in grants}), ruleset.spec.ranks)
     }
     unjustified: list[tuple[Perk, str, str]] = []
     waiting = {grant.user_id for grant in grants if grant.status == "waitlisted"}
@@ -383,7 +388,9 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
     after: tuple[int, str] | None = None
     while page := await repository.candidates(session, floor, CANDIDATES_PER_SWEEP, after):
         users = [user_id for user_id, _ in page]
-        written += await reconcile(session, ruleset, await profiles_from_db(session, users), now, notify=notify)
+        written += await reconcile(
+            session, ruleset, await profiles_from_db(session, users, ruleset.spec.ranks), now, notify=notify
+        )
         after = (page[-1][1], page[-1][0])
     return written
 

@@ -1,10 +1,12 @@
 """What the renewal schedule reads: members within reach of a renewing rank, with their monthly counts."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rewards.engine.ranks import renewal_counter_ids, renewal_floor
+from rewards.engine.ruleset import Rank
 from rewards.events.models import StoredEvent
 from rewards.ledger.models import CounterRow
 from rewards.sql import chunks, one_of
@@ -53,3 +55,14 @@ async def stored_ids(session: AsyncSession, source: str, event_ids: list[str]) -
         )
         found.update(rows)
     return found
+
+
+async def windows(session: AsyncSession, ranks: Sequence[Rank], members: Iterable[tuple[str, int]]) -> Counts:
+    """The renewal windows of these (user, reputation), for pages that show the title the engine holds them to
+    (`standing(..., renewed=)`): one round trip for all of them (per chunk of ids), none when no rank must be
+    renewed or none of them has the reputation of one (their title cannot lapse)."""
+    floor = renewal_floor(ranks)
+    reaching = [] if floor is None else [user_id for user_id, reputation in members if reputation >= floor]
+    if not reaching:
+        return {}
+    return await window_counts(session, reaching, renewal_counter_ids(ranks))

@@ -1,4 +1,4 @@
-"""A user is created the first time an event names them."""
+"""A user is created the first time an event names them; a member profile (how they are shown) when the forum says."""
 
 from datetime import datetime
 

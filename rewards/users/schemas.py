@@ -10,13 +10,34 @@ from rewards.inputs import RequestBody
 from rewards.users.profiles import clean_locale, clean_time_zone, clean_url
 
 
+class RenewalOut(BaseModel):
+    """Where the member stands against a rank that must be renewed (`renewal:` in the rules), as of the last event
+    applied about them."""
+
+    counter: str = Field(description="The counter the window counts: `accepted_answers`.")
+    counter_name: str = Field(description="Its name in the rules: `Accepted answers`.")
+    at: int = Field(description="At least this many within the window keep the title.")
+    window_months: int = Field(description="12: the current calendar month (UTC) and the 11 before it.")
+    count: int = Field(description="Counted in the window.")
+    held: bool = Field(description="The window has enough.")
+    until: datetime | None = Field(description="When the title lapses if nothing more is counted (held only).")
+    warn_from: datetime | None = Field(description="When the member is warned of that lapse (`warn_before`).")
+    needed_by_then: int = Field(description="More to count before `until` to keep it past then (else: to earn it).")
+    explanation: str = Field(description="In words: `Expert until 2027-03-01: 12 accepted answers in the last ...`.")
+
+
 class RankOut(BaseModel):
     id: str
     title: str
     reputation: int = Field(description="Reputation from which the title is held.")
+    renewal: RenewalOut | None = Field(
+        default=None, description="For a rank that must be renewed: its window. Null: the title is held for good."
+    )
 
 
 class NextRankOut(RankOut):
+    """`renewal`, on the next rank, only once the member has its reputation: what the window still lacks."""
+
     reputation_needed: int = Field(description="How much more reputation the user needs for it.")
     progress: float = Field(description="0 to 1: the way from the current rank's threshold to this one's.")
     badges_needed: list[str] = Field(

@@ -2,6 +2,7 @@
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,12 +13,20 @@ from rewards.audit import service as audit
 from rewards.badges import service as badges_service
 from rewards.badges.schemas import BadgeSummaryOut
 from rewards.engine.evaluate import ADJUSTMENT_TYPE
-from rewards.engine.ranks import HeldBadges, standing
-from rewards.engine.ruleset import Rank, Ruleset
+from rewards.engine.ranks import (
+    HeldBadges,
+    RenewalShown,
+    renewal_shown,
+    renewed_ranks,
+    standing,
+)
+from rewards.engine.renewal import Counts
+from rewards.engine.ruleset import Counter, Rank, Ruleset
 from rewards.errors import InvalidInput, NotFound
 from rewards.events.service import ValidEvent, entry_out
 from rewards.ledger import repository as ledger_repository
 from rewards.links import Links
+from rewards.renewals import repository as renewals
 from rewards.templating import templates
 from rewards.users import profiles, repository
 from rewards.users.cache import Encoded, caches_of
@@ -29,6 +38,7 @@ from rewards.users.schemas import (
     NextRankOut,
     ProfileOut,
     RankOut,
+    RenewalOut,
     UserOut,
 )
 
@@ -44,17 +54,61 @@ async def _user(session: AsyncSession, user_id: str) -> UserView:
     return user
 
 
-def _out(user: UserView, ranks: list[Rank], badges: BadgeSummaryOut | None = None, held: HeldBadges = ()) -> UserOut:
-    where = standing(ranks, user.reputation, held)
+async def renewal_windows(session: AsyncSession, ranks: list[Rank], users: Iterable[UserView]) -> Counts:
+    return await renewals.windows(session, ranks, ((user.user_id, user.reputation) for user in users))
+
+
+def _renewal_out(shown: RenewalShown | None, counter_name: str) -> RenewalOut | None:
+    if shown is None or shown.rank.renewal is None:
+        return None
+    renewal, found = shown.rank.renewal, shown.status
+    return RenewalOut(
+        counter=renewal.counter,
+        counter_name=counter_name,
+        at=renewal.at,
+        window_months=renewal.months,
+        count=found.count,
+        held=found.held,
+        until=found.lapses_at if found.held else None,
+        warn_from=found.warns_at(renewal) if found.held else None,
+        needed_by_then=found.needed_by_then,
+        explanation=shown.explanation,
+    )
+
+
+def _out(
+    user: UserView,
+    ranks: list[Rank],
+    badges: BadgeSummaryOut | None = None,
+    held: HeldBadges = (),
+    windows: Counts | None = None,
+    counters: Mapping[str, Counter] | None = None,
+) -> UserOut:
+    """`windows` (`renewal_windows`): a rank that must be renewed is held only while its window has enough, and
+    says so; None: windows not read (only the reputation is wanted)."""
+    renewed = None if windows is None else renewed_ranks(ranks, windows, user.user_id, user.reputation)
+    where = standing(ranks, user.reputation, held, renewed)
+
+    def renewal(rank: Rank | None) -> RenewalOut | None:
+        if windows is None or rank is None or rank.renewal is None:
+            return None
+        counter = (counters or {}).get(rank.renewal.counter)
+        name = counter.name if counter is not None else rank.renewal.counter
+        return _renewal_out(renewal_shown(rank, windows, user.user_id, name), name)
+
     return UserOut(
         user_id=user.user_id,
         **profiles.member_fields(user.user_id, user.profile),
         reputation=user.reputation,
-        rank=None if where.rank is None else RankOut(**where.rank.model_dump(include={"id", "title", "reputation"})),
+        rank=None
+        if where.rank is None
+        else RankOut(**where.rank.model_dump(include={"id", "title", "reputation"}), renewal=renewal(where.rank)),
         next_rank=None
         if where.next_rank is None or where.reputation_needed is None or where.progress is None
         else NextRankOut(
             **where.next_rank.model_dump(include={"id", "title", "reputation"}),
+            # Only once the reputation is there: below it the windows are not read (see `renewal_windows`).
+            renewal=renewal(where.next_rank) if user.reputation >= where.next_rank.reputation else None,
             reputation_needed=where.reputation_needed,
             progress=where.progress,
             badges_needed=list(where.badges_needed),
@@ -76,40 +130,59 @@ def held_by_user(held: list[tuple[str, str, str, datetime]]) -> dict[str, list[t
 
 
 async def profile(session: AsyncSession, user_id: str, ranks: list[Rank], ruleset: Ruleset | None = None) -> UserOut:
-    """With `ruleset`, the badge summary too."""
+    """With `ruleset`, the badge summary and the renewal windows too."""
     user, held = await repository.view_with_badges(session, user_id)
     if user is None:
         raise _unknown(user_id)
-    summary = badges_service.summaries(ruleset, held, [user_id])[user_id] if ruleset is not None else None
-    return _out(user, ranks, summary, held_by_user(held).get(user_id, []))
+    if ruleset is None:
+        return _out(user, ranks, None, held_by_user(held).get(user_id, []))
+    summary = badges_service.summaries(ruleset, held, [user_id])[user_id]
+    windows = await renewal_windows(session, ranks, [user])
+    return _out(user, ranks, summary, held_by_user(held).get(user_id, []), windows, ruleset.spec.counters)
 
 
 def _held_key(held: list[tuple[str, str, str, datetime]]) -> tuple[tuple[str, str, datetime], ...]:
     return tuple(sorted((badge, tier, granted_at) for _, badge, tier, granted_at in held))
 
 
-def _member_json(
-    session: AsyncSession, user: UserView, held: list[tuple[str, str, str, datetime]], ruleset: Ruleset
-) -> bytes:
-    """A member as `UserOut` JSON (the profile, and an entry of a page of users), encoded once per change of the
-    member's row (all of it, not only `updated_seq`: a replay or a retroactive publish rewrites reputations under
-    the same seqs), of their held badges (a manager's grant changes no seq) or of the ruleset."""
-    caches = caches_of(session)
-    validator = (ruleset.version, user, _held_key(held))
-    found = caches.members.get(user.user_id, validator)
-    if found is None:
-        summary = badges_service.summaries(ruleset, held, [user.user_id])[user.user_id]
-        body = _out(user, ruleset.spec.ranks, summary, [(badge, tier) for _, badge, tier, _ in held])
-        found = caches.members.put(user.user_id, Encoded(validator, body.model_dump_json().encode(), ""))
-    return found.body
+Held = list[tuple[str, str, str, datetime]]  # (user, badge, tier, granted_at) of held badges
+
+
+def _member_validator(ruleset: Ruleset, user: UserView, held: Held) -> tuple[object, ...]:
+    """What a member's JSON is encoded once per change of: the member's row (all of it, not only `updated_seq`: a
+    replay or a retroactive publish rewrites reputations under the same seqs), their held badges (a manager's grant
+    changes no seq) and the ruleset. Not the renewal windows: they move only when an event about the member is
+    applied (a counted award, the schedule's `renewal.check`), which sets `updated_seq`, or in a replay, which
+    gives the same windows under the same rules."""
+    return (ruleset.version, user, _held_key(held))
+
+
+def _member_cached(session: AsyncSession, user: UserView, held: Held, ruleset: Ruleset) -> bytes | None:
+    found = caches_of(session).members.get(user.user_id, _member_validator(ruleset, user, held))
+    return None if found is None else found.body
+
+
+def _member_json(session: AsyncSession, user: UserView, held: Held, ruleset: Ruleset, windows: Counts) -> bytes:
+    """A member as `UserOut` JSON (the profile, and an entry of a page of users), encoded and kept (see
+    `_member_validator`); `windows`: `renewal_windows`."""
+    summary = badges_service.summaries(ruleset, held, [user.user_id])[user.user_id]
+    held_pairs = [(badge, tier) for _, badge, tier, _ in held]
+    body = _out(user, ruleset.spec.ranks, summary, held_pairs, windows, ruleset.spec.counters)
+    encoded = Encoded(_member_validator(ruleset, user, held), body.model_dump_json().encode(), "")
+    return caches_of(session).members.put(user.user_id, encoded).body
 
 
 async def profile_json(session: AsyncSession, user_id: str, ruleset: Ruleset) -> bytes:
-    """`GET /v1/users/{id}`: the bytes of `profile(session, user_id, ranks, ruleset)`, in one round trip."""
+    """`GET /v1/users/{id}`: the bytes of `profile(session, user_id, ranks, ruleset)`, in one round trip (two when
+    they are encoded again for a member whose title may lapse)."""
     user, held = await repository.view_with_badges(session, user_id)
     if user is None:
         raise _unknown(user_id)
-    return _member_json(session, user, held, ruleset)
+    found = _member_cached(session, user, held, ruleset)
+    if found is not None:
+        return found
+    windows = await renewal_windows(session, ruleset.spec.ranks, [user])
+    return _member_json(session, user, held, ruleset, windows)
 
 
 MAX_USERS_PER_PAGE = 100
@@ -154,12 +227,18 @@ async def page(session: AsyncSession, user_ids: list[str], ruleset: Ruleset) -> 
         + "\x1f".join(_profile_stamp(user.profile) for user in found.values() if user.profile is not None)
     )
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-    held_by: dict[str, list[tuple[str, str, str, datetime]]] = {}
+    held_by: dict[str, Held] = {}
     for row in held:
         held_by.setdefault(row[0], []).append(row)
+    cached = {
+        user_id: _member_cached(session, user, held_by.get(user_id, []), ruleset) for user_id, user in found.items()
+    }
+    # The windows of the members encoded again, in one round trip.
+    stale = [found[user_id] for user_id, body in cached.items() if body is None]
+    windows = await renewal_windows(session, ruleset.spec.ranks, stale) if stale else {}
     # Byte for byte what `UsersPageOut(...).model_dump_json()` gives, from each member's JSON encoded once.
     users = b",".join(
-        _member_json(session, found[user_id], held_by.get(user_id, []), ruleset)
+        cached[user_id] or _member_json(session, found[user_id], held_by.get(user_id, []), ruleset, windows)
         for user_id in user_ids
         if user_id in found
     )
@@ -242,7 +321,8 @@ async def flair(session: AsyncSession, user_id: str, ruleset_version: int, ranks
         if user is None:
             svg = _new_member_svg(name)
         else:
-            svg = _flair_svg(user, name, [(badge, tier) for _, badge, tier, _ in held_rows], ranks)
+            windows = await renewal_windows(session, ranks, [user])  # see `_member_validator`
+            svg = _flair_svg(user, name, [(badge, tier) for _, badge, tier, _ in held_rows], ranks, windows)
         etag = f'W/"flair-{hashlib.sha256(svg.encode()).hexdigest()[:20]}"'
         found = caches.flair.put(user_id, Encoded(validator, svg.encode(), etag))
     return Flair(svg=found.body.decode(), etag=found.etag)
@@ -261,8 +341,8 @@ def _drawn(name: str, value: str, background: str, label: str) -> str:
     )
 
 
-def _flair_svg(user: UserView, shown: str, held: list[tuple[str, str]], ranks: list[Rank]) -> str:
-    rank = standing(ranks, user.reputation, held).rank
+def _flair_svg(user: UserView, shown: str, held: list[tuple[str, str]], ranks: list[Rank], windows: Counts) -> str:
+    rank = standing(ranks, user.reputation, held, renewed_ranks(ranks, windows, user.user_id, user.reputation)).rank
     reputation = f"{user.reputation:,}" + (f" · {rank.title}" if rank is not None else "")
     label = f"{shown}: {user.reputation:,} reputation" + (f", {rank.title}" if rank is not None else "")
     return _drawn(_shortened(shown), reputation, "#9e9e9e" if user.suspended else "#0b57d0", label)
