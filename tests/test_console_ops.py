@@ -506,13 +506,17 @@ async def test_the_leaderboards_page_is_public_with_ranks_periods_and_previous_p
     page = await ops.browser.get("/leaderboards")
     assert page.status_code == 200
     assert '<a href="/leaderboards" aria-current="page">Leaderboards</a>' in page.text  # in the site's menu
-    rows = re.findall(r'<td class="num">(\d+)</td>\s*<td><a href="/u/([^"]+)">', page.text)
+    rows = re.findall(r'<td class="num">(\d+)</td>\s*<td><span class="member"[^>]*>.*?<a href="/u/([^"]+)">', page.text)
     assert rows == [("1", "anna"), ("2", "piotr"), ("3", "asker")]  # the asker: +2 for accepting
     assert page.text.count(">Newcomer<") == 3  # rank titles
     assert 'href="/leaderboards?board=reputation&amp;period=monthly"' in page.text
     assert 'href="/leaderboards?board=accepted-routers&amp;period=all-time"' in page.text
     month = await ops.browser.get("/leaderboards", params={"board": "reputation", "period": "monthly", "at": "2026-03"})
-    assert re.findall(r'<td><a href="/u/([^"]+)">', month.text) == ["anna", "piotr", "asker"]
+    assert re.findall(r'<td><span class="member"[^>]*>.*?<a href="/u/([^"]+)">', month.text) == [
+        "anna",
+        "piotr",
+        "asker",
+    ]
     assert 'rel="prev">Previous: 2026-02<' in month.text and 'rel="next">Next: 2026-04<' in month.text
     earlier = await ops.browser.get(
         "/leaderboards", params={"board": "reputation", "period": "monthly", "at": "2026-02"}
@@ -523,7 +527,8 @@ async def test_the_leaderboards_page_is_public_with_ranks_periods_and_previous_p
     )
     assert "2026-W10" in by_date.text and "/u/anna" in by_date.text
     routers = await ops.browser.get("/leaderboards", params={"board": "accepted-routers", "period": "all-time"})
-    assert re.findall(r'<td class="num">(\d+)</td>\s*<td><a href="/u/([^"]+)">', routers.text) == [("1", "piotr")]
+    member = r'<td class="num">(\d+)</td>\s*<td><span class="member"[^>]*>.*?<a href="/u/([^"]+)">'
+    assert re.findall(member, routers.text) == [("1", "piotr")]
     for period, at in [("monthly", "March"), ("daily", "9999-12-31"), ("yearly", "0001"), ("weekly", "9999-W52")]:
         bad = await ops.browser.get("/leaderboards", params={"board": "reputation", "period": period, "at": at})
         assert bad.status_code == 400 and "This period cannot be shown" in bad.text, at
