@@ -76,6 +76,9 @@ class Applier:
     board_fold_again: bool = False
     # A retroactive publication this process is running (see rewards.apply.publish).
     publish_task: "asyncio.Task[None] | None" = None
+    # Production mode: the one apply job enqueue in flight from this process, and the newest seq it must cover.
+    kick: "asyncio.Task[None] | None" = None
+    kick_seq: int = 0
 
     @classmethod
     async def start(
@@ -113,6 +116,8 @@ class Applier:
                 await self.publish_task
         if self.board_fold is not None:
             await self.board_fold  # it logs its own failure: the deltas it could not fold stay for the next
+        if self.kick is not None:
+            await self.kick  # it logs its own failure: the worker's sweep applies the events anyway
         await self.runtime.stop()
 
     def forget_state(self) -> None:
@@ -122,18 +127,29 @@ class Applier:
     # -- applying ------------------------------------------------------------------------------------------------
 
     async def after_intake(self, up_to_seq: int) -> None:
-        """Once events are committed: embedded mode applies them now, before answering; production mode enqueues
-        a job for the worker."""
-        queue = self.runtime.queue
-        if queue is None:
+        """Once events are committed: embedded mode applies them now, before answering; production mode asks the
+        worker to apply them (`_kick`, in the background: the events are stored, the answer need not wait)."""
+        if self.runtime.queue is None:
             await self.drain(holder_name("api"))
             return
-        try:
-            await queue.enqueue_job(APPLY_JOB, up_to_seq, _job_id=APPLY_JOB_ID.format(up_to_seq=up_to_seq))
-        except Exception:  # the events are stored; the worker's sweep applies them even without this job
-            log.exception(
-                "could not enqueue %s up to seq %d; the next sweep will apply the events", APPLY_JOB, up_to_seq
-            )
+        self.kick_seq = max(self.kick_seq, up_to_seq)
+        if self.kick is None or self.kick.done():
+            self.kick = asyncio.create_task(self._kick())
+
+    async def _kick(self) -> None:
+        """Enqueue the apply job for the newest stored seq, then again while requests stored more meanwhile: one
+        enqueue in flight per process, so concurrent one-event requests share it (an enqueue is several Redis
+        round trips; it was a quarter of such a request's time). A worker's drain takes every pending event
+        whatever seq its job names; a lost enqueue costs latency only, as the worker's sweep applies them."""
+        queue = self.runtime.queue
+        while queue is not None:
+            seq = self.kick_seq
+            try:
+                await queue.enqueue_job(APPLY_JOB, seq, _job_id=APPLY_JOB_ID.format(up_to_seq=seq))
+            except Exception:  # the events are stored; the worker's sweep applies them even without this job
+                log.exception("could not enqueue %s up to seq %d; the next sweep will apply the events", APPLY_JOB, seq)
+            if self.kick_seq == seq:
+                return
 
     async def drain(self, holder: str, *, time_budget: float | None = None) -> DrainResult:
         """Apply pending events until none is left (or the time budget is spent).
