@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -181,7 +182,21 @@ class Settings(BaseSettings):
     # `{"khoros:community.example.com": {"post": "https://community.example.com/t5/-/-/m-p/{post_id}"}}`.
     post_url_template: str | None = None
     profile_url_template: str | None = None
+    # The time zone of the pages' times for a reader whose forum did not say theirs (the SSO `zoneinfo` claim, a
+    # profile's `time_zone`) and whose browser has not either: an IANA name such as `Europe/Warsaw`.
+    default_time_zone: str = "UTC"
     source_links: dict[str, dict[Literal["post", "profile"], str]] = Field(default_factory=dict)
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"REWARDS_DEFAULT_TIME_ZONE must be an IANA time zone such as Europe/Warsaw, not {value!r}"
+            ) from None
+        return value.strip()
 
     @field_validator("post_url_template")
     @classmethod

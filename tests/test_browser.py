@@ -208,7 +208,7 @@ async def test_an_expert_signs_in_on_a_phone_and_sees_reputation_rank_and_histor
     offer = page.locator("#perk-router-beta")
     await expect(offer).to_contain_text("Claim or decline by")
     await offer.get_by_role("button", name="Claim Router beta programme").click()
-    assert page.url == f"{server.url}/me#perk-router-beta"
+    assert page.url == f"{server.url}/me#outcome"  # the confirmation, then the perk under Active
     await expect(page.locator("#perk-router-beta code")).to_have_text("BETA-7731")
     await expect(page.get_by_role("heading", name="Offered to you")).to_have_count(0)
     await _no_sideways_scrolling(page)
@@ -252,7 +252,7 @@ async def test_a_polish_user_sees_polish(server: Server, browser: Browser) -> No
     await page.goto(f"{server.url}/sso?token={_token(server, 'anna.k', locale='pl')}&next=/me")
     assert page.url == f"{server.url}/me"
     await expect(page.get_by_role("heading", name="Historia reputacji")).to_be_visible()
-    await expect(page.get_by_text("Jeszcze 30 do rangi Contributor")).to_be_visible()
+    await expect(page.get_by_text("Jeszcze 30 do rangi Współtwórca")).to_be_visible()
     await expect(page.get_by_role("button", name="Wyloguj się")).to_be_visible()
     # The language menu switches back without JavaScript.
     await page.get_by_role("link", name="English").click()

@@ -1,9 +1,18 @@
 """HTTP API for badges: the catalogue, a user's badges and progress, grants and revocations by hand."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from rewards.badges import service
-from rewards.badges.schemas import CatalogueOut, EarnedBadgeOut, GrantBadgeIn, RevokeBadgeIn, UserBadgesOut
+from rewards.badges.schemas import (
+    BadgeHoldersOut,
+    CatalogueOut,
+    EarnedBadgeOut,
+    GrantBadgeIn,
+    RevokeBadgeIn,
+    UserBadgesOut,
+)
 from rewards.deps import CanRead, IsAdmin, RuntimeDep, SessionDep, UowDep, actor_of
 from rewards.outbox import service as outbox
 from rewards.runtime import utcnow
@@ -15,6 +24,29 @@ router = APIRouter(tags=["badges"])
 @router.get("/v1/badges", response_model=CatalogueOut, summary="The badge catalogue, with tiers and holders")
 async def get_catalogue(session: SessionDep, runtime: RuntimeDep, _: CanRead) -> CatalogueOut:
     return await service.catalogue(session, runtime.ruleset)
+
+
+@router.get(
+    "/v1/badges/{badge_id}/holders",
+    response_model=BadgeHoldersOut,
+    responses={
+        422: {"description": "A tier the badge does not have, or a cursor this API did not hand out."},
+        404: {"description": "No such badge in the published rules."},
+    },
+    summary="Who holds a badge, newest first",
+)
+async def get_badge_holders(
+    badge_id: Annotated[str, Path(min_length=1, max_length=64)],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: CanRead,
+    tier: Annotated[str | None, Query(max_length=16, description="Only this tier: bronze, silver or gold.")] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_HOLDERS_PAGE)] = service.HOLDERS_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1000, description="`next_cursor` of the previous page.")] = None,
+) -> BadgeHoldersOut:
+    """The badge (criterion, tiers, holders per tier) and one row per member and tier they hold, with the member's
+    name and picture, since when, and how many awards (a per-post badge's posts)."""
+    return await service.holders(session, runtime.ruleset, badge_id, tier=tier, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.badges.models import BadgeAwardRow
@@ -204,11 +204,14 @@ async def clear_rule_badges(session: AsyncSession) -> None:
 # -- reading ----------------------------------------------------------------------------------------------
 
 
-async def holder_counts(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """Users holding each (badge, tier) now."""
+async def holder_counts(session: AsyncSession, badge_id: str | None = None) -> dict[tuple[str, str], int]:
+    """Users holding each (badge, tier) now; of one badge only with `badge_id`."""
+    conditions: list[ColumnElement[bool]] = [BadgeAwardRow.revoked_at.is_(None)]
+    if badge_id is not None:
+        conditions.append(BadgeAwardRow.badge_id == badge_id)
     rows = await session.execute(
         select(BadgeAwardRow.badge_id, BadgeAwardRow.tier, func.count(func.distinct(BadgeAwardRow.user_id)))
-        .where(BadgeAwardRow.revoked_at.is_(None))
+        .where(*conditions)
         .group_by(BadgeAwardRow.badge_id, BadgeAwardRow.tier)
     )
     return {(badge_id, tier): count for badge_id, tier, count in rows}
@@ -279,3 +282,37 @@ async def put_holding(session: AsyncSession, holding: BadgeHolding) -> None:
         set_={name: getattr(statement.excluded, name) for name in _BADGE_FIELDS[4:]},
     )
     await session.execute(statement, [dict(zip(_BADGE_FIELDS, _holding_values(holding), strict=True))])
+
+
+async def holders(
+    session: AsyncSession, badge_id: str, tier: str | None, after: tuple[datetime, str, str] | None, limit: int
+) -> list[tuple[str, str, datetime, int]]:
+    """(user, tier, since, posts) of the members holding a badge now, one row per member and tier, newest first:
+    `since` is their first award of that tier, `posts` how many awards it is (a per-post badge's posts). `after`
+    is the last row of the previous page (since, user, tier)."""
+    conditions: list[ColumnElement[bool]] = [BadgeAwardRow.badge_id == badge_id, HELD]
+    if tier is not None:
+        conditions.append(BadgeAwardRow.tier == tier)
+    grouped = (
+        select(
+            BadgeAwardRow.user_id.label("user_id"),
+            BadgeAwardRow.tier.label("tier"),
+            func.min(BadgeAwardRow.granted_at).label("since"),
+            func.count().label("posts"),
+        )
+        .where(*conditions)
+        .group_by(BadgeAwardRow.user_id, BadgeAwardRow.tier)
+        .subquery()
+    )
+    query = select(grouped.c.user_id, grouped.c.tier, grouped.c.since, grouped.c.posts)
+    if after is not None:
+        since, user_id, after_tier = after
+        query = query.where(
+            or_(
+                grouped.c.since < since,
+                and_(grouped.c.since == since, grouped.c.user_id < user_id),
+                and_(grouped.c.since == since, grouped.c.user_id == user_id, grouped.c.tier < after_tier),
+            )
+        )
+    query = query.order_by(grouped.c.since.desc(), grouped.c.user_id.desc(), grouped.c.tier.desc()).limit(limit)
+    return [(user_id, row_tier, since, posts) for user_id, row_tier, since, posts in await session.execute(query)]

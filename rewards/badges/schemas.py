@@ -84,3 +84,19 @@ class GrantBadgeIn(RequestBody):
 
 class RevokeBadgeIn(GrantBadgeIn):
     pass
+
+
+class BadgeHolderOut(BaseModel):
+    user_id: str
+    display_name: str = Field(description="The member's name on the forum; the id when none is known.")
+    avatar_url: str | None
+    profile_url: str | None
+    tier: str
+    since: datetime = Field(description="When the member first earned this tier.")
+    posts: int = Field(description="How many times the member holds this tier (a per-post badge: its posts).")
+
+
+class BadgeHoldersOut(BaseModel):
+    badge: BadgeOut
+    holders: list[BadgeHolderOut] = Field(description="One row per member and tier, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -1,5 +1,8 @@
 """Use cases of badges: the catalogue, a user's badges and progress, manual grants and revocations."""
 
+import base64
+import binascii
+import json
 import uuid
 from collections import Counter as Tally
 from datetime import datetime
@@ -10,6 +13,8 @@ from rewards.audit import service as audit
 from rewards.badges import repository
 from rewards.badges.models import BadgeAwardRow
 from rewards.badges.schemas import (
+    BadgeHolderOut,
+    BadgeHoldersOut,
     BadgeOut,
     BadgeSummaryOut,
     CatalogueOut,
@@ -29,7 +34,11 @@ from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.events import repository as events_repository
 from rewards.outbox import service as outbox
 from rewards.renewals import repository as renewals
+from rewards.users import profiles
 from rewards.users import repository as users_repository
+
+HOLDERS_PAGE = 50
+MAX_HOLDERS_PAGE = 200
 
 
 def criterion_text(ruleset: Ruleset, badge: Badge) -> str:
@@ -55,24 +64,89 @@ def _kind(badge: Badge) -> str:
     return "reputation" if badge.reputation else "counter"
 
 
+def _badge_out(ruleset: Ruleset, badge: Badge, holders: dict[tuple[str, str], int]) -> BadgeOut:
+    return BadgeOut(
+        id=badge.id,
+        name=badge.name,
+        description=badge.description,
+        icon=badge.icon,
+        criterion=criterion_text(ruleset, badge),
+        kind=_kind(badge),
+        revocable=badge.revocable,
+        tiers=[TierOut(tier=tier, at=at, holders=holders.get((badge.id, tier), 0)) for tier, at in badge.levels()],
+    )
+
+
 async def catalogue(session: AsyncSession, ruleset: Ruleset) -> CatalogueOut:
     holders = await repository.holder_counts(session)
-    return CatalogueOut(
-        badges=[
-            BadgeOut(
-                id=badge.id,
-                name=badge.name,
-                description=badge.description,
-                icon=badge.icon,
-                criterion=criterion_text(ruleset, badge),
-                kind=_kind(badge),
-                revocable=badge.revocable,
-                tiers=[
-                    TierOut(tier=tier, at=at, holders=holders.get((badge.id, tier), 0)) for tier, at in badge.levels()
-                ],
+    return CatalogueOut(badges=[_badge_out(ruleset, badge, holders) for badge in ruleset.spec.badges])
+
+
+def _published(ruleset: Ruleset, badge_id: str) -> Badge:
+    badge = ruleset.badges.get(badge_id)
+    if badge is None:
+        known = ", ".join(sorted(ruleset.badges)) or "none"
+        raise NotFound(f"no badge {badge_id!r} in the published rules (badges: {known})")
+    return badge
+
+
+def _cursor(since: datetime, user_id: str, tier: str) -> str:
+    raw = json.dumps([since.isoformat(), user_id, tier], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str, str]:
+    """The (since, user, tier) a cursor of `holders` stands for; InvalidInput for anything it did not hand out."""
+    try:
+        since, user_id, tier = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(since)
+        if not isinstance(user_id, str) or not isinstance(tier, str) or moment.tzinfo is None:
+            raise ValueError
+        if "\x00" in user_id + tier:  # nothing stored holds one (PostgreSQL refuses it in a query)
+            raise ValueError
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        raise InvalidInput(
+            "`cursor` is not one this API handed out: pass the `next_cursor` of the previous page, or none for the "
+            "first page"
+        ) from None
+    return moment, user_id, tier
+
+
+async def holders(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    badge_id: str,
+    *,
+    tier: str | None = None,
+    cursor: str | None = None,
+    limit: int = HOLDERS_PAGE,
+) -> BadgeHoldersOut:
+    """Who holds a badge now (name and picture beside the id), newest first, a page at a time; `tier` keeps one."""
+    badge = _published(ruleset, badge_id)
+    tiers = [name for name, _ in badge.levels()]
+    if tier is not None and tier not in tiers:
+        raise InvalidInput(f"{badge.name} has the tiers {', '.join(tiers)}, not {tier!r}")
+    if not 1 <= limit <= MAX_HOLDERS_PAGE:
+        raise InvalidInput(f"`limit` must be between 1 and {MAX_HOLDERS_PAGE}, not {limit}")
+    after = _after(cursor) if cursor else None
+    rows = await repository.holders(session, badge.id, tier, after, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    cards = await profiles.cards(session, [user_id for user_id, _, _, _ in page])
+    return BadgeHoldersOut(
+        badge=_badge_out(ruleset, badge, await repository.holder_counts(session, badge.id)),
+        holders=[
+            BadgeHolderOut(
+                user_id=user_id,
+                display_name=cards[user_id].display_name,
+                avatar_url=cards[user_id].avatar_url,
+                profile_url=cards[user_id].profile_url,
+                tier=row_tier,
+                since=since,
+                posts=posts,
             )
-            for badge in ruleset.spec.badges
-        ]
+            for user_id, row_tier, since, posts in page
+        ],
+        next_cursor=_cursor(page[-1][2], page[-1][0], page[-1][1]) if more else None,
     )
 
 

@@ -11,6 +11,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rewards.engine.ruleset import Ruleset, RulesetSpec, compile_ruleset, cross_check
+from rewards.engine.texts import RuleTexts, extract
 from rewards.engine.typecheck import EventData, check_types
 from rewards.errors import RulesetError
 
@@ -43,7 +44,7 @@ def load_ruleset_file(path: Path) -> Ruleset:
 
 
 def load_ruleset_text(source: str, filename: str = "<rules>", events: EventData | None = None) -> Ruleset:
-    problems, spec = check_ruleset_text(source, filename, events)
+    problems, spec, texts = _check(source, filename, events)
     if spec is None:
         summary = "; ".join(str(problem) for problem in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -51,7 +52,9 @@ def load_ruleset_text(source: str, filename: str = "<rules>", events: EventData 
             f"the rules file cannot be used: {summary}{more}",
             detail=[problem.__dict__ for problem in problems],
         )
-    return compile_ruleset(spec, source)
+    ruleset = compile_ruleset(spec, source)
+    ruleset.texts = texts
+    return ruleset
 
 
 def check_ruleset_text(
@@ -63,8 +66,16 @@ def check_ruleset_text(
     draft that passes can work. Without, a text that was accepted before is still accepted: a stored version must
     keep loading.
     """
+    problems, spec, _texts = _check(source, filename, events)
+    return problems, spec
+
+
+def _check(
+    source: str, filename: str, events: EventData | None
+) -> tuple[list[RuleProblem], RulesetSpec | None, RuleTexts]:
+    texts = RuleTexts()
     if len(source.encode()) > MAX_RULES_FILE_BYTES:
-        return [RuleProblem(filename, None, None, "", "the rules file is larger than 1 MiB")], None
+        return [RuleProblem(filename, None, None, "", "the rules file is larger than 1 MiB")], None, texts
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(StringIO(source))
@@ -72,22 +83,25 @@ def check_ruleset_text(
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = error.problem or error.context or "invalid YAML"
-        return [RuleProblem(filename, line, None, "", f"not valid YAML: {reason}")], None
+        return [RuleProblem(filename, line, None, "", f"not valid YAML: {reason}")], None, texts
     except YAMLError as error:
-        return [RuleProblem(filename, None, None, "", f"not valid YAML: {error}")], None
+        return [RuleProblem(filename, None, None, "", f"not valid YAML: {error}")], None, texts
     if not isinstance(tree, CommentedMap):
-        return [RuleProblem(filename, 1, None, "", "a rules file is a mapping with `ruleset:` and `points:`")], None
-    data = _plain(tree)
+        problem = RuleProblem(filename, 1, None, "", "a rules file is a mapping with `ruleset:` and `points:`")
+        return [problem], None, texts
+    # Texts given per language (`name: {en: ..., pl: ...}`) are checked here and replaced by the canonical one.
+    data, texts, text_problems = extract(_plain(tree))
+    problems = [_problem(filename, tree, data, loc, message) for loc, message in text_problems]
     try:
         spec = RulesetSpec.model_validate(data)
     except ValidationError as error:
-        problems = [_problem(filename, tree, data, tuple(item["loc"]), _message(item)) for item in error.errors()]
-        return problems, None
+        problems += [_problem(filename, tree, data, tuple(item["loc"]), _message(item)) for item in error.errors()]
+        return problems, None, texts
     found = cross_check(spec)
     if events is not None:
         found += check_types(spec, data, events)
-    problems = [_problem(filename, tree, data, loc, message) for loc, message in found]
-    return problems, (None if problems else spec)
+    problems += [_problem(filename, tree, data, loc, message) for loc, message in found]
+    return problems, (None if problems else spec), texts
 
 
 # Where the file has a word or a fraction for a whole number, say so in the file's terms rather than pydantic's.

@@ -14,6 +14,7 @@ from rewards.engine.boards import BoardSpec, check_boards
 from rewards.engine.contributions import ContributionKind, check_contributions
 from rewards.engine.expressions import Expression, ExpressionError, Function, Template
 from rewards.engine.renewal import Renewal
+from rewards.engine.texts import RuleTexts
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -586,6 +587,8 @@ class Ruleset:
     badge_floors: dict[str, int] = field(default_factory=dict)  # each badge's lowest threshold
     # Counters some rank's renewal reads, kept per month too (`rewards.engine.renewal`).
     windowed_counters: frozenset[str] = frozenset()
+    # The file's texts in other languages, for pages (the engine itself works with the canonical ones).
+    texts: RuleTexts = field(default_factory=RuleTexts)
 
     @property
     def name(self) -> str:

@@ -4,11 +4,11 @@ import importlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -17,6 +17,7 @@ from rewards.deps import RuntimeDep, SessionDep, UowDep
 from rewards.inputs import MAX_BIGINT, NoNul
 from rewards.outbox import service as outbox
 from rewards.runtime import Runtime, utcnow
+from rewards.users import profiles
 from rewards.web import csrf, i18n, service, sessions, sso
 from rewards.web.i18n import N_
 from rewards.web.render import (
@@ -28,12 +29,17 @@ from rewards.web.render import (
     local_path,
     page_context,
     render,
+    with_member_time_zone,
 )
 from rewards.web.sessions import Viewer
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The forum's sign-in POST comes from the forum's own page: the signed token is its proof, not a form token.
 CSRF_EXEMPT = frozenset({"/sso"})
+# What a claim or decline on /me did, for the page it redirects to (POST-redirect-GET): signed, for that member, read
+# once, and short-lived.
+FLASH_COOKIE = "rewards_flash"
+FLASH_MAX_AGE = 300
 
 
 async def checked_page_context(request: Request, session: SessionDep) -> PageContext:
@@ -41,7 +47,12 @@ async def checked_page_context(request: Request, session: SessionDep) -> PageCon
     read as nobody. Every page and form of the site's routers depends on this (through `csrf_protected`), so it
     is checked before anything renders, and the error pages of the request see the same."""
     context = page_context(request)
-    if context.viewer is None or await sessions.still_open(session, context.viewer):
+    if context.viewer is None:
+        return context
+    if await sessions.still_open(session, context.viewer):
+        profile = await profiles.stored(session, context.viewer.user_id)  # their time zone, when the forum said it
+        context = with_member_time_zone(context, profile.time_zone if profile is not None else None)
+        request.state.page_context = context
         return context
     token, new = csrf.token_for(request, None)
     context = replace(context, viewer=None, csrf_token=token, new_csrf_cookie=new)
@@ -86,6 +97,48 @@ def install(app: FastAPI) -> None:
     app.include_router(importlib.import_module("rewards.web.dashboard_pages").router)  # it imports this module
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
+
+    @app.exception_handler(service.OfferRefused)
+    async def offer_refused(request: Request, refused: service.OfferRefused) -> Response:
+        # The unit of work has rolled back; the expert's page says why, beside the buttons.
+        context = page_context(request)
+        response = RedirectResponse("/me#outcome", status_code=303)
+        if context.viewer is not None:
+            _flash(context, response, refused.action, refused.perk_id, refused.reason)
+        return response
+
+
+def _flash_serializer(context: PageContext) -> URLSafeTimedSerializer | None:
+    secret = context.settings.session_signing_secret
+    return None if secret is None else URLSafeTimedSerializer(secret, salt="rewards.flash")
+
+
+def _flash(context: PageContext, response: Response, action: str, perk_id: str, problem: str | None) -> None:
+    serializer = _flash_serializer(context)
+    if serializer is None or context.viewer is None:
+        return
+    value = serializer.dumps({"u": context.viewer.user_id, "a": action, "p": perk_id, "e": problem})
+    response.set_cookie(
+        FLASH_COOKIE, value, max_age=FLASH_MAX_AGE, path="/me", secure=context.settings.cookie_secure,
+        httponly=True, samesite="lax",
+    )  # fmt: skip
+
+
+def _read_flash(context: PageContext, request: Request) -> tuple[str, str, str | None] | None:
+    """(action, perk, problem) of the member's last claim or decline, when this is the page right after it."""
+    serializer, raw = _flash_serializer(context), request.cookies.get(FLASH_COOKIE)
+    if serializer is None or not raw or context.viewer is None:
+        return None
+    try:
+        said = serializer.loads(raw, max_age=FLASH_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(said, dict) or said.get("u") != context.viewer.user_id:
+        return None
+    action, perk_id, problem = said.get("a"), said.get("p"), said.get("e")
+    if not isinstance(action, str) or not isinstance(perk_id, str) or not isinstance(problem, str | None):
+        return None
+    return action, perk_id, problem
 
 
 async def _signed_in_response(
@@ -179,6 +232,8 @@ async def development_signin(
     next: Annotated[str | None, Form(max_length=2000), NoNul] = None,
 ) -> Response:
     identity = await service.development_identity(session, context.settings, who, i18n.supported(locale))
+    if who == "manager" and local_path(next) == "/me":
+        next = "/admin"  # a manager has no ledger of their own: the console is where they start
     # Through the same door as the forum's tokens: mint one, then verify it.
     token = sso.mint_development_token(context.settings, identity)
     return await _forum_sign_in(context, session, runtime, token, next)
@@ -199,6 +254,7 @@ async def choose_language(locale: str, context: ContextDep, next: Next = None) -
 @router.get("/me", response_class=HTMLResponse)
 async def my_page(
     request: Request,
+    context: ContextDep,
     viewer: ViewerDep,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -208,15 +264,49 @@ async def my_page(
         session, runtime.ruleset, viewer.user_id, before=before, now=utcnow(), links=runtime.settings.links
     )
     spots = await service.my_spots(runtime, session, viewer.user_id, utcnow()) if page.user is not None else []
-    return render(request, "web/me.html", page=page, spots=spots)
+    flashed = _read_flash(context, request)
+    outcome = service.offer_outcome(runtime.ruleset, page.perks, *flashed) if flashed is not None else None
+    response = render(request, "web/me.html", page=page, spots=spots, outcome=outcome)
+    if flashed is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/me")  # said once: a reload does not say it again
+    return response
 
 
 @router.post("/me/perks/{perk_id}/{action}")
-async def answer_offer(perk_id: str, action: str, viewer: ViewerDep, uow: UowDep, runtime: RuntimeDep) -> Response:
-    """Claim or decline one's own offer: the user is always the signed-in one, never a form field."""
-    await service.answer_offer(uow.session, runtime.ruleset, viewer.user_id, perk_id[:64], action, utcnow())
+async def answer_offer(
+    perk_id: str, action: str, context: ContextDep, viewer: ViewerDep, uow: UowDep, runtime: RuntimeDep
+) -> Response:
+    """Claim or decline one's own offer: the user is always the signed-in one, never a form field. The page it
+    leads back to confirms what the expert got (the code, the seat and its date), or says why it did not work."""
+    perk_id = perk_id[:64]
+    await service.answer_offer(uow.session, runtime.ruleset, viewer.user_id, perk_id, action, utcnow())
     uow.after_commit(lambda: outbox.kick(runtime))
-    return RedirectResponse(f"/me#perk-{quote(perk_id[:64], safe='')}", status_code=303)
+    response = RedirectResponse("/me#outcome", status_code=303)
+    _flash(context, response, action, perk_id, None)
+    return response
+
+
+@router.get("/badges/{badge_id}", response_class=HTMLResponse)
+async def badge(
+    request: Request,
+    badge_id: str,
+    context: ContextDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    tier: Annotated[str | None, Query(max_length=16)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """A badge: how to earn it, where the viewer stands, and who holds it, newest first."""
+    page = await service.badge_page(
+        session,
+        runtime.ruleset,
+        badge_id[:64],
+        viewer_id=context.viewer.user_id if context.viewer is not None else None,
+        tier=tier or None,
+        cursor=cursor or None,
+        links=runtime.settings.links,
+    )
+    return render(request, "web/badge.html", page=page)
 
 
 @router.get("/u/{user_id:path}", response_class=HTMLResponse)

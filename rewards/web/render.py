@@ -1,6 +1,6 @@
 """Rendering a page: who is looking, in which language, the form token, the page shell; and the error pages."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -14,6 +14,8 @@ from rewards.web.i18n import N_
 from rewards.web.sessions import Viewer
 
 LANGUAGE_COOKIE = "rewards_lang"
+# The browser's time zone (`Intl`), written by /static/time-zone.js: used when the forum did not say the member's.
+TIME_ZONE_COOKIE = "rewards_tz"
 
 
 class PageError(Exception):
@@ -39,6 +41,9 @@ class PageContext:
     locale: str
     csrf_token: str
     new_csrf_cookie: bool
+    # The zone the page's times are shown in: the member's (SSO `zoneinfo`, their profile), else the browser's,
+    # else REWARDS_DEFAULT_TIME_ZONE.
+    time_zone: str = "UTC"
 
 
 def settings_of(request: Request) -> Settings:
@@ -59,9 +64,18 @@ def page_context(request: Request) -> PageContext:
         accept_language=request.headers.get("accept-language"),
     )
     token, new = csrf.token_for(request, viewer)
-    context = PageContext(settings, viewer, locale, token, new)
+    browser_zone = request.cookies.get(TIME_ZONE_COOKIE)
+    time_zone = browser_zone if browser_zone and i18n.zone(browser_zone) is not None else settings.default_time_zone
+    context = PageContext(settings, viewer, locale, token, new, time_zone)
     request.state.page_context = context
     return context
+
+
+def with_member_time_zone(context: PageContext, member_zone: str | None) -> PageContext:
+    """The context with the signed-in member's own time zone (from their profile), when the forum said it."""
+    if member_zone is None or i18n.zone(member_zone) is None:
+        return context
+    return replace(context, time_zone=member_zone)
 
 
 def local_path(value: str | None, default: str = "/me") -> str:
@@ -86,7 +100,8 @@ def render(request: Request, template: str, *, status_code: int = 200, **values:
         "languages": [(locale, i18n.language_name(locale)) for locale in i18n.LOCALES],
         "development": context.settings.environment == "development",
     }
-    body = i18n.environment(context.locale).get_template(template).render(**shell, **values)
+    with i18n.reading(context.time_zone, request.app.state.runtime.ruleset.texts):
+        body = i18n.environment(context.locale).get_template(template).render(**shell, **values)
     response = HTMLResponse(body, status_code=status_code)
     # Pages show personal data; nothing in between may keep them.
     response.headers["Cache-Control"] = "no-store"

@@ -1,14 +1,14 @@
 """Use cases of the pages: sign-in, an expert's own page, public profiles, the console's people search."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.badges import service as badges
-from rewards.badges.schemas import UserBadgesOut
+from rewards.badges.schemas import BadgeHolderOut, BadgeOut, EarnedBadgeOut, ProgressOut, UserBadgesOut
 from rewards.config import Settings
 from rewards.db import unit_of_work
 from rewards.engine.boards import period_key
@@ -18,7 +18,7 @@ from rewards.leaderboards import service as leaderboards
 from rewards.leaderboards.schemas import EntryOut
 from rewards.links import Links
 from rewards.perks import service as perks
-from rewards.perks.schemas import UserPerksOut
+from rewards.perks.schemas import PerkGrantOut, UserPerksOut
 from rewards.rulesets.schemas import PreviewOut
 from rewards.runtime import Runtime
 from rewards.users import profiles
@@ -110,6 +110,44 @@ async def demo_expert_id(session: AsyncSession) -> str | None:
 
 
 @dataclass(frozen=True)
+class PostLink:
+    post: str
+    url: str | None  # where the post is on the forum, when a template or the source says
+
+
+@dataclass(frozen=True)
+class BadgeShown:
+    """One row of a member's badges: a per-post badge held for several posts is one row with its posts (Nice
+    Answer x4), newest first; `granted_at` is the newest award's."""
+
+    badge_id: str
+    name: str
+    icon: str | None
+    tier: str
+    granted_at: datetime
+    posts: list[PostLink]
+    since: datetime  # the first award's: held since then
+
+    @property
+    def count(self) -> int:
+        return max(len(self.posts), 1)
+
+
+def shown_badges(earned: list[EarnedBadgeOut], post_links: dict[str, str]) -> list[BadgeShown]:
+    """The held badges (newest first) as rows: the awards of one badge and tier for several posts together."""
+    rows: dict[tuple[str, str], BadgeShown] = {}
+    for award in earned:
+        key = (award.badge_id, award.tier)
+        row = rows.get(key)
+        if row is None:
+            row = BadgeShown(award.badge_id, award.name, award.icon, award.tier, award.granted_at, [], award.granted_at)
+        rows[key] = replace(row, since=min(row.since, award.granted_at))
+        if award.post:
+            row.posts.append(PostLink(award.post, post_links.get(award.post)))
+    return list(rows.values())
+
+
+@dataclass(frozen=True)
 class MemberPage:
     """A member's reputation, rank, ledger, badges and perks; `user` is None when no event has named them yet.
     Parts a page does not show are left empty (`badges`/`perks` None)."""
@@ -121,6 +159,10 @@ class MemberPage:
     badges: UserBadgesOut | None = None
     perks: UserPerksOut | None = None
     post_links: dict[str, str] = field(default_factory=dict)  # where each per-post badge's post is on the forum
+
+    @property
+    def shown_badges(self) -> list[BadgeShown]:
+        return shown_badges(self.badges.earned, self.post_links) if self.badges is not None else []
 
 
 async def member_page(
@@ -171,6 +213,75 @@ async def badge_post_links(session: AsyncSession, user_id: str, links: Links) ->
     return found
 
 
+@dataclass(frozen=True)
+class BadgePage:
+    """A badge's public page: how to earn it, who holds it (a page of them), and where the viewer stands."""
+
+    badge: BadgeOut
+    holders: list[BadgeHolderOut]
+    next_cursor: str | None
+    tier: str | None
+    unit: str | None  # what is counted, as the rules name it (`Accepted answers`); None: reputation
+    scope: str | None  # the category or the kind of post it counts in
+    streak: bool
+    viewer_held: list[BadgeShown]
+    viewer_progress: ProgressOut | None
+
+    @property
+    def still_missing(self) -> int:
+        step = self.viewer_progress
+        return 0 if step is None else max(step.at - step.value, 0)
+
+
+async def badge_page(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    badge_id: str,
+    *,
+    viewer_id: str | None,
+    tier: str | None,
+    cursor: str | None,
+    links: Links | None = None,
+) -> BadgePage:
+    try:
+        found = await badges.holders(session, ruleset, badge_id, tier=tier, cursor=cursor)
+    except NotFound as error:
+        raise PageError(
+            404, N_("No such badge"), N_("The rules in force have no badge %(badge)s."), badge=badge_id
+        ) from error
+    except RewardsError as error:
+        raise PageError(
+            error.status_code, N_("This address or form cannot be used"), N_("Correct it and try again. %(problems)s"),
+            problems=error.message,
+        ) from error  # fmt: skip
+    badge = ruleset.badges[found.badge.id]
+    counted = badge.counter or badge.streak or badge.post
+    counter = ruleset.spec.counters.get(counted) if counted is not None else None
+    held: list[BadgeShown] = []
+    progress: ProgressOut | None = None
+    if viewer_id is not None:
+        try:
+            mine = await badges.user_badges(session, ruleset, viewer_id)
+        except NotFound:
+            mine = None  # no event has named the viewer yet: nothing held, nothing counted
+        if mine is not None:
+            post_links = await badge_post_links(session, viewer_id, links or Links()) if badge.post else {}
+            earned = [award for award in mine.earned if award.badge_id == badge.id]
+            held = shown_badges(earned, post_links)
+            progress = next((step for step in mine.progress if step.badge_id == badge.id), None)
+    return BadgePage(
+        badge=found.badge,
+        holders=found.holders,
+        next_cursor=found.next_cursor,
+        tier=tier,
+        unit=counter.name if counter is not None else None,
+        scope=badge.scope,
+        streak=badge.streak is not None,
+        viewer_held=held,
+        viewer_progress=progress,
+    )
+
+
 async def public_profile(
     session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime, links: Links | None = None
 ) -> MemberPage:
@@ -183,6 +294,20 @@ async def public_profile(
     return page
 
 
+OFFER_ACTIONS = ("claim", "decline")
+
+
+class OfferRefused(Exception):
+    """A claim or decline on /me that did not work: the page says why, where the buttons are (POST-redirect-GET,
+    with the reason in a flash), and the request's transaction is rolled back."""
+
+    def __init__(self, perk_id: str, action: str, reason: str) -> None:
+        super().__init__(reason)
+        self.perk_id = perk_id
+        self.action = action
+        self.reason = reason
+
+
 async def answer_offer(
     session: AsyncSession, ruleset: Ruleset, user_id: str, perk_id: str, action: str, now: datetime
 ) -> None:
@@ -193,9 +318,31 @@ async def answer_offer(
     try:
         await use_case(session, ruleset, user_id, perk_id, now)
     except RewardsError as error:
-        raise PageError(
-            error.status_code, N_("That did not work"), N_("The perk was not changed: %(reason)s"), reason=error.message
-        ) from error
+        raise OfferRefused(perk_id, action, error.message) from error
+
+
+@dataclass(frozen=True)
+class OfferOutcome:
+    """What the expert's page says after a claim or a decline: the perk, and its grant as it is now (the code, the
+    seat's date and place), or why it did not work (`problem`)."""
+
+    action: str
+    perk_id: str
+    name: str
+    grant: PerkGrantOut | None
+    problem: str | None
+
+
+def offer_outcome(
+    ruleset: Ruleset, found: UserPerksOut | None, action: str, perk_id: str, problem: str | None
+) -> OfferOutcome | None:
+    if action not in OFFER_ACTIONS:
+        return None
+    perk = next((perk for perk in ruleset.spec.perks if perk.id == perk_id), None)
+    grants = [] if found is None else [*found.active, *found.pending_approval, *found.waitlisted, *found.offered]
+    grant = next((grant for grant in grants if grant.perk_id == perk_id), None)
+    name = perk.name if perk is not None else perk_id
+    return OfferOutcome(action, perk_id, name, grant if problem is None else None, problem)
 
 
 @dataclass(frozen=True)
