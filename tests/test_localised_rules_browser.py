@@ -136,3 +136,21 @@ async def test_a_member_in_warsaw_reads_the_rules_and_times_in_their_language_an
     if screenshots:
         short = locale.split("-")[0]
         await page.screenshot(path=screenshots / f"leaderboards-{short}-warsaw-{name}.png", full_page=True)
+
+
+async def test_a_reader_without_a_zone_of_their_own_gets_times_in_the_browsers_zone(
+    warsaw_server: Server,
+    browser: Browser,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """/static/time-zone.js tells the server the browser's zone (a cookie): the public profile's times are in the
+    server's default zone (New York) on the first page, in the browser's (Tokyo) from the next one on."""
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="Asia/Tokyo")
+    page = await context.new_page()
+    await page.goto(f"{warsaw_server.url}/u/piotr.expert")
+    accepted = page.locator("main time").first  # the badge the accepted answer earned, at 09:04 UTC
+    await expect(accepted).to_have_text("Mar 2, 2026, 4:04 AM EST")  # in New York
+    cookies = {cookie["name"]: cookie["value"] for cookie in await context.cookies()}
+    assert cookies.get("rewards_tz") == "Asia/Tokyo"
+    await page.reload()
+    await expect(accepted).to_have_text("Mar 2, 2026, 6:04 PM +0900")  # and in Tokyo
+    await context.close()

@@ -135,7 +135,7 @@ async def prepare_batch(
     board_changes = leaderboards.BoardChanges([], []) if replay else leaderboards.board_changes(ruleset, state)
     recognition = badges_repository.changes(state)
     notices = list(state.notices)
-    perk_candidates = None if replay else perks_service.batch_candidates(ruleset, state)
+    perk_candidates = None if replay else perks_service.batch_candidates(ruleset, state, events)
     return PreparedBatch(
         ruleset_version=ruleset.version,
         events=list(events),

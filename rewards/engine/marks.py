@@ -9,9 +9,9 @@ batch ended and the next began."""
 from collections.abc import Iterable
 from datetime import datetime
 
-from rewards.engine.perks import Profile, check, reputation_floor
+from rewards.engine.perks import Profile, check, perk_windows, reputation_floor
 from rewards.engine.ranks import rank_change_notice, rank_position, renewed_ranks
-from rewards.engine.renewal import RENEWAL_CHECK, explain, status
+from rewards.engine.renewal import RENEWAL_CHECK, explain, perk_check, status
 from rewards.engine.ruleset import Rank, Ruleset
 from rewards.engine.state import EventInput, Mark, Notice, WorkingState
 
@@ -35,6 +35,7 @@ class Marker:
         self.counter_ids = sorted({c for perk in ruleset.spec.perks for c in perk.eligibility.counters})
         # Ranks held only while a window has enough: read at the member's as-of month (`rewards.engine.renewal`).
         self.renewing = [rank for rank in self.ranks if rank.renewal is not None]
+        self.renewing_perks = [perk for perk in ruleset.spec.perks if perk.renewal is not None]
         self.active = bool(self.ranks) or self.perks
         self._nobody = WorkingState()  # where a new user's mark is read: nothing about them yet
 
@@ -63,6 +64,7 @@ class Marker:
                 badges=held,
                 counters={c: state.counters.get((user_id, c, ""), 0) for c in self.counter_ids},
                 renewed=renewed,
+                windows=perk_windows(self.renewing_perks, state.counters, user_id),
             )
             eligible = frozenset(
                 perk.id
@@ -160,6 +162,11 @@ class Marker:
                     state.notices.append(notice)
             if before.suspended != mark.suspended or before.perks != mark.perks:
                 moved = True
-        if self.renewing and event.type == RENEWAL_CHECK and event.source.startswith("rewards:"):
+        for_perk = perk_check(event.type, event.source, event.data) is not None
+        if self.renewing and event.type == RENEWAL_CHECK and event.source.startswith("rewards:") and not for_perk:
             self._warn(state, event)
+        if self.renewing_perks and for_perk:
+            # A perk's warning or lapse is decided (by the perk step, which knows who holds it) on the state as
+            # the check left it, whatever the batch size.
+            moved = True
         return moved and self.perks

@@ -1,9 +1,11 @@
 """Perk eligibility: what an expert has against what a perk needs, and exactly what is missing. Pure."""
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from rewards.engine.ranks import standing
+from rewards.engine.renewal import Counts, RenewalStatus, lapsed_at, status
 from rewards.engine.ruleset import TIER_ORDER, Perk, Ruleset
 
 
@@ -19,6 +21,34 @@ class Profile:
     counters: dict[str, int] = field(default_factory=dict)  # per-user counter totals
     # The renewing ranks whose windows have enough (`ranks.renewed_ranks`); None: windows not read.
     renewed: frozenset[str] | None = None
+    # Where the member stands against each renewing perk's window (`perk_windows`); None: windows not read.
+    windows: Mapping[str, RenewalStatus] | None = None
+
+
+def perk_windows(perks: Iterable[Perk], counters: Counts, user_id: str) -> dict[str, RenewalStatus] | None:
+    """The member's standing against the window of each perk that must be renewed, with when a short one fell
+    short (None: no perk renews)."""
+    found: dict[str, RenewalStatus] = {}
+    for perk in perks:
+        if perk.renewal is not None:
+            where = status(counters, user_id, perk.renewal)
+            if not where.held and where.month is not None:
+                where = replace(where, lapsed_at=lapsed_at(counters, user_id, perk.renewal))
+            found[perk.id] = where
+    return found or None
+
+
+def counter_name(ruleset: Ruleset, counter_id: str) -> str:
+    counter = ruleset.spec.counters.get(counter_id)
+    return counter.name if counter is not None else counter_id
+
+
+def window_short(perk: Perk, profile: Profile) -> RenewalStatus | None:
+    """The member's window for a renewing perk when it lacks enough (None: enough, no window, or not read)."""
+    if perk.renewal is None or profile.windows is None:
+        return None
+    found = profile.windows.get(perk.id)
+    return found if found is not None and not found.held else None
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,10 @@ def check(ruleset: Ruleset, perk: Perk, profile: Profile, now: datetime) -> Verd
         profile.last_active_at is None or profile.last_active_at < now - timedelta(days=needs.active_within_days)
     ):
         missing.append(f"activity in the last {needs.active_within_days} days")
+    short = window_short(perk, profile)
+    if short is not None and perk.renewal is not None:
+        name = counter_name(ruleset, perk.renewal.counter).lower()
+        missing.append(f"{short.at - short.count:,} more {name} in the last {perk.renewal.window.strip()}")
     if profile.suspended:
         missing.append("an account in good standing (it is suspended)")
     return Verdict(eligible=not missing, missing=missing)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from rewards.engine.boards import BoardSpec, check_boards
 from rewards.engine.contributions import ContributionKind, check_contributions
 from rewards.engine.expressions import Expression, ExpressionError, Function, Template
-from rewards.engine.renewal import Renewal
+from rewards.engine.renewal import PerkRenewal, Renewal
 from rewards.engine.texts import RuleTexts
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$"
@@ -356,6 +356,12 @@ class Perk(_Strict):
         description="What happens to an active perk when rules published retroactively (or a rollback) mean its "
         "holder never qualified. An unclaimed offer or a waitlist place is withdrawn either way.",
     )
+    renewal: PerkRenewal | None = Field(
+        default=None,
+        description="Offered and kept only while enough is counted in a rolling window; when it lapses an active "
+        "perk ends and an unclaimed offer is withdrawn: `{counter: accepted_answers, at: 5, window: 12 months, "
+        "warn_before: 30 days}`. Unset: kept until it expires or is revoked.",
+    )
     details: PerkDetails = Field(default_factory=PerkDetails)
 
     @model_validator(mode="after")
@@ -487,6 +493,15 @@ def cross_check(spec: RulesetSpec) -> list[tuple[tuple[str | int, ...], str]]:
         if perk.id in perk_ids:
             problems.append((("perks", index, "id"), f"perk id {perk.id!r} is used twice"))
         perk_ids.add(perk.id)
+        if perk.renewal is not None:
+            counter = spec.counters.get(perk.renewal.counter)
+            if counter is None or counter.per != "user":
+                problems.append(
+                    (
+                        ("perks", index, "renewal", "counter"),
+                        f"{perk.renewal.counter!r} is not a declared `per: user` counter",
+                    )
+                )
         needs = perk.eligibility
         if needs.rank is not None and needs.rank not in rank_ids:
             problems.append((("perks", index, "eligibility", "rank"), f"no rank {needs.rank!r} in `ranks`"))
@@ -585,7 +600,7 @@ class Ruleset:
     reputation_badges: list[Badge] = field(default_factory=list)
     post_counting_rules: set[str] = field(default_factory=set)  # rules with awards that count for posts
     badge_floors: dict[str, int] = field(default_factory=dict)  # each badge's lowest threshold
-    # Counters some rank's renewal reads, kept per month too (`rewards.engine.renewal`).
+    # Counters some rank's or perk's renewal reads, kept per month too (`rewards.engine.renewal`).
     windowed_counters: frozenset[str] = frozenset()
     # The file's texts in other languages, for pages (the engine itself works with the canonical ones).
     texts: RuleTexts = field(default_factory=RuleTexts)
@@ -685,5 +700,8 @@ def compile_ruleset(spec: RulesetSpec, source: str) -> Ruleset:
             ruleset.badges_by_streak.setdefault(badge.streak, []).append(badge)
         if badge.reputation:
             ruleset.reputation_badges.append(badge)
-    ruleset.windowed_counters = frozenset(rank.renewal.counter for rank in spec.ranks if rank.renewal is not None)
+    ruleset.windowed_counters = frozenset(
+        [rank.renewal.counter for rank in spec.ranks if rank.renewal is not None]
+        + [perk.renewal.counter for perk in spec.perks if perk.renewal is not None]
+    )
     return ruleset

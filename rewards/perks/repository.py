@@ -80,6 +80,22 @@ async def open_grants_made_by_rules(session: AsyncSession) -> list[PerkGrantRow]
     return list(rows)
 
 
+async def open_rule_grants_of(session: AsyncSession, perk_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(user, perk) of the open grants the rules made of these perks, by user: those a renewal window keeps."""
+    if not perk_ids:
+        return []
+    rows = await session.execute(
+        select(PerkGrantRow.user_id, PerkGrantRow.perk_id)
+        .where(
+            PerkGrantRow.perk_id.in_(sorted(set(perk_ids))),
+            PerkGrantRow.status.in_(OPEN_STATUSES),
+            PerkGrantRow.source == "rule",
+        )
+        .order_by(PerkGrantRow.user_id, PerkGrantRow.perk_id)
+    )
+    return [(user_id, perk_id) for user_id, perk_id in rows]
+
+
 async def open_grant(session: AsyncSession, perk_id: str, user_id: str) -> PerkGrantRow | None:
     """The user's open grant of the perk, read afresh (not from the session's identity map) and locked."""
     query = select(PerkGrantRow).where(

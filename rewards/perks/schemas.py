@@ -16,6 +16,21 @@ class PerkDetailsOut(BaseModel):
     url: str | None
 
 
+class PerkRenewalOut(BaseModel):
+    """Where the holder stands against a perk that must be renewed (`renewal:` in the rules), as of the last event
+    applied about them."""
+
+    counter: str = Field(description="The counter the window counts: `accepted_answers`.")
+    counter_name: str = Field(description="Its name in the rules: `Accepted answers`.")
+    at: int = Field(description="At least this many within the window keep the perk.")
+    window_months: int = Field(description="12: the current calendar month (UTC) and the 11 before it.")
+    count: int = Field(description="Counted in the window.")
+    until: datetime | None = Field(description="When the perk ends if nothing more is counted.")
+    warn_from: datetime | None = Field(description="When the holder is warned of that (`warn_before`).")
+    needed_by_then: int = Field(description="More to count before `until` to keep it past then.")
+    explanation: str = Field(description="In words: `Beta access until 2027-03-01: 5 accepted answers in the ...`.")
+
+
 class PerkGrantOut(BaseModel):
     grant_id: int
     perk_id: str
@@ -23,7 +38,8 @@ class PerkGrantOut(BaseModel):
     kind: str
     status: str = Field(
         description="waitlisted, pending_approval, offered, active; or ended: declined, offer_expired, denied, "
-        "expired, revoked, withdrawn (no longer qualifying, window closed), suspended (the account was)."
+        "expired, revoked, withdrawn (no longer qualifying, window closed), suspended (the account was), lapsed "
+        "(its renewal window did not have enough)."
     )
     queued_at: datetime
     offered_at: datetime | None
@@ -39,6 +55,9 @@ class PerkGrantOut(BaseModel):
     )
     waitlist_position: int | None = Field(description="1 is next in line.")
     details: PerkDetailsOut
+    renewal: PerkRenewalOut | None = Field(
+        default=None, description="For an active perk that must be renewed: its window. Null otherwise."
+    )
 
 
 class PerkInReachOut(BaseModel):

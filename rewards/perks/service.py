@@ -2,11 +2,11 @@
 codes, expiry, and what managers do by hand.
 
 Lifecycle: eligible -> waitlisted (no free seat) -> pending_approval (if a manager approves) -> offered (seat
-held, claim before the deadline) -> active (code handed out) -> expired or revoked. An offer can also be
-declined or expire; a request can be denied; a waitlist entry is withdrawn when the user stops qualifying or
-the window closes; a suspension ends open grants (and active ones under `when_suspended: revoke`) as
-`suspended`, after which the user queues again once reinstated and qualifying. Every transition that frees a
-seat promotes the waitlist, oldest entry first.
+held, claim before the deadline) -> active (code handed out) -> expired, revoked or lapsed (its `renewal` window
+no longer has enough: see `_lapse`). An offer can also be declined or expire; a request can be denied; a
+waitlist entry is withdrawn when the user stops qualifying or the window closes; a suspension ends open grants
+(and active ones under `when_suspended: revoke`) as `suspended`, after which the user queues again once
+reinstated and qualifying. Every transition that frees a seat promotes the waitlist, oldest entry first.
 
 The waitlist is first come, first served: ordered by the time the user qualified (`queued_at`), then by grant
 id. Seat allocation for a perk happens under a lock on its settings row, so several workers never overbook.
@@ -21,10 +21,20 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rewards.audit import service as audit
-from rewards.engine.perks import Profile, check, describe_missing, reputation_floor, window_open
+from rewards.engine.perks import (
+    Profile,
+    check,
+    counter_name,
+    describe_missing,
+    perk_windows,
+    reputation_floor,
+    window_open,
+    window_short,
+)
 from rewards.engine.ranks import renewed_ranks
+from rewards.engine.renewal import AS_OF_COUNTER, RenewalStatus, bucket_counter, explain, perk_check
 from rewards.engine.ruleset import Perk, Rank, Ruleset
-from rewards.engine.state import WorkingState
+from rewards.engine.state import EventInput, WorkingState
 from rewards.errors import Conflict, InvalidInput, NotFound
 from rewards.inputs import NUL
 from rewards.outbox import service as outbox
@@ -37,6 +47,7 @@ from rewards.perks.schemas import (
     PerkGrantOut,
     PerkInReachOut,
     PerkOut,
+    PerkRenewalOut,
     PerksOut,
     UserPerksOut,
 )
@@ -54,7 +65,9 @@ class Changes:
     ruleset: Ruleset
     notifications: list[outbox.Notification] = field(default_factory=list)
 
-    def notify(self, topic: str, grant: PerkGrantRow, perk: Perk, now: datetime, **extra: object) -> None:
+    def notify(
+        self, topic: str, grant: PerkGrantRow, perk: Perk, now: datetime, key: str | None = None, **extra: object
+    ) -> None:
         data: dict[str, object] = {
             "perk": perk.id,
             "name": perk.name,
@@ -74,7 +87,7 @@ class Changes:
                 data=data,
                 occurred_at=now,
                 # One notification per grant and kind of change: a transition done twice is told once.
-                key=f"{topic}:{grant.id}",
+                key=key or f"{topic}:{grant.id}",
             )
         )
 
@@ -136,7 +149,9 @@ async def _promote(session: AsyncSession, perk: Perk, now: datetime, changes: Ch
         if not head:
             return
         # Time alone may have changed what the next in line qualifies for (recent activity, a suspension).
-        profiles = await profiles_from_db(session, [head[0].user_id], changes.ruleset.spec.ranks)
+        profiles = await profiles_from_db(
+            session, [head[0].user_id], changes.ruleset.spec.ranks, changes.ruleset.spec.perks
+        )
         verdict = check(changes.ruleset, perk, profiles[0], now) if profiles else None
         if verdict is not None and not verdict.eligible:
             reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
@@ -146,11 +161,19 @@ async def _promote(session: AsyncSession, perk: Perk, now: datetime, changes: Ch
 
 
 async def _end(
-    session: AsyncSession, perk: Perk, grant: PerkGrantRow, status: str, reason: str, now: datetime, changes: Changes
+    session: AsyncSession,
+    perk: Perk,
+    grant: PerkGrantRow,
+    status: str,
+    reason: str,
+    now: datetime,
+    changes: Changes,
+    ended_at: datetime | None = None,
 ) -> None:
+    """`ended_at`: when it ended, if before `now` (a renewal window that lapsed at the first of a month)."""
     held_seat = grant.status in repository.SEAT_STATUSES
     grant.status = status
-    grant.ended_at = now
+    grant.ended_at = ended_at or now
     grant.end_reason = reason
     grant.updated_at = now
     await session.flush()
@@ -158,6 +181,7 @@ async def _end(
         "expired": "perk.expired",
         "revoked": "perk.revoked",
         "suspended": "perk.revoked",  # `status` in the data says why; a role's group is removed either way
+        "lapsed": "perk.expired",  # its renewal window lapsed (`status`, `reason`); the group is removed too
         "offer_expired": "perk.offer_expired",
     }
     changes.notify(topic.get(status, f"perk.{status}"), grant, perk, now, reason=reason)
@@ -169,11 +193,12 @@ async def _end(
 
 
 def profiles_from_state(
-    state: WorkingState, user_ids: Sequence[str], counter_ids: Sequence[str] | None = None
+    state: WorkingState, user_ids: Sequence[str], counter_ids: Sequence[str] | None = None, perks: Sequence[Perk] = ()
 ) -> list[Profile]:
     """Profiles of users the engine just changed, read from its working state (no queries). With the ids of the
     per-user counters, each is looked up; without, the whole state is scanned (fine once, not per batch: a
-    state kept between batches holds every post's counters)."""
+    state kept between batches holds every post's counters). With `perks`, the windows of those that must be
+    renewed too."""
     profiles = []
     totals: dict[str, dict[str, int]] = {}
     if counter_ids is not None:
@@ -198,15 +223,29 @@ def profiles_from_state(
                 last_active_at=user.last_active_at,
                 badges=frozenset((h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held),
                 counters=totals.get(user_id, {}),
+                windows=perk_windows(perks, state.counters, user_id),
             )
         )
     return profiles
 
 
-async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str], ranks: Sequence[Rank] = ()) -> list[Profile]:
-    """With `ranks`, the windows of those that must be renewed are read too (for members within their reach)."""
+async def profiles_from_db(
+    session: AsyncSession, user_ids: Sequence[str], ranks: Sequence[Rank] = (), perks: Sequence[Perk] = ()
+) -> list[Profile]:
+    """With `ranks`, the windows of those that must be renewed are read too (for members within their reach);
+    with `perks`, those of the perks that must be renewed (for everyone: a perk's own window is what keeps it)."""
     users, counters, badges = await repository.profile_rows(session, user_ids)
     windows = await renewals.windows(session, ranks, ((user.user_id, user.reputation) for user in users))
+    renewing = [perk for perk in perks if perk.renewal is not None]
+    perk_counts = (
+        await renewals.window_counts(
+            session,
+            [user.user_id for user in users],
+            {AS_OF_COUNTER, *(bucket_counter(perk.renewal.counter) for perk in renewing if perk.renewal)},
+        )
+        if renewing and users
+        else {}
+    )
     by_user_counters: dict[str, dict[str, int]] = {}
     for owner, counter_id, value in counters:
         by_user_counters.setdefault(owner, {})[counter_id] = value
@@ -222,10 +261,14 @@ async def profiles_from_db(session: AsyncSession, user_ids: Sequence[str], ranks
             badges=frozenset(by_user_badges.get(user.user_id, ())),
             counters=by_user_counters.get(user.user_id, {}),
             renewed=renewed_ranks(ranks, windows, user.user_id, user.reputation),
+            windows=perk_windows(renewing, perk_counts, user.user_id),
         )
         for user in users
     ]
 
+
+# Who ends a perk whose renewal window lapsed, in the audit log.
+RENEWAL_ACTOR = "rewards:renewal"
 
 # A closed grant with one of these statuses means the perk is not offered to that user again by the rules
 # (a manager can still grant it). A place withdrawn (no longer qualifying, window closed) or ended by a
@@ -253,15 +296,19 @@ async def reconcile(
     grants = await repository.grants_of_users(session, [profile.user_id for profile in profiles])
     open_grants = {(g.perk_id, g.user_id): g.status for g in grants if g.status in OPEN_STATUSES}
     final = {(g.perk_id, g.user_id) for g in grants if g.status in FINAL_STATUSES}
+    made_by_rules = {(g.perk_id, g.user_id) for g in grants if g.status in OPEN_STATUSES and g.source == "rule"}
     work: list[tuple[Perk, Profile]] = []
     for perk in sorted(ruleset.spec.perks, key=lambda perk: perk.id):
         for profile in profiles:
             key = (perk.id, profile.user_id)
             status = open_grants.get(key)
             if status is not None:
-                # Only a suspension, or a waitlisted user no longer qualifying, changes an open grant.
-                if (profile.suspended and (status != "active" or perk.when_suspended == "revoke")) or (
-                    status == "waitlisted" and not check(ruleset, perk, profile, now).eligible
+                # Only a suspension, a renewal window that lapsed, or a waitlisted user no longer qualifying,
+                # changes an open grant.
+                if (
+                    (profile.suspended and (status != "active" or perk.when_suspended == "revoke"))
+                    or (key in made_by_rules and window_short(perk, profile) is not None)
+                    or (status == "waitlisted" and not check(ruleset, perk, profile, now).eligible)
                 ):
                     work.append((perk, profile))
             elif key not in final and window_open(perk, now) and check(ruleset, perk, profile, now).eligible:
@@ -276,6 +323,8 @@ async def reconcile(
         if grant is not None:
             if profile.suspended and (grant.status != "active" or perk.when_suspended == "revoke"):
                 await _end(session, perk, grant, "suspended", "the account is suspended", now, changes)
+            elif (short := window_short(perk, profile)) is not None and grant.source == "rule":
+                await _lapse(session, ruleset, perk, grant, short, now, changes)
             elif grant.status == "waitlisted" and not verdict.eligible:
                 reason = "no longer qualifies: needs " + describe_missing(verdict.missing)
                 await _end(session, perk, grant, "withdrawn", reason, now, changes)
@@ -285,6 +334,37 @@ async def reconcile(
         await _queue(session, perk, profile.user_id, "rule", now, changes)
     await outbox.record(session, changes.notifications, now, deliver=notify)
     return len(changes.notifications) if notify else 0
+
+
+async def _lapse(
+    session: AsyncSession,
+    ruleset: Ruleset,
+    perk: Perk,
+    grant: PerkGrantRow,
+    short: RenewalStatus,
+    now: datetime,
+    changes: Changes,
+) -> None:
+    """A renewal window that lapsed: an active perk ends (`lapsed`, when the window fell short, not before it
+    began), an offer, a request or a waitlist place is withdrawn; told with the reason and audit-logged. Only
+    grants the rules made: one given by hand or as a prize was the manager's decision."""
+    assert perk.renewal is not None
+    before = grant.status
+    status = "lapsed" if before == "active" else "withdrawn"
+    reason = "lapsed: " + explain(perk.name, counter_name(ruleset, perk.renewal.counter), perk.renewal, short)
+    began = grant.activated_at if before == "active" else grant.queued_at
+    ended_at = max(short.lapsed_at, began) if short.lapsed_at is not None and began is not None else None
+    await _end(session, perk, grant, status, reason, now, changes, ended_at)
+    await audit.record(
+        session,
+        actor=RENEWAL_ACTOR,
+        action=f"perk.{status}",
+        now=now,
+        user_id=grant.user_id,
+        target=f"perk:{perk.id}",
+        reason=reason,
+        detail={"grant": grant.id, "was": before, "ended_at": grant.ended_at.isoformat() if grant.ended_at else None},
+    )
 
 
 async def _queue(
@@ -335,7 +415,9 @@ async def redecide(
         return 0
     profiles = {
         profile.user_id: profile
-        for profile in await profiles_from_db(session, sorted({grant.user_id for grant in grants}), ruleset.spec.ranks)
+        for profile in await profiles_from_db(
+            session, sorted({grant.user_id for grant in grants}), ruleset.spec.ranks, ruleset.spec.perks
+        )
     }
     unjustified: list[tuple[Perk, str, str]] = []
     waiting = {grant.user_id for grant in grants if grant.status == "waitlisted"}
@@ -389,7 +471,11 @@ async def reconcile_everyone(session: AsyncSession, ruleset: Ruleset, now: datet
     while page := await repository.candidates(session, floor, CANDIDATES_PER_SWEEP, after):
         users = [user_id for user_id, _ in page]
         written += await reconcile(
-            session, ruleset, await profiles_from_db(session, users, ruleset.spec.ranks), now, notify=notify
+            session,
+            ruleset,
+            await profiles_from_db(session, users, ruleset.spec.ranks, ruleset.spec.perks),
+            now,
+            notify=notify,
         )
         after = (page[-1][1], page[-1][0])
     return written
@@ -403,26 +489,34 @@ class BatchCandidates:
     likely: list[str]
     others: list[str]
     profiles: dict[str, Profile]
+    # The schedule's perk renewal warnings in the batch: (user, perk, the time it fell due).
+    warnings: list[tuple[str, str, datetime]] = field(default_factory=list)
 
 
-def batch_candidates(ruleset: Ruleset, state: WorkingState) -> BatchCandidates | None:
+def batch_candidates(
+    ruleset: Ruleset, state: WorkingState, events: Sequence[EventInput] = ()
+) -> BatchCandidates | None:
     """Taken from the state right after the batch is computed (the state then moves on to the next batch).
 
     Most users are far from any perk: only those above the lowest reputation a perk asks for (directly or
-    through a rank) and the suspended are certain to be looked at."""
+    through a rank) and the suspended are certain to be looked at; and those a perk's renewal check names (the
+    batch ends at such a check: `rewards.engine.marks`)."""
     if not ruleset.spec.perks:
         return None
     floor = min(reputation_floor(ruleset, perk) for perk in ruleset.spec.perks)
+    checks = [(found, event.time) for event in events if (found := perk_check(event.type, event.source, event.data))]
+    checked = {user_id for (user_id, _, _), _ in checks}
     likely: list[str] = []
     others: list[str] = []
-    for user_id in sorted(state.changed_users):
+    for user_id in sorted(state.changed_users | checked):
         user = state.users.get(user_id)
         if user is None:
             continue
-        (likely if user.reputation >= floor or user.suspended else others).append(user_id)
+        (likely if user.reputation >= floor or user.suspended or user_id in checked else others).append(user_id)
     counter_ids = [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
-    profiles = profiles_from_state(state, [*likely, *others], counter_ids)
-    return BatchCandidates(likely, others, {profile.user_id: profile for profile in profiles})
+    profiles = profiles_from_state(state, [*likely, *others], counter_ids, ruleset.spec.perks)
+    warnings = [(user_id, perk_id, at) for (user_id, perk_id, kind), at in checks if kind == "warn"]
+    return BatchCandidates(likely, others, {profile.user_id: profile for profile in profiles}, warnings)
 
 
 async def after_batch(
@@ -435,7 +529,44 @@ async def after_batch(
     holders = await repository.users_with_open_grants(session, candidates.others)
     users = sorted({*candidates.likely, *holders})
     profiles = [candidates.profiles[user_id] for user_id in users if user_id in candidates.profiles]
-    return await reconcile(session, ruleset, profiles, now, notify=notify)
+    written = await _warn_renewals(session, ruleset, candidates, now, notify=notify)
+    return written + await reconcile(session, ruleset, profiles, now, notify=notify)
+
+
+async def _warn_renewals(
+    session: AsyncSession, ruleset: Ruleset, candidates: BatchCandidates, now: datetime, *, notify: bool
+) -> int:
+    """The schedule's warnings: `perk.renewal_due` to the holder of an active perk (made by the rules) whose
+    window lapses soon, once per grant and lapse; none when the member renewed since the check was stored."""
+    perks = {perk.id: perk for perk in ruleset.spec.perks if perk.renewal is not None}
+    changes = Changes(ruleset)
+    for user_id, perk_id, at in candidates.warnings:
+        perk, profile = perks.get(perk_id), candidates.profiles.get(user_id)
+        where = profile.windows.get(perk_id) if profile is not None and profile.windows is not None else None
+        if perk is None or perk.renewal is None or where is None or where.lapses_at is None:
+            continue
+        warns_at = where.warns_at(perk.renewal)
+        if warns_at is None or not warns_at <= at < where.lapses_at:
+            continue
+        grant = await repository.open_grant(session, perk_id, user_id)
+        if grant is None or grant.status != "active" or grant.source != "rule":
+            continue
+        name = counter_name(ruleset, perk.renewal.counter)
+        changes.notify(
+            "perk.renewal_due",
+            grant,
+            perk,
+            at,
+            # Once per grant and lapse: renewed, it may lapse (and be warned of) again later.
+            key=f"perk.renewal_due:{grant.id}:{where.lapses_at.date().isoformat()}",
+            lapses_at=where.lapses_at.isoformat(),
+            count=where.count,
+            at=where.at,
+            needed=where.needed_by_then,
+            reason=explain(perk.name, name, perk.renewal, where),
+        )
+    await outbox.record(session, changes.notifications, now, deliver=notify)
+    return len(changes.notifications) if notify else 0
 
 
 # -- the schedule ---------------------------------------------------------------------------------------
@@ -472,11 +603,15 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     if open_perks:
         floor = min(reputation_floor(ruleset, perk) for perk in open_perks)
         candidates = [user_id for user_id, _ in await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)]
-        written += await reconcile(session, ruleset, await profiles_from_db(session, candidates), now)
+        profiles = await profiles_from_db(session, candidates, perks=ruleset.spec.perks)
+        written += await reconcile(session, ruleset, profiles, now)
     suspended = await repository.active_of_suspended(session)
     if suspended:
         written += await reconcile(
-            session, ruleset, await profiles_from_db(session, sorted({g.user_id for g in suspended})), now
+            session,
+            ruleset,
+            await profiles_from_db(session, sorted({g.user_id for g in suspended}), perks=ruleset.spec.perks),
+            now,
         )
     return written
 
@@ -700,7 +835,32 @@ def _details(perk: Perk) -> PerkDetailsOut:
     return PerkDetailsOut(**perk.details.model_dump())
 
 
-async def _grant_out(session: AsyncSession, ruleset: Ruleset, grant: PerkGrantRow) -> PerkGrantOut:
+def _renewal_out(
+    ruleset: Ruleset, perk: Perk | None, grant: PerkGrantRow, profile: Profile | None
+) -> PerkRenewalOut | None:
+    """An active perk that must be renewed: until when it is kept, and what keeps it."""
+    if perk is None or perk.renewal is None or grant.status != "active" or grant.source != "rule":
+        return None
+    where = profile.windows.get(perk.id) if profile is not None and profile.windows is not None else None
+    if where is None or not where.held:
+        return None
+    name = counter_name(ruleset, perk.renewal.counter)
+    return PerkRenewalOut(
+        counter=perk.renewal.counter,
+        counter_name=name,
+        at=perk.renewal.at,
+        window_months=perk.renewal.months,
+        count=where.count,
+        until=where.lapses_at,
+        warn_from=where.warns_at(perk.renewal),
+        needed_by_then=where.needed_by_then,
+        explanation=explain(perk.name, name, perk.renewal, where),
+    )
+
+
+async def _grant_out(
+    session: AsyncSession, ruleset: Ruleset, grant: PerkGrantRow, profile: Profile | None = None
+) -> PerkGrantOut:
     perk = next((p for p in ruleset.spec.perks if p.id == grant.perk_id), None)
     position = await repository.waitlist_position(session, grant) if grant.status == "waitlisted" else None
     code_status = None
@@ -723,16 +883,17 @@ async def _grant_out(session: AsyncSession, ruleset: Ruleset, grant: PerkGrantRo
         code_status=code_status,
         waitlist_position=position,
         details=_details(perk) if perk else PerkDetailsOut(date=None, place=None, agenda=None, group=None, url=None),
+        renewal=_renewal_out(ruleset, perk, grant, profile),
     )
 
 
 async def user_perks(session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime) -> UserPerksOut:
-    profiles = await profiles_from_db(session, [user_id])
+    profiles = await profiles_from_db(session, [user_id], perks=ruleset.spec.perks)
     if not profiles:
         raise NotFound(f"user {user_id!r} has not appeared in any event yet")
     profile = profiles[0]
     grants = await repository.grants_of_user(session, user_id)
-    outs = [await _grant_out(session, ruleset, grant) for grant in grants]
+    outs = [await _grant_out(session, ruleset, grant, profile) for grant in grants]
     had = {grant.perk_id for grant in grants}
     in_reach: list[PerkInReachOut] = []
     not_open: list[PerkAvailableOut] = []
