@@ -225,3 +225,36 @@ async def test_a_forum_cannot_post_a_renewal_check(api: Api) -> None:
     assert "post the events that count" in str(body)
     assert (await api.client.get("/v1/users/ewa")).status_code == 404  # nothing was stored
     await api.post_events(upvote("v1", answer("a1", "ewa", "q1")))  # the forum's own events still go in
+
+
+async def test_a_perk_needing_a_rank_is_not_offered_after_the_rank_lapsed(database_url: str, tmp_path: Path) -> None:
+    """The perk step (after a batch, and the sweep) holds members to their renewal windows too: ewa's Expert
+    lapsed, then an upvote takes her to the reputation `early-access` also asks for; it is not hers until two
+    accepted answers renew the title."""
+    rules = tmp_path / "renewing.yaml"
+    rules.write_text(
+        RULES
+        + """\
+  - id: early-access
+    name: Early access
+    description: For Experts above 110.
+    kind: beta_access
+    eligibility: {rank: expert, reputation: 110}
+"""
+    )
+    async with open_api(make_settings(database_url, rules_path=rules)) as api:
+        await _start(api)
+        assert await check_renewals(api.applier, LAPSE + timedelta(minutes=1)) >= 1
+        await api.post_events(upvote("fan", answer("a1", "ewa", "q1"), at=LAPSE, minutes=30))
+        ewa = (await api.client.get("/v1/users/ewa")).json()
+        assert ewa["reputation"] == 110 and ewa["rank"]["id"] == "member"
+        perks = (await api.client.get("/v1/users/ewa/perks")).json()
+        assert "early-access" not in [grant["perk_id"] for grant in perks["active"]]
+        assert "early-access" not in [offer["perk_id"] for offer in perks.get("offers", [])]
+
+        await api.post_events(
+            accept("asker", answer("a4", "ewa", "q4"), at=LAPSE, minutes=60),
+            accept("asker", answer("a5", "ewa", "q5"), at=LAPSE, minutes=61),
+        )
+        perks = (await api.client.get("/v1/users/ewa/perks")).json()
+        assert "early-access" in [grant["perk_id"] for grant in perks["active"]]

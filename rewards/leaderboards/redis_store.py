@@ -300,6 +300,13 @@ async def lazy_periods(client: Redis) -> list[tuple[str, str]]:
     return [(board, period) for board, period in (base.rsplit(":", 1) for base in bases)]
 
 
+async def forget_period(client: Redis, board: str, period: str) -> None:
+    """Delete a period's keys (a lazy one, before it is loaded: batches leave it alone, so anything there is
+    what an earlier load left halfway)."""
+    base = base_key(board, period)
+    await client.unlink(base + ":s", base + ":z")
+
+
 async def loaded(client: Redis, board: str, period: str) -> None:
     """A lazy period is now in Redis: readers and batches use it from now on."""
     await client.srem(LAZY, base_key(board, period))  # type: ignore[misc]

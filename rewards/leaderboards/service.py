@@ -582,6 +582,7 @@ async def _load_lazy(session: AsyncSession, client: Redis, boards: Sequence[Boar
         board = by_id.get(board_id)
         expiry = redis_expiry(board, period_of_key(key), key) if board is not None else now
         if expiry is None or expiry > now:
+            await redis_store.forget_period(client, board_id, key)  # what a load that failed halfway left
             await _load_period(session, client, board_id, key, hidden, expiry)
         await redis_store.loaded(client, board_id, key)  # loaded, or no longer kept in Redis at all
         loaded += 1
@@ -592,16 +593,25 @@ async def _load_lazy(session: AsyncSession, client: Redis, boards: Sequence[Boar
 
 async def rebuild(runtime: Runtime, now: datetime) -> RebuildReport:
     """`rewards leaderboards rebuild`: recompute every board from the ledger, then reload Redis from it.
-    Holds the apply cursor meanwhile, so no batch is applied halfway through."""
+
+    Two transactions, each under the apply cursor (no batch is applied halfway through either): the new scores
+    are swapped in and committed first, with Redis marked stale, so readers go to the database and wait only for
+    that commit; Redis is then loaded from the committed scores (`_load_redis` folds what batches added between
+    the two)."""
     boards = runtime.ruleset.spec.leaderboards
+    started = time.perf_counter()
     async with unit_of_work(runtime.sessionmaker) as uow:
         applied_through, _ = await events_repository.take_cursor(uow.session, holder_name("leaderboards"), now)
-        started = time.perf_counter()
         rows = await repository.rebuild_scores(uow.session, boards)
         await repository.set_sync(uow.session, applied_through, boards_digest(boards))
-        database_seconds = time.perf_counter() - started
-        loaded = 0
         if runtime.settings.redis_url is not None:
+            async with redis_client(runtime) as client:
+                await redis_store.mark_stale(client)
+    database_seconds = time.perf_counter() - started
+    loaded = 0
+    if runtime.settings.redis_url is not None:
+        async with unit_of_work(runtime.sessionmaker) as uow:
+            await events_repository.take_cursor(uow.session, holder_name("leaderboards"), now)
             async with redis_client(runtime) as client:
                 loaded = await _load_redis(uow.session, client, boards, now)
     return RebuildReport(
@@ -636,13 +646,19 @@ async def heal(runtime: Runtime, now: datetime) -> int:
                     if loaded:
                         log.info("loaded %d closed board periods into Redis", loaded)
                     return 0
-                _, digest = await repository.get_sync(uow.session)
-                if digest != boards_digest(boards):
+                seq, digest = await repository.get_sync(uow.session)
+                rebuilt = digest != boards_digest(boards)
+                if rebuilt:  # the boards changed: new scores first, committed before Redis is loaded from them
                     await repository.rebuild_scores(uow.session, boards)
-                    seq, _ = await repository.get_sync(uow.session)
                     await repository.set_sync(uow.session, seq, boards_digest(boards))
-                periods = await _load_redis(uow.session, client, boards, now)
-                periods += await _load_lazy(uow.session, client, boards, now)
+                else:
+                    periods = await _load_redis(uow.session, client, boards, now)
+                    periods += await _load_lazy(uow.session, client, boards, now)
+            if rebuilt:  # readers of the database waited for the swap's commit only, not for the load
+                async with unit_of_work(runtime.sessionmaker) as uow:
+                    await _take_cursor_for_a_turn(uow.session, holder_name("leaderboards-heal"), now)
+                    periods = await _load_redis(uow.session, client, boards, now)
+                    periods += await _load_lazy(uow.session, client, boards, now)
         except events_repository.CursorBusy:
             return 0
         log.info("leaderboards reloaded into Redis from the database (%d board periods)", periods)

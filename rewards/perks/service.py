@@ -193,12 +193,17 @@ async def _end(
 
 
 def profiles_from_state(
-    state: WorkingState, user_ids: Sequence[str], counter_ids: Sequence[str] | None = None, perks: Sequence[Perk] = ()
+    state: WorkingState,
+    user_ids: Sequence[str],
+    counter_ids: Sequence[str] | None = None,
+    perks: Sequence[Perk] = (),
+    ranks: Sequence[Rank] = (),
 ) -> list[Profile]:
     """Profiles of users the engine just changed, read from its working state (no queries). With the ids of the
     per-user counters, each is looked up; without, the whole state is scanned (fine once, not per batch: a
     state kept between batches holds every post's counters). With `perks`, the windows of those that must be
-    renewed too."""
+    renewed too; with `ranks`, which renewing ranks the member still holds (a perk needing a lapsed rank is not
+    met)."""
     profiles = []
     totals: dict[str, dict[str, int]] = {}
     if counter_ids is not None:
@@ -223,6 +228,7 @@ def profiles_from_state(
                 last_active_at=user.last_active_at,
                 badges=frozenset((h.badge_id, h.tier) for h in state.badges_of(user_id) if h.held),
                 counters=totals.get(user_id, {}),
+                renewed=renewed_ranks(ranks, state.counters, user_id, user.reputation),
                 windows=perk_windows(perks, state.counters, user_id),
             )
         )
@@ -514,7 +520,7 @@ def batch_candidates(
             continue
         (likely if user.reputation >= floor or user.suspended or user_id in checked else others).append(user_id)
     counter_ids = [counter_id for counter_id, counter in ruleset.counters.items() if counter.per == "user"]
-    profiles = profiles_from_state(state, [*likely, *others], counter_ids, ruleset.spec.perks)
+    profiles = profiles_from_state(state, [*likely, *others], counter_ids, ruleset.spec.perks, ruleset.spec.ranks)
     warnings = [(user_id, perk_id, at) for (user_id, perk_id, kind), at in checks if kind == "warn"]
     return BatchCandidates(likely, others, {profile.user_id: profile for profile in profiles}, warnings)
 
@@ -548,6 +554,9 @@ async def _warn_renewals(
         warns_at = where.warns_at(perk.renewal)
         if warns_at is None or not warns_at <= at < where.lapses_at:
             continue
+        # The perks' locks before the grant's row, in the order every other change to perks takes them (a claim
+        # racing this warning would otherwise wait for it in a cycle).
+        await lock_perks(session, ruleset, now)
         grant = await repository.open_grant(session, perk_id, user_id)
         if grant is None or grant.status != "active" or grant.source != "rule":
             continue
@@ -603,14 +612,16 @@ async def sweep(session: AsyncSession, ruleset: Ruleset, now: datetime) -> int:
     if open_perks:
         floor = min(reputation_floor(ruleset, perk) for perk in open_perks)
         candidates = [user_id for user_id, _ in await repository.candidates(session, floor, CANDIDATES_PER_SWEEP)]
-        profiles = await profiles_from_db(session, candidates, perks=ruleset.spec.perks)
+        profiles = await profiles_from_db(session, candidates, ruleset.spec.ranks, ruleset.spec.perks)
         written += await reconcile(session, ruleset, profiles, now)
     suspended = await repository.active_of_suspended(session)
     if suspended:
         written += await reconcile(
             session,
             ruleset,
-            await profiles_from_db(session, sorted({g.user_id for g in suspended}), perks=ruleset.spec.perks),
+            await profiles_from_db(
+                session, sorted({g.user_id for g in suspended}), ruleset.spec.ranks, ruleset.spec.perks
+            ),
             now,
         )
     return written
@@ -888,7 +899,7 @@ async def _grant_out(
 
 
 async def user_perks(session: AsyncSession, ruleset: Ruleset, user_id: str, now: datetime) -> UserPerksOut:
-    profiles = await profiles_from_db(session, [user_id], perks=ruleset.spec.perks)
+    profiles = await profiles_from_db(session, [user_id], ruleset.spec.ranks, ruleset.spec.perks)
     if not profiles:
         raise NotFound(f"user {user_id!r} has not appeared in any event yet")
     profile = profiles[0]
