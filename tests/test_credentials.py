@@ -303,3 +303,16 @@ def test_the_credential_pages_messages_are_translated_to_polish() -> None:
     }
     assert len(extracted) > 20
     assert sorted(extracted - translated) == []
+
+
+async def test_in_production_credentials_name_only_the_configured_address(postgres_database_url: str) -> None:
+    """The `Host` header is the caller's to write: in production, without REWARDS_PUBLIC_URL, no credential
+    document is signed or served (503, saying what to set), whatever host a request names."""
+    settings = web_settings(postgres_database_url).model_copy(update={"environment": "production"})
+    async with open_web(settings) as web:
+        answer = await web.browser.get("/v1/credentials/issuer", headers={"Host": "evil.example"})
+        assert answer.status_code == 503 and "REWARDS_PUBLIC_URL" in answer.json()["error"]
+    configured = settings.model_copy(update={"public_url": "https://badges.example.org"})
+    async with open_web(configured) as web:
+        issuer = (await web.browser.get("/v1/credentials/issuer", headers={"Host": "evil.example"})).json()
+        assert issuer["id"].startswith("https://badges.example.org/") and "evil" not in str(issuer)

@@ -37,8 +37,16 @@ Post = Annotated[str, Query(max_length=300, description="For a post badge: the p
 
 
 def addresses(request: Request, runtime: RuntimeDep) -> Addresses:
-    base = runtime.settings.public_url or str(request.base_url)
-    return Addresses(base.rstrip("/"))
+    """Where the credentials' ids, issuer and keys live: `REWARDS_PUBLIC_URL`. Outside production, the address the
+    request came to (a laptop, a test); in production never, since the `Host` header is the caller's to write: an
+    engine-signed credential would name any host as its issuer."""
+    settings = runtime.settings
+    if settings.public_url is None and settings.environment == "production":
+        raise KeyUnavailable(
+            "set REWARDS_PUBLIC_URL to the address the engine is reached at (https://rewards.example.com): a "
+            "credential's ids, issuer and keys are addresses under it"
+        )
+    return Addresses((settings.public_url or str(request.base_url)).rstrip("/"))
 
 
 AddressesDep = Annotated[Addresses, Depends(addresses)]
