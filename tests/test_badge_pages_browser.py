@@ -18,6 +18,8 @@ from rewards.config import Settings
 from tests.conftest import open_api
 from tests.factories import accept, answer, upvote
 from tests.test_browser import (
+    DESKTOP,
+    PHONE,
     Server,
     browser,  # noqa: F401 (a fixture)
     chromium,  # noqa: F401 (a fixture)
@@ -26,8 +28,6 @@ from tests.test_browser import (
 )
 from tests.test_web import rules_with_test_perk
 
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 FORUM = "https://forum.example.org"
 SOURCE = f"discourse:{FORUM}"
 

@@ -31,6 +31,7 @@ HOW_TO_INSTALL = "install it: `apt-get update && apt-get install -y chromium` (.
 SSO_SECRET = "browser-test-sso-secret-long-enough-for-hs256"
 SESSION_SECRET = "browser-test-session-secret-long-enough-too"
 PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}  # the wide screen every page is also tested on
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 
 

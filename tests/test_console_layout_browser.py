@@ -15,6 +15,8 @@ from rewards.config import Settings
 from tests.conftest import open_api
 from tests.test_badge_pages_browser import community
 from tests.test_browser import (
+    DESKTOP,
+    PHONE,
     Server,
     browser,  # noqa: F401 (a fixture)
     chromium,  # noqa: F401 (a fixture)
@@ -23,8 +25,6 @@ from tests.test_browser import (
 )
 from tests.test_web import rules_with_test_perk
 
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 PAGES = {
     "home": "/admin",
     "people": "/admin/people?q=o",

@@ -18,6 +18,8 @@ from rewards.config import Settings
 from tests.conftest import open_api
 from tests.factories import event
 from tests.test_browser import (
+    DESKTOP,
+    PHONE,
     Server,
     browser,  # noqa: F401 (a fixture)
     chromium,  # noqa: F401 (a fixture)
@@ -26,8 +28,6 @@ from tests.test_browser import (
 )
 from tests.test_dashboard_trends import hand_community
 
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 RULES = PROJECT_ROOT / "rules" / "default.yaml"
 HEADINGS = {
     "en": ("Support by the community, week by week", "Download as CSV"),

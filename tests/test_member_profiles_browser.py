@@ -17,6 +17,8 @@ from rewards.config import Settings
 from tests.conftest import open_api
 from tests.factories import accept, answer, upvote
 from tests.test_browser import (
+    DESKTOP,
+    PHONE,
     Server,
     browser,  # noqa: F401 (a fixture)
     chromium,  # noqa: F401 (a fixture)
@@ -24,8 +26,6 @@ from tests.test_browser import (
     screenshots,  # noqa: F401 (a fixture)
 )
 
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 RULES = PROJECT_ROOT / "rules" / "default.yaml"
 FORUM = "https://forum.example.org"
 SOURCE = f"discourse:{FORUM}"
@@ -162,8 +162,8 @@ async def test_the_console_finds_a_member_by_name_and_links_their_ledger_to_the_
     lines = page.locator("ol.history .reason")
     await expect(lines).to_have_count(4)
     await expect(page.locator(f'ol.history .reason a[href="{FORUM}/p/11"]')).to_have_count(4)
-    if not polish:
-        await expect(page.get_by_role("link", name="+15 answer p11 accepted")).to_be_visible()
+    accepted = "+15 odpowiedź p11 zaakceptowana" if polish else "+15 answer p11 accepted"
+    await expect(page.get_by_role("link", name=accepted)).to_be_visible()
     await _picture_shown(page.locator(".member-title img.avatar"))
     await _fits(page, viewport)
     if screenshots:

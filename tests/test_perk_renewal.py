@@ -24,23 +24,13 @@ from rewards.runtime import utcnow
 from tests.conftest import Api, make_settings, open_api
 from tests.engine_harness import Community
 from tests.factories import accept, answer, upvote
+from tests.renewal_rules import LAPSE, MARCH_2026, WARNING, rules
 from tests.state_snapshot import snapshot
 from tests.test_web import open_web, web_settings
 
-RULES = """\
-ruleset: renewing-perks
-counters:
-  accepted_answers: {name: Accepted answers}
-points:
-  - id: upvote
-    on: post.upvoted
-    award:
-      - {to: post.author, points: 10}
-  - id: accepted
-    on: answer.accepted
-    slot: "accept/{post.question}"
-    award:
-      - {to: post.author, points: 50, counts: [accepted_answers]}
+RULES = rules(
+    "renewing-perks",
+    """\
 perks:
   - id: beta
     name: Beta access
@@ -55,11 +45,9 @@ perks:
     eligibility: {reputation: 100}
     claim_within_days: 1000
     renewal: {counter: accepted_answers, at: 2, window: 12 months}
-"""
+""",
+)
 
-MARCH_2026 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LAPSE = datetime(2027, 3, 1, tzinfo=UTC)  # March 2026 leaves the window of the 12 months up to March 2027
-WARNING = LAPSE - timedelta(days=30)
 KEPT = "Beta access until 2027-03-01: 2 accepted answers in the last 12 months (2 needed); 2 more by then keep it"
 LAPSED = "lapsed: Beta access needs 2 accepted answers in the last 12 months: 0 so far"
 

@@ -9,19 +9,8 @@ from rewards.leaderboards import service as leaderboards
 from rewards.users import service as users
 from rewards.users.schemas import UsersPageOut
 from tests.conftest import Api, make_settings, open_api
-from tests.factories import answer, event, upvote
-
-T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
-
-
-def votes(author: str, count: int, *, at: datetime = T0) -> list[dict[str, Any]]:
-    target = answer(f"a-{author}", author, "q1")
-    return [upvote(f"{author}-fan{i}", target, at=at, minutes=i) for i in range(count)]
-
-
-async def post_and_apply(api: Api, *events: dict[str, Any]) -> None:
-    await api.post_events(*events)
-    await api.applier.drain("test")
+from tests.factories import event
+from tests.test_leaderboards import T0, post_and_apply, votes
 
 
 async def grant(api: Api, user_id: str, badge_id: str = "student") -> None:

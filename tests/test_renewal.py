@@ -20,34 +20,10 @@ from rewards.runtime import utcnow
 from tests.conftest import Api, make_settings, open_api
 from tests.engine_harness import Community
 from tests.factories import accept, answer, event, upvote
+from tests.renewal_rules import EXPERT_RENEWS, LAPSE, MARCH_2026, WARNING, rules
 from tests.state_snapshot import snapshot
 
-RULES = """\
-ruleset: renewing
-counters:
-  accepted_answers: {name: Accepted answers}
-points:
-  - id: upvote
-    on: post.upvoted
-    award:
-      - {to: post.author, points: 10}
-  - id: accepted
-    on: answer.accepted
-    slot: "accept/{post.question}"
-    award:
-      - {to: post.author, points: 50, counts: [accepted_answers]}
-ranks:
-  - {id: newcomer, title: Newcomer, reputation: 0}
-  - {id: member, title: Member, reputation: 20}
-  - id: expert
-    title: Expert
-    reputation: 100
-    renewal: {counter: accepted_answers, at: 2, window: 12 months, warn_before: 30 days}
-"""
-
-MARCH_2026 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LAPSE = datetime(2027, 3, 1, tzinfo=UTC)  # March 2026 leaves the window of the 12 months up to March 2027
-WARNING = LAPSE - timedelta(days=30)
+RULES = rules("renewing", EXPERT_RENEWS)
 
 
 def check(user: str, kind: str, at: datetime) -> dict[str, Any]:

@@ -16,28 +16,12 @@ from rewards.engine.perks import Profile, check
 from rewards.renewals.tasks import check_renewals
 from tests.conftest import Api, make_settings, open_api
 from tests.factories import accept, answer, event, upvote
+from tests.renewal_rules import EXPERT_RENEWS, LAPSE, MARCH_2026, WARNING, rules
 
-RULES = """\
-ruleset: renewing
-counters:
-  accepted_answers: {name: Accepted answers}
-points:
-  - id: upvote
-    on: post.upvoted
-    award:
-      - {to: post.author, points: 10}
-  - id: accepted
-    on: answer.accepted
-    slot: "accept/{post.question}"
-    award:
-      - {to: post.author, points: 50, counts: [accepted_answers]}
-ranks:
-  - {id: newcomer, title: Newcomer, reputation: 0}
-  - {id: member, title: Member, reputation: 20}
-  - id: expert
-    title: Expert
-    reputation: 100
-    renewal: {counter: accepted_answers, at: 2, window: 12 months, warn_before: 30 days}
+RULES = rules(
+    "renewing",
+    EXPERT_RENEWS,
+    """\
 leaderboards:
   - id: reputation
     title: Reputation
@@ -49,11 +33,9 @@ perks:
     description: Try the next router first.
     kind: beta_access
     eligibility: {rank: expert}
-"""
+""",
+)
 
-MARCH_2026 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LAPSE = datetime(2027, 3, 1, tzinfo=UTC)
-WARNING = LAPSE - timedelta(days=30)
 HELD = "Expert until 2027-03-01: 2 accepted answers in the last 12 months (2 needed); 2 more by then keep it"
 LAPSED = "Expert needs 2 accepted answers in the last 12 months: 0 so far"
 

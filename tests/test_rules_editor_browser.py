@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from tests.test_browser import Server, browser, chromium, screenshots, server
+from tests.test_browser import DESKTOP, PHONE, Server, browser, chromium, screenshots, server
 
 __all__ = ["browser", "chromium", "screenshots", "server"]  # fixtures, shared with the other browser tests
 
-PHONE = ViewportSize(width=390, height=844)
-DESKTOP = ViewportSize(width=1440, height=900)
 GOOD_LINE = "    when: actor != post.author"
 BAD_LINE = "    when: actor = post.author"
 

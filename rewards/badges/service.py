@@ -26,6 +26,7 @@ from rewards.badges.schemas import (
     TopBadgeOut,
     UserBadgesOut,
 )
+from rewards.engine.perks import counter_name
 from rewards.engine.ranks import rank_change_notice, renewed_ranks, standing
 from rewards.engine.recognition import badge_notice_data
 from rewards.engine.ruleset import TIER_ORDER, Badge, Ruleset
@@ -45,8 +46,7 @@ def criterion_text(ruleset: Ruleset, badge: Badge) -> str:
     if badge.reputation:
         return "Reputation"
     counter_id = badge.counter or badge.post or badge.streak or ""
-    counter = ruleset.spec.counters.get(counter_id)
-    name = counter.name if counter is not None else counter_id
+    name = counter_name(ruleset, counter_id)
     if badge.streak is not None:
         return f"Consecutive UTC days with {name.lower()}"
     if badge.post is not None:

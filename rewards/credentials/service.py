@@ -18,7 +18,8 @@ from rewards.config import Settings
 from rewards.credentials import repository
 from rewards.credentials.keys import ALGORITHM, signing_key
 from rewards.credentials.models import BadgeCredentialRow
-from rewards.engine.ruleset import Badge, Ruleset
+from rewards.engine.perks import counter_name
+from rewards.engine.ruleset import Badge, Ruleset, web_url
 from rewards.errors import NotFound
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -99,8 +100,7 @@ def _criteria(ruleset: Ruleset, badge: Badge, at: int) -> str:
     if badge.reputation:
         return f"Reputation of {at} or more in the community."
     counter_id = badge.counter or badge.post or badge.streak or ""
-    counter = ruleset.spec.counters.get(counter_id)
-    name = counter.name if counter is not None else counter_id
+    name = counter_name(ruleset, counter_id)
     if badge.streak is not None:
         return f"{at} consecutive UTC days with {name.lower()}."
     if badge.post is not None:
@@ -138,7 +138,7 @@ def achievement(
     if found is None:
         raise NotFound(f"the rules have no badge {badge_id!r} with a tier {tier!r}: see GET /v1/badges")
     badge, at = found
-    image = badge.icon if badge.icon and badge.icon.startswith(("https://", "http://")) else None
+    image = web_url(badge.icon)
     document: dict[str, Any] = {
         "id": addresses.achievement(badge_id, tier),
         "type": ["Achievement"],
@@ -343,7 +343,7 @@ def badge_image(ruleset: Ruleset, badge_id: str, tier: str) -> str:
     if found is None:
         raise NotFound(f"the rules have no badge {badge_id!r} with a tier {tier!r}: see GET /v1/badges")
     badge, _ = found
-    symbol = badge.icon if badge.icon and not badge.icon.startswith(("https://", "http://")) else badge.name[:1]
+    symbol = badge.icon if badge.icon and web_url(badge.icon) is None else badge.name[:1]
     colour = TIER_COLOURS.get(tier, "#5b6b7b")
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256" role="img" '

@@ -9,7 +9,7 @@ batch ended and the next began."""
 from collections.abc import Iterable
 from datetime import datetime
 
-from rewards.engine.perks import Profile, check, perk_windows, reputation_floor
+from rewards.engine.perks import Profile, check, counter_name, perk_windows, reputation_floor
 from rewards.engine.ranks import rank_change_notice, rank_position, renewed_ranks
 from rewards.engine.renewal import RENEWAL_CHECK, explain, perk_check, status
 from rewards.engine.ruleset import Rank, Ruleset
@@ -89,8 +89,7 @@ class Marker:
         found = status(state.counters, user_id, rank.renewal)
         if found.held:
             return None
-        counter = self.ruleset.spec.counters.get(rank.renewal.counter)
-        name = counter.name if counter is not None else rank.renewal.counter
+        name = counter_name(self.ruleset, rank.renewal.counter)
         return f"lapsed: {explain(rank.title, name, rank.renewal, found)}"
 
     def _warn(self, state: WorkingState, event: EventInput) -> None:
@@ -105,8 +104,7 @@ class Marker:
         warns_at = found.warns_at(rank.renewal)
         if warns_at is None or found.lapses_at is None or not warns_at <= event.time < found.lapses_at:
             return
-        counter = self.ruleset.spec.counters.get(rank.renewal.counter)
-        name = counter.name if counter is not None else rank.renewal.counter
+        name = counter_name(self.ruleset, rank.renewal.counter)
         lapses_on = found.lapses_at.date().isoformat()
         state.notices.append(
             Notice(

@@ -128,8 +128,7 @@ async def put_profile(
     made = profiles.change(user_id, profiles.API_SOURCE, **body.model_dump(), whole=True)
     if made is None:
         raise InvalidInput("a user id is 1 to 200 characters, without NUL")
-    await profiles.upsert(uow.session, [made], utcnow(), runtime.settings.links)
-    await uow.session.flush()
+    await profiles.upsert(uow.session, [made], utcnow(), runtime.settings.links)  # a Core upsert: sent at once
     return await service.stored_profile(uow.session, user_id)
 
 

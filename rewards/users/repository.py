@@ -67,19 +67,8 @@ def _user_view(row: Sequence[Any]) -> UserView:
 
 
 def _profile_view(row: Sequence[Any]) -> ProfileView:
-    """A row of PROFILE_COLUMNS."""
-    return ProfileView(
-        user_id=row[0],
-        username=row[1],
-        display_name=row[2],
-        avatar_url=row[3],
-        profile_url=row[4],
-        time_zone=row[5],
-        locale=row[6],
-        source=row[7],
-        version=row[8],
-        updated_at=row[9],
-    )
+    """A row of PROFILE_COLUMNS (its fields, in order)."""
+    return ProfileView(*row)
 
 
 # Built once: the forum's reads run these statements many times a second, and building a statement costs more
